@@ -1,0 +1,63 @@
+//! What goes into the core (`Event`) and what comes out of it (`Action`).
+//!
+//! The core never performs an action itself: the runtime carries them out and feeds completions
+//! back as events. Must not import actix, heed or tokio.
+
+use super::types::{Entry, Envelope, HardState, Index, NodeId, Role, Term};
+
+/// An input to `RaftCore::step`.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The election timer armed with `epoch` fired. Stale epochs are ignored.
+    ElectionTimeout {
+        /// Epoch of the `ArmElection` this timeout belongs to.
+        epoch: u64,
+    },
+    /// The leader's heartbeat interval elapsed.
+    HeartbeatTick,
+    /// A message from a peer.
+    Receive(Envelope),
+    /// Every `Persist` with an `io_seq` up to and including this one is durable.
+    Persisted {
+        /// Sequence number of the latest completed `Persist`.
+        io_seq: u64,
+    },
+}
+
+/// An effect the runtime must carry out, in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Make this durable (fsync) and then report `Event::Persisted { io_seq }`. Persists must
+    /// complete in `io_seq` order. `truncate_from` is applied before `entries` are written.
+    Persist {
+        /// Sequence number, increasing by one per persist.
+        io_seq: u64,
+        /// New term and vote, if they changed.
+        hard_state: Option<HardState>,
+        /// Delete every entry at or after this index first.
+        truncate_from: Option<Index>,
+        /// Entries to append.
+        entries: Vec<Entry>,
+    },
+    /// Send a message to a peer; it may be lost, delayed or reordered.
+    Send(Envelope),
+    /// Apply these committed entries, in order, to the state machine.
+    Apply {
+        /// Committed entries, contiguous and following the previous `Apply`.
+        entries: Vec<Entry>,
+    },
+    /// (Re)start the election timer with a random timeout; report `ElectionTimeout { epoch }`.
+    ArmElection {
+        /// Identifies this arming; earlier ones are now stale.
+        epoch: u64,
+    },
+    /// The node's role, term or known leader changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The current term.
+        term: Term,
+        /// The leader known in this term, if any.
+        leader: Option<NodeId>,
+    },
+}

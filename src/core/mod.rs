@@ -1,0 +1,22 @@
+//! The pure Raft core: a deterministic state machine that turns events into actions.
+//!
+//! Nothing in this module performs I/O, reads a clock, draws random numbers or knows about actors:
+//! it imports no actix, heed, tokio or socket type (CI checks this with a grep). The actors in
+//! `crate::actors` are its runtime.
+
+pub mod config;
+mod election;
+pub mod event;
+mod follower;
+pub mod log;
+pub mod progress;
+pub mod raft;
+mod receive;
+mod replication;
+pub mod types;
+
+pub use config::CoreConfig;
+pub use event::{Action, Event};
+pub use log::RaftLog;
+pub use raft::{NotLeader, RaftCore, Recovered};
+pub use types::*;

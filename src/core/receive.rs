@@ -1,0 +1,111 @@
+//! Term reconciliation for every incoming message (§5.1) and dispatch to the handlers.
+//! Must not import actix, heed or tokio.
+
+use super::raft::RaftCore;
+use super::types::{Envelope, Message, Role};
+
+impl RaftCore {
+    /// Handles one message from a peer.
+    pub(super) fn on_receive(&mut self, envelope: Envelope) {
+        let Envelope { from, to, msg } = envelope;
+        if to != self.cfg.id || from == self.cfg.id || !self.cfg.voters.contains(&from) {
+            return; // misaddressed, or from a node that is not a member
+        }
+        let term = msg.term();
+        if term > self.hard.term {
+            match &msg {
+                Message::VoteRequest { pre_vote, .. } => {
+                    // Check-quorum lease: while this node hears from a leader it ignores
+                    // campaigns, so a node rejoining from a partition cannot depose it.
+                    if self.cfg.check_quorum && self.leader.is_some() {
+                        return;
+                    }
+                    if !pre_vote {
+                        self.become_follower(term, None);
+                    }
+                }
+                // A granted pre-vote carries the term the candidate asked about, not the voter's.
+                Message::VoteResponse {
+                    pre_vote: true,
+                    granted: true,
+                    ..
+                } => {}
+                Message::AppendRequest { .. } | Message::Heartbeat { .. } => {
+                    self.become_follower(term, Some(from));
+                }
+                _ => self.become_follower(term, None),
+            }
+        } else if term < self.hard.term {
+            match msg {
+                // Tell a stale leader about the new term so that it steps down.
+                Message::AppendRequest { .. } | Message::Heartbeat { .. } => {
+                    let term = self.hard.term;
+                    self.send(from, Message::HeartbeatResponse { term });
+                }
+                Message::VoteRequest { pre_vote: true, .. } => {
+                    let term = self.hard.term;
+                    self.send(
+                        from,
+                        Message::VoteResponse {
+                            term,
+                            granted: false,
+                            pre_vote: true,
+                        },
+                    );
+                }
+                _ => {}
+            }
+            return;
+        }
+
+        if self.role == Role::Leader {
+            if let Some(p) = self.progress.get_mut(&from) {
+                p.recent_active = true;
+            }
+        }
+        match msg {
+            Message::VoteRequest {
+                term,
+                last_log,
+                pre_vote,
+            } => self.handle_vote_request(from, term, last_log, pre_vote),
+            Message::VoteResponse {
+                term,
+                granted,
+                pre_vote,
+            } => self.handle_vote_response(from, term, granted, pre_vote),
+            Message::AppendRequest {
+                term,
+                prev,
+                entries,
+                commit,
+            } => {
+                self.accept_leader(term, from);
+                self.handle_append(from, prev, entries, commit);
+            }
+            Message::Heartbeat { term, commit } => {
+                self.accept_leader(term, from);
+                self.handle_heartbeat(from, commit);
+            }
+            Message::AppendResponse { outcome, .. } => {
+                if self.role == Role::Leader {
+                    self.handle_append_response(from, outcome);
+                }
+            }
+            Message::HeartbeatResponse { .. } => {
+                if self.role == Role::Leader {
+                    self.handle_heartbeat_response(from);
+                }
+            }
+        }
+    }
+
+    /// A leader of the current term spoke: follow it and restart the election timer.
+    fn accept_leader(&mut self, term: u64, from: u64) {
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(term, Some(from));
+        } else {
+            self.arm_election();
+        }
+    }
+}
