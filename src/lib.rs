@@ -1,2 +1,15 @@
 //! raftix: a Raft consensus runtime on actix actors, durable in LMDB.
+//!
+//! - [`core`]: the pure, deterministic Raft protocol (no I/O).
+//! - [`storage`]: the LMDB log store and the built-in key-value state machine.
+//! - [`transport`]: TCP framing between peers.
+//! - [`actors`]: the actix runtime around the core.
+//! - [`http`]: the REST gateway.
+pub mod actors;
+pub mod config;
 pub mod core;
+pub mod http;
+pub mod messages;
+pub mod state_machine;
+pub mod storage;
+pub mod transport;

@@ -1,0 +1,2 @@
+//! The peer transport: persistent TCP connections carrying length-delimited, versioned bincode
+//! frames between nodes.
