@@ -181,6 +181,10 @@ impl RaftCore {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
+    /// Epoch of the election timer currently armed.
+    pub fn election_epoch(&self) -> u64 {
+        self.election_epoch
+    }
     /// The configuration.
     pub fn config(&self) -> &CoreConfig {
         &self.cfg

@@ -135,13 +135,20 @@ impl RaftCore {
         }
     }
 
-    /// A follower answered a heartbeat: it is alive, so a paused probe may go again.
+    /// A follower answered a heartbeat: it is alive, so a paused probe may go again, and a full
+    /// pipeline window (whose messages may all have been lost) gets one slot back. The append
+    /// that follows is sent even when empty: if entries were lost, its rejection switches the
+    /// follower to probing from where the logs really agree (as etcd-raft does).
     pub(super) fn handle_heartbeat_response(&mut self, from: NodeId) {
         let last = self.log.last_index();
+        let max_inflight = self.cfg.max_inflight;
         let Some(p) = self.progress.get_mut(&from) else {
             return;
         };
         p.probe_sent = false;
+        if p.state == ProgressState::Replicate && p.inflight.len() >= max_inflight {
+            p.inflight.pop_front();
+        }
         if p.match_index < last {
             self.send_append(from, true);
         }
