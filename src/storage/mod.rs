@@ -1,2 +1,30 @@
 //! Durable storage in LMDB (heed): the Raft log and hard state, the data-dir identity file, and
 //! the built-in key-value state machine. Nothing here knows about actors.
+//!
+//! - [`codec`]: the one place that encodes (bincode 2) and checksums records.
+//! - [`DataDir`]: the data directory and its identity file, validated at every start.
+//! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s.
+//! - [`KvStateMachine`] / [`KvReader`]: the built-in key-value store, applied atomically with its
+//!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results.
+//! - [`StorageError`]: every failure, worded for an operator.
+//!
+//! Each LMDB environment has one writer: the log is written only through `LogStorage`, the state
+//! machine only through `KvStateMachine`. Open each environment once per process. Nothing in this
+//! layer silently repairs or truncates damaged data.
+
+pub mod codec;
+mod data_dir;
+mod error;
+mod kv;
+mod kv_command;
+mod kv_reader;
+mod lmdb;
+mod log_store;
+mod log_verify;
+
+pub use data_dir::{DataDir, Identity, FORMAT_VERSION, IDENTITY_FILE};
+pub use error::{StorageError, StoreKind};
+pub use kv::{KvStateMachine, DATA_DB, SM_META_DB};
+pub use kv_command::{KvCommand, KvOutput, MAX_KEY_LEN};
+pub use kv_reader::KvReader;
+pub use log_store::{LoadedLog, LogStorage, PersistOp, ENTRIES_DB, HARD_STATE_KEY, META_DB};

@@ -1,0 +1,183 @@
+//! `StorageError`: every way the durable storage layer can fail, worded for an operator.
+//!
+//! Each message says what was being touched (a path, a log index, a store) and, where there is
+//! one, what to do about it. Nothing in this layer repairs or truncates data on its own: a damaged
+//! or foreign data directory is refused with one of these errors.
+
+use std::path::PathBuf;
+
+use crate::core::{Index, NodeId};
+
+use super::codec::CodecError;
+
+/// Which LMDB environment an error concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// The Raft log and hard state (`<data-dir>/log`).
+    Log,
+    /// The built-in key-value state machine (`<data-dir>/sm`).
+    StateMachine,
+}
+
+impl StoreKind {
+    /// Human name of the store, as used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Log => "log",
+            StoreKind::StateMachine => "state machine",
+        }
+    }
+
+    /// The command-line option that sets this store's LMDB map size.
+    pub fn size_option(self) -> &'static str {
+        match self {
+            StoreKind::Log => "--log-map-size",
+            StoreKind::StateMachine => "--sm-map-size",
+        }
+    }
+}
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A file-system operation failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// LMDB (through heed) reported an error other than a full map.
+    #[error("LMDB error in the {store} store at {path}: {source}", store = .store.name())]
+    Lmdb {
+        /// The store concerned.
+        store: StoreKind,
+        /// The environment's directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: heed::Error,
+    },
+    /// The LMDB map of a store is full: the operator must give it more room.
+    #[error(
+        "the {store} store at {path} is full (LMDB map size of {map_size} bytes reached); \
+         restart the node with a larger {option}",
+        store = .store.name(),
+        option = .store.size_option()
+    )]
+    MapFull {
+        /// The store that is full.
+        store: StoreKind,
+        /// The environment's directory.
+        path: PathBuf,
+        /// The configured map size, in bytes.
+        map_size: usize,
+    },
+    /// Stored data failed a consistency check (checksum, decoding, ordering, ...).
+    #[error("corrupt data: {what}; refusing to continue (nothing was repaired or truncated)")]
+    Corrupt {
+        /// What is damaged, e.g. "log entry 42: checksum mismatch".
+        what: String,
+    },
+    /// A value could not be encoded (a bug, or a value over the size limit).
+    #[error("cannot encode {what}")]
+    Encode {
+        /// What failed and why.
+        what: String,
+    },
+    /// The data directory was written by a newer raftix with an unknown on-disk format.
+    #[error(
+        "the data directory uses on-disk format version {found}, but this raftix binary supports \
+         only up to version {supported}; run a newer raftix"
+    )]
+    NewerFormat {
+        /// Format version found in the identity file.
+        found: u32,
+        /// Highest version this binary understands.
+        supported: u32,
+    },
+    /// The data directory belongs to another cluster.
+    #[error(
+        "the data directory belongs to cluster {found:?}, not to the configured cluster \
+         {expected:?}; point --data-dir at this cluster's directory"
+    )]
+    ForeignCluster {
+        /// Cluster name in the identity file.
+        found: String,
+        /// Cluster name this node was started with.
+        expected: String,
+    },
+    /// The data directory belongs to another node of the cluster.
+    #[error(
+        "the data directory belongs to node {found}, but this node was started as node \
+         {expected}; check --node-id and --data-dir"
+    )]
+    WrongNode {
+        /// Node id in the identity file.
+        found: NodeId,
+        /// Node id this node was started with.
+        expected: NodeId,
+    },
+    /// The identity file exists but cannot be read or understood.
+    #[error("identity file {path} is unreadable: {reason}; refusing to start")]
+    InvalidIdentity {
+        /// Path of the identity file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The data directory holds Raft data but no identity file, so its owner is unknown.
+    #[error(
+        "data directory {path} holds raft data (log/ or sm/) but no raftix-identity.json; \
+         refusing to guess which cluster and node it belongs to"
+    )]
+    MissingIdentity {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// A write would break the log's invariants (a caller bug); nothing was written.
+    #[error("invalid log write: {what}; nothing was written")]
+    InvalidWrite {
+        /// What is wrong with the write.
+        what: String,
+    },
+    /// A read asked for entries the log does not hold.
+    #[error("log entries {lo}..={hi} requested, but the log holds {first}..={last}")]
+    OutOfRange {
+        /// First index asked for.
+        lo: Index,
+        /// Last index asked for.
+        hi: Index,
+        /// First index held.
+        first: Index,
+        /// Last index held.
+        last: Index,
+    },
+}
+
+impl StorageError {
+    /// Builds an `Io` error for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds a `Corrupt` error.
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        StorageError::Corrupt { what: what.into() }
+    }
+}
+
+impl From<CodecError> for StorageError {
+    /// Encoding failures become `Encode`; anything wrong with stored bytes becomes `Corrupt`.
+    fn from(err: CodecError) -> Self {
+        match err {
+            CodecError::Encode(msg) => StorageError::Encode { what: msg },
+            other => StorageError::corrupt(other.to_string()),
+        }
+    }
+}

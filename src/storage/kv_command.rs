@@ -1,0 +1,155 @@
+//! Commands of the built-in key-value state machine and their outputs, with their byte encoding.
+//!
+//! A [`KvCommand`] is the payload of a log entry; a [`KvOutput`] is what applying it returned.
+//! Both use the storage codec (bincode 2). [`KvOutput::Noop`] encodes as the empty byte string, the
+//! output the [`StateMachine`](crate::state_machine::StateMachine) contract gives entries without
+//! a command.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::codec::{self, CodecError};
+
+/// Longest key accepted, in bytes (LMDB's default maximum key size).
+pub const MAX_KEY_LEN: usize = 511;
+
+/// A change to the key-value store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvCommand {
+    /// Set `key` to `value`.
+    Put {
+        /// The key (1 to [`MAX_KEY_LEN`] bytes).
+        key: String,
+        /// The new value.
+        value: Bytes,
+    },
+    /// Remove `key`.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Compare-and-swap: if the current value of `key` equals `expected` (`None`: absent), set it
+    /// to `value` (`None`: delete it).
+    Cas {
+        /// The key.
+        key: String,
+        /// Value required for the swap; `None` requires the key to be absent.
+        expected: Option<Bytes>,
+        /// Value to store on success; `None` deletes the key.
+        value: Option<Bytes>,
+    },
+}
+
+impl KvCommand {
+    /// The key the command touches.
+    pub fn key(&self) -> &str {
+        match self {
+            KvCommand::Put { key, .. } | KvCommand::Delete { key } | KvCommand::Cas { key, .. } => {
+                key
+            }
+        }
+    }
+
+    /// Encodes the command as a log entry payload.
+    pub fn encode(&self) -> Bytes {
+        encode_infallible(self)
+    }
+
+    /// Decodes a log entry payload.
+    pub fn decode(bytes: &[u8]) -> Result<KvCommand, CodecError> {
+        codec::decode(bytes)
+    }
+}
+
+/// What applying one entry produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvOutput {
+    /// The put was applied.
+    Put,
+    /// The delete was applied.
+    Delete {
+        /// Whether the key existed.
+        existed: bool,
+    },
+    /// The compare-and-swap was evaluated.
+    Cas {
+        /// Whether the value matched and the swap happened.
+        swapped: bool,
+        /// The key's value after the operation.
+        current: Option<Bytes>,
+    },
+    /// The command was refused (malformed, or an invalid key); every replica refuses it alike.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// The entry carried no command, or had already been applied before.
+    Noop,
+}
+
+impl KvOutput {
+    /// Encodes the output (`Noop` is the empty byte string).
+    pub fn encode(&self) -> Bytes {
+        match self {
+            KvOutput::Noop => Bytes::new(),
+            other => encode_infallible(other),
+        }
+    }
+
+    /// Decodes an output (the empty byte string is `Noop`).
+    pub fn decode(bytes: &[u8]) -> Result<KvOutput, CodecError> {
+        if bytes.is_empty() {
+            return Ok(KvOutput::Noop);
+        }
+        codec::decode(bytes)
+    }
+}
+
+/// Encodes plain data that bincode cannot fail on (strings, bytes, options, enums).
+///
+/// Should the impossible happen the result is empty: a command then decodes as malformed and is
+/// rejected alike by every replica, rather than crashing the node.
+fn encode_infallible<T: Serialize>(value: &T) -> Bytes {
+    codec::encode(value).map(Bytes::from).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_outputs_roundtrip() {
+        let cmds = [
+            KvCommand::Put {
+                key: "a".into(),
+                value: Bytes::from_static(b"1"),
+            },
+            KvCommand::Delete { key: "b".into() },
+            KvCommand::Cas {
+                key: "c".into(),
+                expected: None,
+                value: Some(Bytes::from_static(b"x")),
+            },
+        ];
+        for cmd in cmds {
+            assert_eq!(KvCommand::decode(&cmd.encode()).unwrap(), cmd);
+        }
+        let outs = [
+            KvOutput::Put,
+            KvOutput::Delete { existed: true },
+            KvOutput::Cas {
+                swapped: false,
+                current: Some(Bytes::from_static(b"y")),
+            },
+            KvOutput::Rejected {
+                reason: "no".into(),
+            },
+            KvOutput::Noop,
+        ];
+        for out in outs {
+            assert_eq!(KvOutput::decode(&out.encode()).unwrap(), out);
+        }
+        assert!(KvOutput::Noop.encode().is_empty());
+        assert!(KvCommand::decode(b"\xff\xff\xff").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! `KvReader`: read-only, thread-safe access to the key-value store.
+//!
+//! Readers open their own LMDB read transaction per call (without thread-local reader slots, so any
+//! thread may read) and see the latest committed batch. Every value is checksum-verified.
+
+use std::ops::Bound;
+
+use bytes::Bytes;
+use heed::types::{Bytes as RawBytes, Str};
+use heed::{Database, Env, RoTxn, WithoutTls};
+
+use crate::core::Index;
+
+use super::codec;
+use super::error::StorageError;
+use super::lmdb::EnvContext;
+
+/// Data database: key bytes -> sealed value bytes.
+pub(crate) type DataDb = Database<'static, RawBytes, RawBytes>;
+/// Meta database: name -> sealed bincode value.
+pub(crate) type MetaDb = Database<'static, Str, RawBytes>;
+/// Key of the last applied index in the meta database.
+pub(crate) const LAST_APPLIED_KEY: &str = "last_applied";
+
+/// Handles to the state machine environment, shared by the writer and its readers.
+#[derive(Clone)]
+pub(crate) struct KvDbs {
+    pub(crate) env: Env<WithoutTls>,
+    pub(crate) data: DataDb,
+    pub(crate) meta: MetaDb,
+    pub(crate) ctx: EnvContext,
+}
+
+impl KvDbs {
+    /// Reads the durable last applied index (0 when nothing was applied).
+    pub(crate) fn read_applied(&self, txn: &RoTxn<'_, WithoutTls>) -> Result<Index, StorageError> {
+        match self
+            .meta
+            .get(txn, LAST_APPLIED_KEY)
+            .map_err(|e| self.ctx.err(e))?
+        {
+            Some(raw) => codec::decode_sealed(raw)
+                .map_err(|e| StorageError::corrupt(format!("state machine applied index: {e}"))),
+            None => Ok(0),
+        }
+    }
+
+    /// Reads and verifies the value of `key`.
+    pub(crate) fn read_value(
+        &self,
+        txn: &RoTxn<'_, WithoutTls>,
+        key: &str,
+    ) -> Result<Option<Bytes>, StorageError> {
+        match self
+            .data
+            .get(txn, key.as_bytes())
+            .map_err(|e| self.ctx.err(e))?
+        {
+            Some(raw) => Ok(Some(unseal_value(key.as_bytes(), raw)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Verifies a stored value and copies it out.
+pub(crate) fn unseal_value(key: &[u8], raw: &[u8]) -> Result<Bytes, StorageError> {
+    codec::unseal(raw).map(Bytes::copy_from_slice).map_err(|e| {
+        StorageError::corrupt(format!(
+            "value of key {:?}: {e}",
+            String::from_utf8_lossy(key)
+        ))
+    })
+}
+
+/// Read-only view of the key-value store, usable from any thread.
+#[derive(Clone)]
+pub struct KvReader {
+    dbs: KvDbs,
+}
+
+impl std::fmt::Debug for KvReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvReader")
+            .field("path", &self.dbs.ctx.path)
+            .finish()
+    }
+}
+
+impl KvReader {
+    pub(crate) fn new(dbs: KvDbs) -> Self {
+        Self { dbs }
+    }
+
+    fn read_txn(&self) -> Result<RoTxn<'_, WithoutTls>, StorageError> {
+        self.dbs.env.read_txn().map_err(|e| self.dbs.ctx.err(e))
+    }
+
+    /// The value of `key`, if any.
+    pub fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        let txn = self.read_txn()?;
+        self.dbs.read_value(&txn, key)
+    }
+
+    /// Index of the last entry whose effects are durable (0 when nothing was applied).
+    pub fn applied_index(&self) -> Result<Index, StorageError> {
+        let txn = self.read_txn()?;
+        self.dbs.read_applied(&txn)
+    }
+
+    /// Up to `limit` pairs whose key starts with `prefix` and (if given) sorts strictly after
+    /// `after`, in ascending byte order of the key. Pass the last key returned as `after` to page.
+    pub fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Bytes)>, StorageError> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let start = match after {
+            Some(after) if after.as_bytes() >= prefix.as_bytes() => {
+                Bound::Excluded(after.as_bytes())
+            }
+            _ => Bound::Included(prefix.as_bytes()),
+        };
+        let txn = self.read_txn()?;
+        let range = (start, Bound::Unbounded);
+        let iter = self
+            .dbs
+            .data
+            .range(&txn, &range)
+            .map_err(|e| self.dbs.ctx.err(e))?;
+        for item in iter {
+            let (key, raw) = item.map_err(|e| self.dbs.ctx.err(e))?;
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let value = unseal_value(key, raw)?;
+            let key = String::from_utf8(key.to_vec()).map_err(|_| {
+                StorageError::corrupt(format!(
+                    "key {:?} is not valid UTF-8",
+                    String::from_utf8_lossy(key)
+                ))
+            })?;
+            out.push((key, value));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
