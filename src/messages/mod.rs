@@ -1,1 +1,3 @@
 //! messages
+
+pub mod peer_link;

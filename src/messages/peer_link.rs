@@ -1,0 +1,23 @@
+//! Actix messages received by [`PeerLink`](crate::transport::PeerLink), the outbound connection to
+//! one peer.
+
+use actix::Message;
+
+use crate::core::types::Envelope;
+use crate::transport::LinkStatsSnapshot;
+
+/// Sends one Raft message to the link's peer: any actor (hub, replicator) -> `PeerLink`.
+///
+/// Never blocks and never fails from the sender's view: the message is queued, or dropped and
+/// counted when the link is down, its queue is full or the frame is too large (Raft retries).
+/// Messages of the same class (appends with entries; everything else) leave in the order sent;
+/// control messages may overtake appends. `env.from`/`env.to` must be the link's local and peer
+/// ids, otherwise the message is dropped.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct SendToPeer(pub Envelope);
+
+/// Asks a link for a copy of its counters: any observer -> `PeerLink`.
+#[derive(Message, Clone, Copy, Debug, Default)]
+#[rtype(result = "LinkStatsSnapshot")]
+pub struct GetLinkStats;

@@ -1,0 +1,183 @@
+//! [`PeerLink`]: the actor that owns the outbound connection to one remote peer, used by every
+//! role (votes, appends, heartbeats and responses all leave through it).
+//!
+//! Senders never wait: [`SendToPeer`] encodes the envelope and `try_send`s the frame into one of two
+//! bounded queues, or drops it (counted) when the link is backing off after a failure, the queue is
+//! full, or the frame could not be sent anyway. Raft retries everything it needs. Appends that carry
+//! entries go to the bulk queue; everything else goes to the control queue, which the writer always
+//! serves first, so heartbeats and votes never wait behind a backlog of entries.
+
+use std::sync::Arc;
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, MessageResult,
+    WrapFuture,
+};
+use bytes::Bytes;
+use tokio::sync::mpsc::{self, error::TrySendError, Sender};
+use tracing::{debug, warn};
+
+use super::frame::{encode_frame, Frame};
+use super::stats::{LinkState, LinkStats};
+use super::writer::{self, Queues};
+use crate::core::types::{Message, NodeId};
+use crate::messages::peer_link::{GetLinkStats, SendToPeer};
+
+/// Settings of one [`PeerLink`].
+#[derive(Clone, Debug)]
+pub struct PeerLinkConfig {
+    /// Our node id, sent in the Hello; envelopes from another id are refused.
+    pub local_id: NodeId,
+    /// The remote node; envelopes addressed to another id are refused.
+    pub peer_id: NodeId,
+    /// The remote node's peer address (`host:port`), resolved on each connection attempt.
+    pub peer_addr: String,
+    /// Cluster name, sent in the Hello.
+    pub cluster: String,
+    /// Our HTTP address, sent in the Hello so the peer can redirect clients to us.
+    pub http_addr: String,
+    /// Largest frame in bytes (version byte included); must match the peers' listener setting.
+    /// Larger messages are dropped here rather than killing the connection at the peer.
+    pub max_frame_bytes: usize,
+    /// Capacity of each of the two queues (control and bulk), in messages; at least 1.
+    pub queue_capacity: usize,
+}
+
+/// The outbound connection to one peer. See the module documentation.
+pub struct PeerLink {
+    cfg: Arc<PeerLinkConfig>,
+    stats: Arc<LinkStats>,
+    control: Sender<Bytes>,
+    bulk: Sender<Bytes>,
+    /// Taken by `started` to spawn the writer.
+    queues: Option<Queues>,
+}
+
+impl PeerLink {
+    /// Builds a link without starting it (use [`PeerLink::stats`] before [`Actor::start`] to keep
+    /// a lock-free handle on its counters).
+    pub fn new(cfg: PeerLinkConfig) -> Self {
+        let capacity = cfg.queue_capacity.max(1);
+        let (control, control_rx) = mpsc::channel(capacity);
+        let (bulk, bulk_rx) = mpsc::channel(capacity);
+        Self {
+            cfg: Arc::new(cfg),
+            stats: Arc::new(LinkStats::default()),
+            control,
+            bulk,
+            queues: Some(Queues {
+                control: control_rx,
+                bulk: bulk_rx,
+            }),
+        }
+    }
+
+    /// Builds and starts a link on the current arbiter; it connects in the background.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn start(cfg: PeerLinkConfig) -> Addr<PeerLink> {
+        Actor::start(Self::new(cfg))
+    }
+
+    /// The link's live counters.
+    pub fn stats(&self) -> Arc<LinkStats> {
+        self.stats.clone()
+    }
+
+    /// Drops one message, counting it.
+    fn drop_message(&self, kind: &'static str, why: &'static str) {
+        self.stats.add_dropped(1);
+        debug!(
+            node = self.cfg.local_id,
+            peer = self.cfg.peer_id,
+            kind,
+            why,
+            "peer message dropped"
+        );
+    }
+}
+
+impl Actor for PeerLink {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(queues) = self.queues.take() {
+            let run = writer::run(self.cfg.clone(), self.stats.clone(), queues);
+            ctx.spawn(run.into_actor(self).map(|(), _, ctx| {
+                // Only reached if the queues closed, i.e. the actor is going away anyway.
+                ctx.stop();
+            }));
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.stats.set_state(LinkState::Backoff);
+        debug!(
+            node = self.cfg.local_id,
+            peer = self.cfg.peer_id,
+            "peer link stopped"
+        );
+    }
+}
+
+impl Handler<SendToPeer> for PeerLink {
+    type Result = ();
+
+    fn handle(&mut self, SendToPeer(env): SendToPeer, _ctx: &mut Self::Context) {
+        let kind = env.msg.kind();
+        if env.from != self.cfg.local_id || env.to != self.cfg.peer_id {
+            warn!(
+                node = self.cfg.local_id,
+                peer = self.cfg.peer_id,
+                from = env.from,
+                to = env.to,
+                kind,
+                "misaddressed envelope dropped"
+            );
+            self.stats.add_dropped(1);
+            return;
+        }
+        if self.stats.state() == LinkState::Backoff {
+            return self.drop_message(kind, "disconnected");
+        }
+        let bulk =
+            matches!(&env.msg, Message::AppendRequest { entries, .. } if !entries.is_empty());
+        let frame = match encode_frame(&Frame::Raft(env)) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.stats.add_encode_failures(1);
+                self.stats.add_dropped(1);
+                warn!(node = self.cfg.local_id, peer = self.cfg.peer_id, kind, error = %e, "cannot encode message");
+                return;
+            }
+        };
+        self.stats.add_encoded(1);
+        self.stats.add_encoded_bytes(frame.len() as u64);
+        if frame.len() > self.cfg.max_frame_bytes {
+            self.stats.add_oversized(1);
+            self.stats.add_dropped(1);
+            warn!(
+                node = self.cfg.local_id,
+                peer = self.cfg.peer_id,
+                kind,
+                len = frame.len(),
+                max = self.cfg.max_frame_bytes,
+                "message exceeds the frame limit, dropped"
+            );
+            return;
+        }
+        let queue = if bulk { &self.bulk } else { &self.control };
+        match queue.try_send(frame) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.drop_message(kind, "queue full"),
+            Err(TrySendError::Closed(_)) => self.drop_message(kind, "writer stopped"),
+        }
+    }
+}
+
+impl Handler<GetLinkStats> for PeerLink {
+    type Result = MessageResult<GetLinkStats>;
+
+    fn handle(&mut self, _msg: GetLinkStats, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.stats.snapshot())
+    }
+}
