@@ -172,6 +172,7 @@ pub(super) async fn supervise(
     drop(exit_tx);
 
     let mut outcome = Ok(());
+    let mut running = children.len();
     if let Some(e) = spawn_error {
         outcome = Err(e);
     } else {
@@ -185,7 +186,6 @@ pub(super) async fn supervise(
             );
         }
         println!("dashboard: {}  -- press Ctrl-C to stop", plans[0].url());
-        let mut running = plans.len();
         loop {
             tokio::select! {
                 _ = sigint.recv() => break,
@@ -205,7 +205,7 @@ pub(super) async fn supervise(
         }
     }
 
-    eprintln!("raftix up: stopping {} node(s)", children.len());
+    eprintln!("raftix up: stopping {running} node(s)");
     // Receivers live in the child tasks; if all are gone there is nothing to stop.
     let _ = phase_tx.send(Phase::Stop);
     let mut waiting = std::pin::pin!(futures::future::join_all(children));
