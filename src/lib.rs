@@ -6,10 +6,12 @@
 //! - [`actors`]: the actix runtime around the core.
 //! - [`http`]: the REST gateway.
 pub mod actors;
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod http;
 pub mod messages;
+pub mod server;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;

@@ -1,0 +1,71 @@
+//! The `raftix` command line: argument definitions and dispatch of the subcommands.
+//!
+//! `src/main.rs` parses a [`Cli`], sets up logging and calls [`Cli::run`]. To add a subcommand,
+//! add a variant to [`Command`] with its own `Args` struct and a match arm in [`Cli::run`].
+
+pub mod serve;
+mod supervise;
+pub mod up;
+
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use serve::ServeArgs;
+pub use up::{UpArgs, UpError};
+
+/// Exit status for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status for a failure at run time.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// raftix: a Raft consensus runtime with a key-value store and an HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "raftix", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one node of a cluster.
+    Serve(Box<ServeArgs>),
+    /// Run a local cluster of N nodes on 127.0.0.1, one child process each, until Ctrl-C.
+    Up(UpArgs),
+}
+
+impl Cli {
+    /// Runs the subcommand, printing any error as `error: ...` on stderr. Returns the process exit
+    /// status: 0 on success, [`EXIT_USAGE`] for a configuration error, [`EXIT_FAILURE`] otherwise.
+    pub fn run(self) -> ExitCode {
+        match self.command {
+            Command::Serve(args) => {
+                let config = match args.into_config() {
+                    Ok(config) => config,
+                    Err(e) => return fail(&e, EXIT_USAGE),
+                };
+                tracing::info!(id = config.id, cluster = %config.cluster_name, "starting node");
+                match crate::server::run(config) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(&*e, EXIT_FAILURE),
+                }
+            }
+            Command::Up(args) => match up::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, e.exit_code()),
+            },
+        }
+    }
+}
+
+/// Prints `error: ...` and returns `code`.
+fn fail(e: &dyn std::error::Error, code: u8) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(code)
+}

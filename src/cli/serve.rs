@@ -1,0 +1,112 @@
+//! The `serve` subcommand's flags and how they combine with the config file into a
+//! [`NodeConfig`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::{parse_cluster, ConfigError, NodeConfig, PartialConfig};
+
+/// Flags of `raftix serve`: run one node. Every setting can also come from the `--config` file
+/// (keys are the flag names with `_` for `-`); flags win over the file.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML config file with any of the settings below (keys like `listen_peer`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// This node's id (non-zero, one of the ids in --cluster). Required.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<u64>,
+    /// Directory for this node's data. Required.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address the peer (Raft) listener binds. Required.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen_peer: Option<String>,
+    /// Address the HTTP gateway binds. Required.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen_http: Option<String>,
+    /// HTTP address clients and other nodes should use [default: --listen-http].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise_http: Option<String>,
+    /// Initial voters with their peer addresses, this node included. Required.
+    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    pub cluster: Option<String>,
+    /// Cluster name [default: raftix].
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Lower bound of the election timeout [default: 150].
+    #[arg(long, value_name = "MS")]
+    pub election_timeout_min_ms: Option<u64>,
+    /// Upper bound of the election timeout [default: 300].
+    #[arg(long, value_name = "MS")]
+    pub election_timeout_max_ms: Option<u64>,
+    /// Leader heartbeat interval [default: 50].
+    #[arg(long, value_name = "MS")]
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Most entries per AppendEntries message [default: 512].
+    #[arg(long, value_name = "N")]
+    pub max_entries_per_msg: Option<usize>,
+    /// Most entry bytes per AppendEntries message [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes_per_msg: Option<usize>,
+    /// Most AppendEntries messages in flight per peer [default: 64].
+    #[arg(long, value_name = "N")]
+    pub max_inflight: Option<usize>,
+    /// Largest peer frame accepted [default: 16777216].
+    #[arg(long, value_name = "BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// LMDB map size of the Raft log [default: 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    pub log_map_size: Option<usize>,
+    /// LMDB map size of the state machine [default: 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    pub sm_map_size: Option<usize>,
+    /// Start elections without a pre-vote round.
+    #[arg(long)]
+    pub no_pre_vote: bool,
+    /// Disable check-quorum (leader step-down and vote stickiness).
+    #[arg(long)]
+    pub no_check_quorum: bool,
+    /// How long a client proposal may wait to be applied [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub proposal_timeout_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The settings given as flags (not the file).
+    pub fn flags(&self) -> Result<PartialConfig, ConfigError> {
+        Ok(PartialConfig {
+            id: self.id,
+            data_dir: self.data_dir.clone(),
+            listen_peer: self.listen_peer.clone(),
+            listen_http: self.listen_http.clone(),
+            advertise_http: self.advertise_http.clone(),
+            cluster: self.cluster.as_deref().map(parse_cluster).transpose()?,
+            cluster_name: self.cluster_name.clone(),
+            election_timeout_min_ms: self.election_timeout_min_ms,
+            election_timeout_max_ms: self.election_timeout_max_ms,
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            max_entries_per_msg: self.max_entries_per_msg,
+            max_bytes_per_msg: self.max_bytes_per_msg,
+            max_inflight: self.max_inflight,
+            max_frame_bytes: self.max_frame_bytes,
+            log_map_size: self.log_map_size,
+            sm_map_size: self.sm_map_size,
+            pre_vote: self.no_pre_vote.then_some(false),
+            check_quorum: self.no_check_quorum.then_some(false),
+            proposal_timeout_ms: self.proposal_timeout_ms,
+        })
+    }
+
+    /// The validated configuration: the `--config` file (if any) overlaid with the flags, defaults
+    /// for the rest. Touches nothing on disk but reading the config file.
+    pub fn into_config(self) -> Result<NodeConfig, ConfigError> {
+        let flags = self.flags()?;
+        let file = match &self.config {
+            Some(path) => PartialConfig::load(path)?,
+            None => PartialConfig::default(),
+        };
+        file.overlay(flags).build()
+    }
+}

@@ -1,0 +1,249 @@
+//! Node configuration: what one `raftix serve` process needs to know to start.
+//!
+//! A [`NodeConfig`] is built from an optional TOML file overlaid with command-line flags (see
+//! [`PartialConfig`]) and checked by [`NodeConfig::validate`] before anything starts. The TOML keys
+//! are the field names of [`NodeConfig`]; the flags are the same names in kebab case
+//! (`heartbeat_interval_ms` is `--heartbeat-interval-ms`), except the booleans, which are turned off
+//! with `--no-pre-vote` and `--no-check-quorum`.
+//!
+//! ```toml
+//! id = 1
+//! data_dir = "./data/node1"
+//! listen_peer = "127.0.0.1:7001"
+//! listen_http = "127.0.0.1:8001"
+//!
+//! [cluster]
+//! 1 = "127.0.0.1:7001"
+//! 2 = "127.0.0.1:7002"
+//! 3 = "127.0.0.1:7003"
+//! ```
+
+mod error;
+mod partial;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::core::{CoreConfig, NodeId};
+
+pub use error::{flag_of, ConfigError};
+pub use partial::{parse_cluster, PartialConfig};
+pub use validate::check_host_port;
+
+/// Default for [`NodeConfig::cluster_name`].
+pub const DEFAULT_CLUSTER_NAME: &str = "raftix";
+/// Default for [`NodeConfig::election_timeout_min_ms`].
+pub const DEFAULT_ELECTION_TIMEOUT_MIN_MS: u64 = 150;
+/// Default for [`NodeConfig::election_timeout_max_ms`].
+pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 300;
+/// Default for [`NodeConfig::heartbeat_interval_ms`].
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 50;
+/// Default for [`NodeConfig::max_entries_per_msg`].
+pub const DEFAULT_MAX_ENTRIES_PER_MSG: usize = 512;
+/// Default for [`NodeConfig::max_bytes_per_msg`]: 1 MiB.
+pub const DEFAULT_MAX_BYTES_PER_MSG: usize = 1 << 20;
+/// Default for [`NodeConfig::max_inflight`].
+pub const DEFAULT_MAX_INFLIGHT: usize = 64;
+/// Default for [`NodeConfig::max_frame_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 << 20;
+/// Default for [`NodeConfig::log_map_size`]: 1 GiB.
+pub const DEFAULT_LOG_MAP_SIZE: usize = 1 << 30;
+/// Default for [`NodeConfig::sm_map_size`]: 1 GiB.
+pub const DEFAULT_SM_MAP_SIZE: usize = 1 << 30;
+/// Default for [`NodeConfig::proposal_timeout_ms`].
+pub const DEFAULT_PROPOSAL_TIMEOUT_MS: u64 = 5000;
+
+/// Everything one node needs to start. Build it with [`PartialConfig::build`] (flags over file) or
+/// [`NodeConfig::from_toml_str`], both of which validate it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id: non-zero, and a key of [`cluster`](Self::cluster).
+    pub id: NodeId,
+    /// Directory of this node's LMDB environments and identity file.
+    pub data_dir: PathBuf,
+    /// `host:port` the peer (Raft) TCP listener binds.
+    pub listen_peer: String,
+    /// `host:port` the HTTP gateway binds.
+    pub listen_http: String,
+    /// `host:port` other nodes and clients should use to reach this node's HTTP gateway (for
+    /// example in leader redirects). `None` means [`listen_http`](Self::listen_http); see
+    /// [`NodeConfig::advertise_http`].
+    #[serde(default)]
+    pub advertise_http: Option<String>,
+    /// The initial voters: node id -> peer `host:port`. This node included.
+    pub cluster: BTreeMap<NodeId, String>,
+    /// Name of the cluster; nodes refuse data directories and peers of another cluster.
+    #[serde(default = "default_cluster_name")]
+    pub cluster_name: String,
+    /// Lower bound of the randomized election timeout, in milliseconds.
+    #[serde(default = "default_election_timeout_min_ms")]
+    pub election_timeout_min_ms: u64,
+    /// Upper bound (exclusive) of the randomized election timeout, in milliseconds.
+    #[serde(default = "default_election_timeout_max_ms")]
+    pub election_timeout_max_ms: u64,
+    /// How often a leader sends heartbeats, in milliseconds.
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Most entries in one AppendEntries message.
+    #[serde(default = "default_max_entries_per_msg")]
+    pub max_entries_per_msg: usize,
+    /// Most bytes (approximately) of entries in one AppendEntries message.
+    #[serde(default = "default_max_bytes_per_msg")]
+    pub max_bytes_per_msg: usize,
+    /// Most AppendEntries messages with entries in flight to one peer.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: usize,
+    /// Largest frame the peer transport accepts, in bytes.
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: usize,
+    /// LMDB map size of the Raft log environment, in bytes.
+    #[serde(default = "default_log_map_size")]
+    pub log_map_size: usize,
+    /// LMDB map size of the state-machine environment, in bytes.
+    #[serde(default = "default_sm_map_size")]
+    pub sm_map_size: usize,
+    /// Ask for pre-votes before starting an election.
+    #[serde(default = "default_true")]
+    pub pre_vote: bool,
+    /// Leaders step down without a quorum; followers ignore votes while they hear a leader.
+    #[serde(default = "default_true")]
+    pub check_quorum: bool,
+    /// How long a client proposal may wait to be committed and applied, in milliseconds.
+    #[serde(default = "default_proposal_timeout_ms")]
+    pub proposal_timeout_ms: u64,
+}
+
+fn default_cluster_name() -> String {
+    DEFAULT_CLUSTER_NAME.to_owned()
+}
+fn default_election_timeout_min_ms() -> u64 {
+    DEFAULT_ELECTION_TIMEOUT_MIN_MS
+}
+fn default_election_timeout_max_ms() -> u64 {
+    DEFAULT_ELECTION_TIMEOUT_MAX_MS
+}
+fn default_heartbeat_interval_ms() -> u64 {
+    DEFAULT_HEARTBEAT_INTERVAL_MS
+}
+fn default_max_entries_per_msg() -> usize {
+    DEFAULT_MAX_ENTRIES_PER_MSG
+}
+fn default_max_bytes_per_msg() -> usize {
+    DEFAULT_MAX_BYTES_PER_MSG
+}
+fn default_max_inflight() -> usize {
+    DEFAULT_MAX_INFLIGHT
+}
+fn default_max_frame_bytes() -> usize {
+    DEFAULT_MAX_FRAME_BYTES
+}
+fn default_log_map_size() -> usize {
+    DEFAULT_LOG_MAP_SIZE
+}
+fn default_sm_map_size() -> usize {
+    DEFAULT_SM_MAP_SIZE
+}
+fn default_true() -> bool {
+    true
+}
+fn default_proposal_timeout_ms() -> u64 {
+    DEFAULT_PROPOSAL_TIMEOUT_MS
+}
+
+impl NodeConfig {
+    /// A configuration with the required settings given and every other setting at its default.
+    /// Not validated.
+    pub fn with_defaults(
+        id: NodeId,
+        data_dir: impl Into<PathBuf>,
+        listen_peer: impl Into<String>,
+        listen_http: impl Into<String>,
+        cluster: BTreeMap<NodeId, String>,
+    ) -> Self {
+        Self {
+            id,
+            data_dir: data_dir.into(),
+            listen_peer: listen_peer.into(),
+            listen_http: listen_http.into(),
+            advertise_http: None,
+            cluster,
+            cluster_name: default_cluster_name(),
+            election_timeout_min_ms: DEFAULT_ELECTION_TIMEOUT_MIN_MS,
+            election_timeout_max_ms: DEFAULT_ELECTION_TIMEOUT_MAX_MS,
+            heartbeat_interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
+            max_entries_per_msg: DEFAULT_MAX_ENTRIES_PER_MSG,
+            max_bytes_per_msg: DEFAULT_MAX_BYTES_PER_MSG,
+            max_inflight: DEFAULT_MAX_INFLIGHT,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            log_map_size: DEFAULT_LOG_MAP_SIZE,
+            sm_map_size: DEFAULT_SM_MAP_SIZE,
+            pre_vote: true,
+            check_quorum: true,
+            proposal_timeout_ms: DEFAULT_PROPOSAL_TIMEOUT_MS,
+        }
+    }
+
+    /// Parses a complete configuration from TOML (every required key present) and validates it.
+    /// `origin` names the source in error messages.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let config: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::ParseFile {
+            path: origin.to_owned(),
+            source: Box::new(e),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The HTTP address others should use: [`advertise_http`](Self::advertise_http), or
+    /// [`listen_http`](Self::listen_http) when it is not set.
+    pub fn advertise_http(&self) -> &str {
+        self.advertise_http.as_deref().unwrap_or(&self.listen_http)
+    }
+
+    /// The peer addresses of the other voters.
+    pub fn peers(&self) -> impl Iterator<Item = (NodeId, &str)> + '_ {
+        self.cluster
+            .iter()
+            .filter(move |(&id, _)| id != self.id)
+            .map(|(&id, addr)| (id, addr.as_str()))
+    }
+
+    /// The protocol settings of the Raft core.
+    pub fn core_config(&self) -> CoreConfig {
+        let mut core = CoreConfig::new(self.id, self.cluster.keys().copied());
+        core.pre_vote = self.pre_vote;
+        core.check_quorum = self.check_quorum;
+        core.max_inflight = self.max_inflight;
+        core.max_entries_per_msg = self.max_entries_per_msg;
+        core.max_bytes_per_msg = self.max_bytes_per_msg;
+        core
+    }
+
+    /// Lower bound of the election timeout.
+    pub fn election_timeout_min(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_min_ms)
+    }
+
+    /// Upper bound (exclusive) of the election timeout.
+    pub fn election_timeout_max(&self) -> Duration {
+        Duration::from_millis(self.election_timeout_max_ms)
+    }
+
+    /// The leader's heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    /// How long a client proposal may wait.
+    pub fn proposal_timeout(&self) -> Duration {
+        Duration::from_millis(self.proposal_timeout_ms)
+    }
+}

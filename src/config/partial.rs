@@ -1,0 +1,160 @@
+//! [`PartialConfig`]: a configuration with every setting optional, so that a config file and
+//! command-line flags can each give some settings and be layered, and [`parse_cluster`] for the
+//! `--cluster` flag.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::validate::check_host_port;
+use super::{ConfigError, NodeConfig};
+use crate::core::NodeId;
+
+/// Some of the settings of a [`NodeConfig`]: what a config file or the flags give. The TOML keys
+/// are those of [`NodeConfig`]; unknown keys are rejected.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // Each field is the `NodeConfig` field of the same name.
+pub struct PartialConfig {
+    pub id: Option<NodeId>,
+    pub data_dir: Option<PathBuf>,
+    pub listen_peer: Option<String>,
+    pub listen_http: Option<String>,
+    pub advertise_http: Option<String>,
+    pub cluster: Option<BTreeMap<NodeId, String>>,
+    pub cluster_name: Option<String>,
+    pub election_timeout_min_ms: Option<u64>,
+    pub election_timeout_max_ms: Option<u64>,
+    pub heartbeat_interval_ms: Option<u64>,
+    pub max_entries_per_msg: Option<usize>,
+    pub max_bytes_per_msg: Option<usize>,
+    pub max_inflight: Option<usize>,
+    pub max_frame_bytes: Option<usize>,
+    pub log_map_size: Option<usize>,
+    pub sm_map_size: Option<usize>,
+    pub pre_vote: Option<bool>,
+    pub check_quorum: Option<bool>,
+    pub proposal_timeout_ms: Option<u64>,
+}
+
+impl PartialConfig {
+    /// Reads and parses a TOML config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses TOML text; `origin` names the source in error messages.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::ParseFile {
+            path: origin.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    /// `self` with every setting that `over` gives replaced by `over`'s value.
+    pub fn overlay(self, over: PartialConfig) -> PartialConfig {
+        PartialConfig {
+            id: over.id.or(self.id),
+            data_dir: over.data_dir.or(self.data_dir),
+            listen_peer: over.listen_peer.or(self.listen_peer),
+            listen_http: over.listen_http.or(self.listen_http),
+            advertise_http: over.advertise_http.or(self.advertise_http),
+            cluster: over.cluster.or(self.cluster),
+            cluster_name: over.cluster_name.or(self.cluster_name),
+            election_timeout_min_ms: over
+                .election_timeout_min_ms
+                .or(self.election_timeout_min_ms),
+            election_timeout_max_ms: over
+                .election_timeout_max_ms
+                .or(self.election_timeout_max_ms),
+            heartbeat_interval_ms: over.heartbeat_interval_ms.or(self.heartbeat_interval_ms),
+            max_entries_per_msg: over.max_entries_per_msg.or(self.max_entries_per_msg),
+            max_bytes_per_msg: over.max_bytes_per_msg.or(self.max_bytes_per_msg),
+            max_inflight: over.max_inflight.or(self.max_inflight),
+            max_frame_bytes: over.max_frame_bytes.or(self.max_frame_bytes),
+            log_map_size: over.log_map_size.or(self.log_map_size),
+            sm_map_size: over.sm_map_size.or(self.sm_map_size),
+            pre_vote: over.pre_vote.or(self.pre_vote),
+            check_quorum: over.check_quorum.or(self.check_quorum),
+            proposal_timeout_ms: over.proposal_timeout_ms.or(self.proposal_timeout_ms),
+        }
+    }
+
+    /// The complete configuration: required settings must be present, the others take their
+    /// defaults; the result is validated.
+    pub fn build(self) -> Result<NodeConfig, ConfigError> {
+        let id = self.id.ok_or(ConfigError::Missing { key: "id" })?;
+        let data_dir = self
+            .data_dir
+            .ok_or(ConfigError::Missing { key: "data_dir" })?;
+        let listen_peer = self
+            .listen_peer
+            .ok_or(ConfigError::Missing { key: "listen_peer" })?;
+        let listen_http = self
+            .listen_http
+            .ok_or(ConfigError::Missing { key: "listen_http" })?;
+        let cluster = self
+            .cluster
+            .ok_or(ConfigError::Missing { key: "cluster" })?;
+        let mut c = NodeConfig::with_defaults(id, data_dir, listen_peer, listen_http, cluster);
+        c.advertise_http = self.advertise_http;
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        set(&mut c.cluster_name, self.cluster_name);
+        set(&mut c.election_timeout_min_ms, self.election_timeout_min_ms);
+        set(&mut c.election_timeout_max_ms, self.election_timeout_max_ms);
+        set(&mut c.heartbeat_interval_ms, self.heartbeat_interval_ms);
+        set(&mut c.max_entries_per_msg, self.max_entries_per_msg);
+        set(&mut c.max_bytes_per_msg, self.max_bytes_per_msg);
+        set(&mut c.max_inflight, self.max_inflight);
+        set(&mut c.max_frame_bytes, self.max_frame_bytes);
+        set(&mut c.log_map_size, self.log_map_size);
+        set(&mut c.sm_map_size, self.sm_map_size);
+        set(&mut c.pre_vote, self.pre_vote);
+        set(&mut c.check_quorum, self.check_quorum);
+        set(&mut c.proposal_timeout_ms, self.proposal_timeout_ms);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Parses the `--cluster` value `1=HOST:PORT,2=HOST:PORT,...` (whitespace around items and empty
+/// items are ignored). The error names the offending item.
+pub fn parse_cluster(text: &str) -> Result<BTreeMap<NodeId, String>, ConfigError> {
+    let mut cluster = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = |reason: String| ConfigError::ClusterItem {
+            item: item.to_owned(),
+            reason,
+        };
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| bad("expected ID=HOST:PORT".into()))?;
+        let id: NodeId = id.trim().parse().map_err(|_| {
+            bad(format!(
+                "`{}` is not a node id (a positive integer)",
+                id.trim()
+            ))
+        })?;
+        if id == 0 {
+            return Err(bad("node ids must be greater than 0".into()));
+        }
+        let addr = addr.trim();
+        check_host_port("cluster", addr, false).map_err(|e| match e {
+            ConfigError::Invalid { reason, .. } => bad(reason),
+            other => bad(other.to_string()),
+        })?;
+        if cluster.insert(id, addr.to_owned()).is_some() {
+            return Err(bad(format!("node id {id} is listed more than once")));
+        }
+    }
+    Ok(cluster)
+}

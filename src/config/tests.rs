@@ -1,0 +1,282 @@
+//! Unit tests of defaults, TOML parsing, cluster parsing and every validation rule.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+
+fn cluster3() -> BTreeMap<u64, String> {
+    (1..=3)
+        .map(|i| (i, format!("127.0.0.1:{}", 7000 + i)))
+        .collect()
+}
+
+fn valid() -> NodeConfig {
+    NodeConfig::with_defaults(1, "/tmp/n1", "127.0.0.1:7001", "127.0.0.1:8001", cluster3())
+}
+
+/// Validates `c`, expecting an error about `key` whose message contains every one of `needles`.
+fn rejects(c: NodeConfig, key: &str, needles: &[&str]) {
+    let err = match c.validate() {
+        Ok(()) => panic!("expected an error about {key}"),
+        Err(e) => e,
+    };
+    assert_eq!(err.key(), Some(key), "wrong key in: {err}");
+    let msg = err.to_string();
+    for needle in needles {
+        assert!(msg.contains(needle), "`{msg}` lacks `{needle}`");
+    }
+}
+
+#[test]
+fn defaults_are_the_documented_values_and_valid() {
+    let c = valid();
+    assert_eq!(c.cluster_name, "raftix");
+    assert_eq!(c.election_timeout_min_ms, 150);
+    assert_eq!(c.election_timeout_max_ms, 300);
+    assert_eq!(c.heartbeat_interval_ms, 50);
+    assert_eq!(c.max_entries_per_msg, 512);
+    assert_eq!(c.max_bytes_per_msg, 1 << 20);
+    assert_eq!(c.max_inflight, 64);
+    assert_eq!(c.max_frame_bytes, 16 << 20);
+    assert_eq!(c.log_map_size, 1 << 30);
+    assert_eq!(c.sm_map_size, 1 << 30);
+    assert!(c.pre_vote && c.check_quorum);
+    assert_eq!(c.proposal_timeout_ms, 5000);
+    assert_eq!(c.advertise_http(), "127.0.0.1:8001");
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn minimal_toml_gets_defaults_and_integer_cluster_keys() {
+    let text = r#"
+        id = 2
+        data_dir = "d"
+        listen_peer = "0.0.0.0:7002"
+        listen_http = "0.0.0.0:8002"
+        advertise_http = "node2.example:8002"
+        [cluster]
+        1 = "node1.example:7001"
+        2 = "node2.example:7002"
+        3 = "node3.example:7003"
+    "#;
+    let c = match NodeConfig::from_toml_str(text, Path::new("t.toml")) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(c.id, 2);
+    assert_eq!(
+        c.cluster.get(&3).map(String::as_str),
+        Some("node3.example:7003")
+    );
+    assert_eq!(c.advertise_http(), "node2.example:8002");
+    assert_eq!(c.heartbeat_interval_ms, DEFAULT_HEARTBEAT_INTERVAL_MS);
+    assert_eq!(c.peers().map(|(id, _)| id).collect::<Vec<_>>(), [1, 3]);
+    let core = c.core_config();
+    assert_eq!(core.voters.len(), 3);
+    assert_eq!(core.id, 2);
+}
+
+#[test]
+fn unknown_toml_key_is_rejected_with_its_name() {
+    let text = "id = 1\nheartbeat_ms = 10\n";
+    let err = PartialConfig::from_toml_str(text, Path::new("x.toml")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("heartbeat_ms"), "{msg}");
+    assert!(msg.contains("x.toml"), "{msg}");
+    let full = "id = 1\ndata_dir = \"d\"\nlisten_peer = \"a:1\"\nlisten_http = \"a:2\"\n\
+                bogus = true\n[cluster]\n1 = \"a:1\"\n";
+    let err = NodeConfig::from_toml_str(full, Path::new("x.toml")).unwrap_err();
+    assert!(err.to_string().contains("bogus"), "{err}");
+}
+
+#[test]
+fn wrongly_typed_toml_value_is_rejected() {
+    let err = PartialConfig::from_toml_str("id = \"one\"\n", Path::new("x.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::ParseFile { .. }), "{err}");
+}
+
+#[test]
+fn overlay_prefers_the_upper_layer_and_keeps_the_rest() {
+    let file = PartialConfig {
+        id: Some(1),
+        heartbeat_interval_ms: Some(20),
+        max_inflight: Some(8),
+        ..PartialConfig::default()
+    };
+    let flags = PartialConfig {
+        heartbeat_interval_ms: Some(30),
+        pre_vote: Some(false),
+        ..PartialConfig::default()
+    };
+    let merged = file.overlay(flags);
+    assert_eq!(merged.id, Some(1));
+    assert_eq!(merged.heartbeat_interval_ms, Some(30));
+    assert_eq!(merged.max_inflight, Some(8));
+    assert_eq!(merged.pre_vote, Some(false));
+}
+
+#[test]
+fn build_reports_each_missing_required_setting_by_flag() {
+    let full = PartialConfig {
+        id: Some(1),
+        data_dir: Some("d".into()),
+        listen_peer: Some("127.0.0.1:7001".into()),
+        listen_http: Some("127.0.0.1:8001".into()),
+        cluster: Some(cluster3()),
+        ..PartialConfig::default()
+    };
+    assert!(full.clone().build().is_ok());
+    type Remove = fn(&mut PartialConfig);
+    let cases: [(&str, Remove); 5] = [
+        ("--id", |p| p.id = None),
+        ("--data-dir", |p| p.data_dir = None),
+        ("--listen-peer", |p| p.listen_peer = None),
+        ("--listen-http", |p| p.listen_http = None),
+        ("--cluster", |p| p.cluster = None),
+    ];
+    for (flag, remove) in cases {
+        let mut p = full.clone();
+        remove(&mut p);
+        let err = p.build().unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains(flag), "{err} lacks {flag}");
+    }
+}
+
+#[test]
+fn parse_cluster_accepts_lists_and_names_bad_items() {
+    let c = parse_cluster(" 1=127.0.0.1:7001, 2=host-b:7002,3=[::1]:7003 ,").unwrap();
+    assert_eq!(c.len(), 3);
+    assert_eq!(c[&2], "host-b:7002");
+    assert_eq!(c[&3], "[::1]:7003");
+    for (text, bad_item, why) in [
+        ("1=a:1,2a:2", "2a:2", "ID=HOST:PORT"),
+        ("1=a:1,x=b:2", "x=b:2", "not a node id"),
+        ("0=a:1", "0=a:1", "greater than 0"),
+        ("1=a:1,1=b:2", "1=b:2", "more than once"),
+        ("1=a", "1=a", "HOST:PORT"),
+        ("1=a:99999", "1=a:99999", "port"),
+        ("1=a:0", "1=a:0", "port"),
+        ("1=:7001", "1=:7001", "host"),
+        ("1=a b:7001", "1=a b:7001", "host"),
+    ] {
+        let err = parse_cluster(text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("`{bad_item}`")), "{text}: {msg}");
+        assert!(msg.contains(why), "{text}: {msg}");
+        assert!(msg.contains("--cluster"), "{text}: {msg}");
+    }
+}
+
+#[test]
+fn id_must_be_non_zero_and_a_member() {
+    let mut c = valid();
+    c.id = 0;
+    rejects(c, "id", &["--id", "`0`"]);
+    let mut c = valid();
+    c.id = 7;
+    rejects(c, "id", &["--id", "`7`", "1, 2, 3"]);
+}
+
+#[test]
+fn cluster_must_be_non_empty_with_valid_distinct_addresses() {
+    let mut c = valid();
+    c.cluster.clear();
+    c.id = 1;
+    rejects(c, "cluster", &["--cluster"]);
+    let mut c = valid();
+    c.cluster.insert(0, "127.0.0.1:7009".into());
+    rejects(c, "cluster", &["0=127.0.0.1:7009"]);
+    let mut c = valid();
+    c.cluster.insert(2, "127.0.0.1:7001".into());
+    rejects(c, "cluster", &["2=127.0.0.1:7001", "node 1"]);
+    let mut c = valid();
+    c.cluster.insert(3, "nocolon".into());
+    rejects(c, "cluster", &["3=nocolon"]);
+}
+
+#[test]
+fn addresses_must_be_host_port() {
+    let mut c = valid();
+    c.listen_peer = "127.0.0.1".into();
+    rejects(c, "listen_peer", &["--listen-peer", "`127.0.0.1`"]);
+    let mut c = valid();
+    c.listen_http = "127.0.0.1:http".into();
+    rejects(c, "listen_http", &["--listen-http", "`127.0.0.1:http`"]);
+    let mut c = valid();
+    c.advertise_http = Some("[nope]:8001".into());
+    rejects(c, "advertise_http", &["--advertise-http", "IPv6"]);
+    let mut c = valid();
+    c.advertise_http = Some("example.com:0".into());
+    rejects(c, "advertise_http", &["must not be 0"]);
+    let mut c = valid();
+    c.listen_http = c.listen_peer.clone();
+    rejects(c, "listen_http", &["--listen-peer"]);
+    // Port 0 (any free port) is fine for a listener, and IPv6 works in brackets.
+    let mut c = valid();
+    c.listen_http = "[::]:0".into();
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn timeouts_must_be_ordered_and_non_zero() {
+    let mut c = valid();
+    c.election_timeout_max_ms = 150;
+    rejects(
+        c,
+        "election_timeout_max_ms",
+        &["--election-timeout-max-ms", "`150`", "= 150"],
+    );
+    let mut c = valid();
+    c.heartbeat_interval_ms = 150;
+    rejects(
+        c,
+        "heartbeat_interval_ms",
+        &["--heartbeat-interval-ms", "`150`"],
+    );
+    let mut c = valid();
+    c.election_timeout_min_ms = 0;
+    rejects(
+        c,
+        "election_timeout_min_ms",
+        &["--election-timeout-min-ms", "`0`"],
+    );
+    let mut c = valid();
+    c.heartbeat_interval_ms = 0;
+    rejects(c, "heartbeat_interval_ms", &["greater than 0"]);
+    let mut c = valid();
+    c.proposal_timeout_ms = 0;
+    rejects(c, "proposal_timeout_ms", &["--proposal-timeout-ms"]);
+}
+
+#[test]
+fn sizes_must_be_non_zero_and_messages_fit_frames() {
+    type Set = fn(&mut NodeConfig);
+    let zeroes: [(&str, Set); 6] = [
+        ("max_entries_per_msg", |c| c.max_entries_per_msg = 0),
+        ("max_bytes_per_msg", |c| c.max_bytes_per_msg = 0),
+        ("max_inflight", |c| c.max_inflight = 0),
+        ("max_frame_bytes", |c| c.max_frame_bytes = 0),
+        ("log_map_size", |c| c.log_map_size = 0),
+        ("sm_map_size", |c| c.sm_map_size = 0),
+    ];
+    for (key, zero) in zeroes {
+        let mut c = valid();
+        zero(&mut c);
+        rejects(c, key, &[&flag_of(key), "`0`"]);
+    }
+    let mut c = valid();
+    c.max_bytes_per_msg = c.max_frame_bytes;
+    rejects(c, "max_bytes_per_msg", &["--max-frame-bytes", "16777216"]);
+}
+
+#[test]
+fn names_must_be_non_empty() {
+    let mut c = valid();
+    c.cluster_name = " ".into();
+    rejects(c, "cluster_name", &["--cluster-name"]);
+    let mut c = valid();
+    c.data_dir = "".into();
+    rejects(c, "data_dir", &["--data-dir"]);
+}
