@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod http;
 pub mod messages;
+pub mod metrics;
 pub mod server;
 pub mod state_machine;
 pub mod storage;

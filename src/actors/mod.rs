@@ -1,1 +1,13 @@
-//! actors
+//! The actix runtime around the pure core: one actor per I/O or parallelism boundary.
+//!
+//! - [`node::RaftNode`]: the hub; owns the core and executes its actions.
+//! - [`timer::ElectionTimer`]: randomized election timeouts and heartbeats.
+//! - [`log_store::LogStore`]: the only writer of the log (group commit, own thread).
+//! - [`applier::Applier`]: the only writer of the state machine (own thread).
+//! - [`replicator::Replicator`]: one per follower while leader.
+
+pub mod applier;
+pub mod log_store;
+pub mod node;
+pub mod replicator;
+pub mod timer;

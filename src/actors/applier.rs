@@ -1,0 +1,66 @@
+//! `Applier`: the only writer of the state machine. Runs on its own arbiter (thread) so that
+//! applying never stalls the node's mailbox. Applies committed entries in order and reports
+//! each entry's output; a state machine error is fatal for the node.
+
+use actix::{Actor, Context, Handler, Recipient};
+
+use crate::messages::applier::Apply;
+use crate::messages::node::{Applied, StorageFailed};
+use crate::state_machine::StateMachine;
+
+/// Drives a [`StateMachine`] with committed entries.
+pub struct Applier<S: StateMachine> {
+    machine: Box<S>,
+    on_applied: Recipient<Applied>,
+    on_failure: Recipient<StorageFailed>,
+    failed: bool,
+}
+
+impl<S: StateMachine> Applier<S> {
+    /// An applier for `machine`, reporting to the node.
+    pub fn new(machine: S, on_applied: Recipient<Applied>, on_failure: Recipient<StorageFailed>) -> Self {
+        Self { machine: Box::new(machine), on_applied, on_failure, failed: false }
+    }
+}
+
+impl<S: StateMachine> Actor for Applier<S> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+impl<S: StateMachine> Handler<Apply> for Applier<S> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
+        if self.failed || msg.entries.is_empty() {
+            return;
+        }
+        let applied_before = self.machine.applied_index();
+        let fresh: Vec<_> = msg.entries.into_iter().filter(|e| e.index > applied_before).collect();
+        if fresh.is_empty() {
+            return;
+        }
+        match self.machine.apply(&fresh) {
+            Ok(outputs) if outputs.len() == fresh.len() => {
+                let outputs = fresh.iter().map(|e| e.log_id()).zip(outputs).collect();
+                self.on_applied.do_send(Applied { outputs });
+            }
+            Ok(outputs) => {
+                self.failed = true;
+                let reason = format!(
+                    "state machine returned {} outputs for {} entries",
+                    outputs.len(),
+                    fresh.len()
+                );
+                self.on_failure.do_send(StorageFailed { reason });
+            }
+            Err(err) => {
+                self.failed = true;
+                self.on_failure.do_send(StorageFailed { reason: format!("state machine: {err}") });
+            }
+        }
+    }
+}

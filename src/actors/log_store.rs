@@ -1,0 +1,104 @@
+//! `LogStore`: the only writer of the log env. Runs on its own arbiter (thread) because every
+//! write ends in an fsync. Group commit: every `Persist` waiting in the mailbox when a flush
+//! starts goes into one transaction and one fsync, then one `Persisted` reports the highest
+//! `io_seq`. A storage error is fatal: the node is told and stops; nothing is retried silently.
+
+use actix::{Actor, AsyncContext, Context, Handler, Message, Recipient};
+
+use crate::messages::log_store::Persist;
+use crate::messages::node::{Persisted, StorageFailed};
+use std::sync::Arc;
+
+use crate::metrics::NodeMetrics;
+use crate::storage::{LogStorage, PersistOp};
+
+/// Owner of the durable log.
+pub struct LogStore {
+    storage: LogStorage,
+    pending: Vec<(u64, PersistOp)>,
+    flush_scheduled: bool,
+    failed: bool,
+    on_persisted: Recipient<Persisted>,
+    on_failure: Recipient<StorageFailed>,
+    node_id: u64,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl LogStore {
+    /// A log store writing to `storage` and reporting to the node.
+    pub fn new(
+        node_id: u64,
+        storage: LogStorage,
+        on_persisted: Recipient<Persisted>,
+        on_failure: Recipient<StorageFailed>,
+        metrics: Arc<NodeMetrics>,
+    ) -> Self {
+        Self {
+            storage,
+            pending: Vec::new(),
+            flush_scheduled: false,
+            failed: false,
+            on_persisted,
+            on_failure,
+            node_id,
+            metrics,
+        }
+    }
+}
+
+impl Actor for LogStore {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+/// Self-message: write everything pending.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Persist> for LogStore {
+    type Result = ();
+
+    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
+        let op = PersistOp {
+            hard_state: msg.hard_state,
+            truncate_from: msg.truncate_from,
+            entries: msg.entries,
+        };
+        self.pending.push((msg.io_seq, op));
+        if !self.flush_scheduled {
+            // Queued behind every Persist already in the mailbox: they join this batch.
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
+    }
+}
+
+impl Handler<Flush> for LogStore {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
+        self.flush_scheduled = false;
+        let batch = std::mem::take(&mut self.pending);
+        let Some(&(io_seq, _)) = batch.last() else { return };
+        let ops: Vec<PersistOp> = batch.into_iter().map(|(_, op)| op).collect();
+        let started = std::time::Instant::now();
+        match self.storage.write(&ops) {
+            Ok(()) => {
+                self.metrics.record_fsync(ops.len(), started.elapsed());
+                self.on_persisted.do_send(Persisted { io_seq });
+            }
+            Err(err) => {
+                self.failed = true;
+                tracing::error!(node = self.node_id, "log storage write failed: {err}");
+                self.on_failure.do_send(StorageFailed { reason: format!("log store: {err}") });
+            }
+        }
+    }
+}

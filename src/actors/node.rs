@@ -1,0 +1,369 @@
+//! `RaftNode`: the hub actor. Owns the pure core, turns mailbox messages into core events and
+//! carries out the core's actions by messaging the other actors. It never waits for storage or
+//! the network inside a handler, so timers and heartbeats keep flowing while disks fsync.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, ActorContext, Addr, Context, Handler, Recipient, ResponseFuture};
+use futures::channel::oneshot;
+
+use crate::core::{Action, AppendOutcome, Event, Index, Message, NodeId, RaftCore, Role, Term};
+use crate::messages::applier::Apply;
+use crate::messages::log_store::Persist;
+use crate::messages::node::*;
+use crate::messages::peer_link::SendToPeer;
+use crate::messages::replicator::{Acknowledged, Replicate};
+use crate::messages::timer::{ArmElection, SetHeartbeat};
+use crate::metrics::NodeMetrics;
+use crate::transport::PeerLink;
+
+use super::replicator::Replicator;
+use super::timer::ElectionTimer;
+
+type Waiter = oneshot::Sender<Result<WriteResult, ClientError>>;
+
+/// Everything a node actor is wired to.
+pub struct NodeParts {
+    /// The protocol state, recovered from storage.
+    pub core: RaftCore,
+    /// The node's timer.
+    pub timer: Addr<ElectionTimer>,
+    /// The log store.
+    pub log_store: Recipient<Persist>,
+    /// The applier.
+    pub applier: Recipient<Apply>,
+    /// One link per peer.
+    pub links: BTreeMap<NodeId, Addr<PeerLink>>,
+    /// The state machine's applied index at start.
+    pub applied: Index,
+    /// This node's advertised HTTP address.
+    pub http_addr: String,
+    /// Longest wait for a proposal to commit and apply.
+    pub proposal_timeout: Duration,
+    /// Shared counters.
+    pub metrics: Arc<NodeMetrics>,
+    /// Told, with the failure reason if any, when the node stops.
+    pub on_stop: Option<oneshot::Sender<Option<String>>>,
+    /// Arbiters of the log store and applier, stopped with the node.
+    pub arbiters: Vec<actix::ArbiterHandle>,
+    /// Peer listener task, aborted with the node.
+    pub listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The node actor.
+pub struct RaftNode {
+    id: NodeId,
+    parts: NodeParts,
+    replicators: BTreeMap<NodeId, Addr<Replicator>>,
+    waiters: BTreeMap<Index, (Term, Waiter)>,
+    applied: Index,
+    peer_http: BTreeMap<NodeId, String>,
+    subscribers: Vec<Recipient<RoleChange>>,
+    blocked: BTreeSet<NodeId>,
+    last_role: Option<(Role, Term)>,
+    failure: Option<String>,
+}
+
+impl RaftNode {
+    /// A node from its parts; start it with `RaftNode::create` so that the parts can be given the
+    /// node's address first.
+    pub fn new(parts: NodeParts) -> Self {
+        Self {
+            id: parts.core.id(),
+            applied: parts.applied,
+            parts,
+            replicators: BTreeMap::new(),
+            waiters: BTreeMap::new(),
+            peer_http: BTreeMap::new(),
+            subscribers: Vec::new(),
+            blocked: BTreeSet::new(),
+            last_role: None,
+            failure: None,
+        }
+    }
+
+    fn step(&mut self, event: Event) {
+        let actions = self.parts.core.step(event);
+        self.execute(actions);
+    }
+
+    fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Persist { io_seq, hard_state, truncate_from, entries } => {
+                    self.parts.log_store.do_send(Persist { io_seq, hard_state, truncate_from, entries });
+                }
+                Action::Send(envelope) => self.send(envelope),
+                Action::Apply { entries } => self.parts.applier.do_send(Apply { entries }),
+                Action::ArmElection { epoch } => self.parts.timer.do_send(ArmElection { epoch }),
+                Action::RoleChanged { role, term, leader } => self.role_changed(role, term, leader),
+            }
+        }
+    }
+
+    fn send(&mut self, envelope: crate::core::Envelope) {
+        if self.blocked.contains(&envelope.to) {
+            return;
+        }
+        NodeMetrics::bump(&self.parts.metrics.messages_out);
+        let leader_traffic =
+            matches!(envelope.msg, Message::AppendRequest { .. } | Message::Heartbeat { .. });
+        if leader_traffic {
+            if let Some(replicator) = self.replicators.get(&envelope.to) {
+                replicator.do_send(Replicate(envelope));
+                return;
+            }
+        }
+        if let Some(link) = self.parts.links.get(&envelope.to) {
+            link.do_send(SendToPeer(envelope));
+        }
+    }
+
+    fn role_changed(&mut self, role: Role, term: Term, leader: Option<NodeId>) {
+        if self.last_role != Some((role, term)) {
+            tracing::info!("node {} became {} at term {}", self.id, role, term);
+        }
+        if leader.is_some() && self.last_role.map(|(r, t)| (r, t)) != Some((role, term)) {
+            NodeMetrics::bump(&self.parts.metrics.leader_changes);
+        }
+        self.last_role = Some((role, term));
+        self.parts.timer.do_send(SetHeartbeat(role == Role::Leader));
+        self.replicators.clear(); // dropping the addresses stops the old term's replicators
+        if role == Role::Leader {
+            for (&peer, link) in &self.parts.links {
+                let replicator = Replicator::new(peer, term, link.clone()).start();
+                self.replicators.insert(peer, replicator);
+            }
+        }
+        let change = RoleChange { node: self.id, role, term, leader };
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            s.do_send(change);
+        }
+    }
+
+    fn leader_addr(&self, leader: Option<NodeId>) -> Option<String> {
+        let leader = leader?;
+        if leader == self.id {
+            return Some(self.parts.http_addr.clone());
+        }
+        self.peer_http.get(&leader).cloned()
+    }
+
+    fn status(&self) -> NodeStatus {
+        let core = &self.parts.core;
+        let last = core.last_log_id();
+        let peers = core
+            .followers()
+            .into_iter()
+            .map(|(id, match_index, next_index)| {
+                let lag = last.index.saturating_sub(match_index);
+                (id, PeerProgress { match_index, next_index, lag })
+            })
+            .collect();
+        NodeStatus {
+            id: self.id,
+            role: core.role(),
+            term: core.term(),
+            leader: core.leader(),
+            leader_addr: self.leader_addr(core.leader()),
+            commit: core.commit_index(),
+            applied: self.applied,
+            last_log_index: last.index,
+            last_log_term: last.term,
+            members: core.config().voters.iter().copied().collect(),
+            peers,
+        }
+    }
+
+    fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
+        tracing::error!(node = self.id, "stopping node: {reason}");
+        self.failure = Some(reason);
+        ctx.stop();
+    }
+}
+
+impl Actor for RaftNode {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1024);
+        let actions = self.parts.core.start();
+        self.execute(actions);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let reason = self.failure.clone().unwrap_or_else(|| "node stopped".to_string());
+        for (_, (_, waiter)) in std::mem::take(&mut self.waiters) {
+            let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
+        }
+        self.replicators.clear();
+        self.parts.timer.do_send(SetHeartbeat(false));
+        if let Some(listener) = self.parts.listener.take() {
+            listener.abort();
+        }
+        for arbiter in &self.parts.arbiters {
+            arbiter.stop();
+        }
+        if let Some(tx) = self.parts.on_stop.take() {
+            let _ = tx.send(self.failure.clone());
+        }
+        tracing::info!("node {} stopped", self.id);
+    }
+}
+
+macro_rules! span {
+    ($self:ident) => {
+        tracing::info_span!("raft", node = $self.id, term = $self.parts.core.term()).entered()
+    };
+}
+
+impl Handler<ElectionTimedOut> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: ElectionTimedOut, _: &mut Context<Self>) {
+        let _span = span!(self);
+        self.step(Event::ElectionTimeout { epoch: msg.epoch });
+    }
+}
+
+impl Handler<HeartbeatTick> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, _: HeartbeatTick, _: &mut Context<Self>) {
+        let _span = span!(self);
+        self.step(Event::HeartbeatTick);
+    }
+}
+
+impl Handler<Persisted> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: Persisted, _: &mut Context<Self>) {
+        let _span = span!(self);
+        self.step(Event::Persisted { io_seq: msg.io_seq });
+    }
+}
+
+impl Handler<PeerMessage> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: PeerMessage, _: &mut Context<Self>) {
+        let envelope = msg.0;
+        if self.blocked.contains(&envelope.from) {
+            return;
+        }
+        let _span = span!(self);
+        NodeMetrics::bump(&self.parts.metrics.messages_in);
+        if let Message::AppendResponse { outcome: AppendOutcome::Success { match_index }, .. } =
+            envelope.msg
+        {
+            if let Some(replicator) = self.replicators.get(&envelope.from) {
+                replicator.do_send(Acknowledged { match_index });
+            }
+        }
+        self.step(Event::Receive(envelope));
+    }
+}
+
+impl Handler<PeerIntroduced> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: PeerIntroduced, _: &mut Context<Self>) {
+        self.peer_http.insert(msg.from, msg.http_addr);
+    }
+}
+
+impl Handler<Applied> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: Applied, _: &mut Context<Self>) {
+        let metrics = &self.parts.metrics;
+        for (log_id, output) in msg.outputs {
+            self.applied = self.applied.max(log_id.index);
+            metrics.applied_entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Waiters at or below this index are decided now.
+            while let Some(entry) = self.waiters.first_entry() {
+                if *entry.key() > log_id.index {
+                    break;
+                }
+                let (index, (term, waiter)) = entry.remove_entry();
+                let result = if index == log_id.index && term == log_id.term {
+                    NodeMetrics::bump(&metrics.proposals_ok);
+                    Ok(WriteResult { log_id, output: output.clone() })
+                } else {
+                    NodeMetrics::bump(&metrics.proposals_failed);
+                    Err(ClientError::ProposalDropped)
+                };
+                let _ = waiter.send(result);
+            }
+        }
+    }
+}
+
+impl Handler<StorageFailed> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: StorageFailed, ctx: &mut Context<Self>) {
+        self.fail(msg.reason, ctx);
+    }
+}
+
+impl Handler<ClientWrite> for RaftNode {
+    type Result = ResponseFuture<Result<WriteResult, ClientError>>;
+
+    fn handle(&mut self, msg: ClientWrite, _: &mut Context<Self>) -> Self::Result {
+        let _span = span!(self);
+        match self.parts.core.propose(vec![msg.command]) {
+            Ok((ids, actions)) => {
+                let (tx, rx) = oneshot::channel();
+                if let Some(id) = ids.first() {
+                    self.waiters.insert(id.index, (id.term, tx));
+                }
+                self.execute(actions);
+                let timeout = self.parts.proposal_timeout;
+                Box::pin(async move {
+                    match tokio::time::timeout(timeout, rx).await {
+                        Ok(Ok(result)) => result,
+                        Ok(Err(_)) => Err(ClientError::Unavailable("node stopped".into())),
+                        Err(_) => Err(ClientError::OutcomeUnknown),
+                    }
+                })
+            }
+            Err(not_leader) => {
+                NodeMetrics::bump(&self.parts.metrics.proposals_failed);
+                let err = ClientError::NotLeader {
+                    leader_id: not_leader.leader,
+                    leader_addr: self.leader_addr(not_leader.leader),
+                };
+                Box::pin(async move { Err(err) })
+            }
+        }
+    }
+}
+
+impl Handler<GetStatus> for RaftNode {
+    type Result = actix::MessageResult<GetStatus>;
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.status())
+    }
+}
+
+impl Handler<SubscribeRoles> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: SubscribeRoles, _: &mut Context<Self>) {
+        let core = &self.parts.core;
+        msg.0.do_send(RoleChange { node: self.id, role: core.role(), term: core.term(), leader: core.leader() });
+        self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<BlockPeers> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: BlockPeers, _: &mut Context<Self>) {
+        tracing::warn!(node = self.id, blocked = ?msg.0, "fault injection: blocking peers");
+        self.blocked = msg.0;
+    }
+}
+
+impl Handler<Shutdown> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

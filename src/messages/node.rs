@@ -1,0 +1,175 @@
+//! Messages to the `RaftNode` actor: timer and I/O reports, peer traffic, and client requests.
+
+use std::collections::BTreeMap;
+
+use actix::{Message, Recipient};
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::core::{Envelope, Index, LogId, NodeId, Role, Term};
+
+/// Timer -> node: the election timer armed with `epoch` fired.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ElectionTimedOut {
+    /// Epoch of the arming that fired.
+    pub epoch: u64,
+}
+
+/// Timer -> node: the heartbeat interval elapsed (leader only).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct HeartbeatTick;
+
+/// Log store -> node: every `Persist` up to `io_seq` is durable.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Persisted {
+    /// Latest durable write.
+    pub io_seq: u64,
+}
+
+/// Applier -> node: entries were applied; `outputs` holds each entry's id and result.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Applied {
+    /// Applied entries with their state machine outputs, in log order.
+    pub outputs: Vec<(LogId, Bytes)>,
+}
+
+/// Log store or applier -> node: storage failed; the node must stop.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct StorageFailed {
+    /// What failed, for the operator.
+    pub reason: String,
+}
+
+/// Transport -> node: a message from a peer.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PeerMessage(pub Envelope);
+
+/// Transport -> node: a peer introduced itself with the HTTP address clients should use.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PeerIntroduced {
+    /// The peer.
+    pub from: NodeId,
+    /// Its advertised HTTP address (`host:port`).
+    pub http_addr: String,
+}
+
+/// Why a client request could not be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum ClientError {
+    /// This node is not the leader; retry on the leader if one is known.
+    #[error("not the leader (leader: {leader_id:?} at {leader_addr:?})")]
+    NotLeader {
+        /// The leader this node knows of.
+        leader_id: Option<NodeId>,
+        /// Its HTTP address, when known.
+        leader_addr: Option<String>,
+    },
+    /// The entry was overwritten by a new leader before it committed: it was NOT applied and
+    /// may be retried.
+    #[error("proposal dropped by a leader change; it was not applied")]
+    ProposalDropped,
+    /// No answer in time: the command may or may not be applied later.
+    #[error("timed out waiting for commit; the outcome is unknown")]
+    OutcomeUnknown,
+    /// The node is shutting down or failed.
+    #[error("node unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Client -> node: replicate a command and answer once it is committed and applied here.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<WriteResult, ClientError>")]
+pub struct ClientWrite {
+    /// The command for the state machine.
+    pub command: Bytes,
+}
+
+/// A command that was committed and applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteResult {
+    /// Where the command sits in the log.
+    pub log_id: LogId,
+    /// What the state machine returned for it.
+    pub output: Bytes,
+}
+
+/// Client -> node: report the node's status.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "NodeStatus")]
+pub struct GetStatus;
+
+/// A follower's replication state as seen by the leader.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PeerProgress {
+    /// Highest index known stored on the follower.
+    pub match_index: Index,
+    /// Next index the leader will send.
+    pub next_index: Index,
+    /// Entries the follower is behind the leader's last index.
+    pub lag: u64,
+}
+
+/// A snapshot of a node's state.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// This node.
+    pub id: NodeId,
+    /// Current role.
+    pub role: Role,
+    /// Current term.
+    pub term: Term,
+    /// Known leader.
+    pub leader: Option<NodeId>,
+    /// Known leader's HTTP address.
+    pub leader_addr: Option<String>,
+    /// Commit index.
+    pub commit: Index,
+    /// Last index applied by the state machine.
+    pub applied: Index,
+    /// Last log index.
+    pub last_log_index: Index,
+    /// Term of the last log entry.
+    pub last_log_term: Term,
+    /// Voting members.
+    pub members: Vec<NodeId>,
+    /// Per-follower progress, when leader.
+    pub peers: BTreeMap<NodeId, PeerProgress>,
+}
+
+/// A role change, as delivered to subscribers.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct RoleChange {
+    /// This node.
+    pub node: NodeId,
+    /// The new role.
+    pub role: Role,
+    /// The term.
+    pub term: Term,
+    /// The known leader.
+    pub leader: Option<NodeId>,
+}
+
+/// Client -> node: deliver every future `RoleChange` to this recipient.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeRoles(pub Recipient<RoleChange>);
+
+/// Test/fault-injection -> node: drop all traffic to and from these peers (an in-process
+/// network partition). An empty set heals.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct BlockPeers(pub std::collections::BTreeSet<NodeId>);
+
+/// Anyone -> node: stop the node and its actors.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Shutdown;
