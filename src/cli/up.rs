@@ -4,7 +4,7 @@
 //! `base-http-port + i - 1`, all on 127.0.0.1, and data directory `DATA_DIR/node{i}`. Each node is
 //! a child process running `raftix serve`; its configuration is validated here first and every
 //! port is checked to be free before anything is spawned. Supervision (log forwarding, signals,
-//! shutdown) is in [`super::supervise`].
+//! shutdown) is in the private `supervise` module.
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, TcpListener};
