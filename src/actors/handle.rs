@@ -1,0 +1,87 @@
+//! `RaftHandle`: what an embedding application holds to talk to its node.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use actix::{Addr, Recipient};
+use bytes::Bytes;
+use futures::future::{BoxFuture, Shared};
+
+use crate::core::NodeId;
+use crate::messages::node::{
+    BlockPeers, ClientError, ClientWrite, GetStatus, NodeStatus, RoleChange, Shutdown,
+    SubscribeRoles, WriteResult,
+};
+use crate::metrics::NodeMetrics;
+
+/// A cheap, cloneable handle on a running node.
+#[derive(Clone)]
+pub struct RaftHandle {
+    id: NodeId,
+    addr: Addr<super::node::RaftNode>,
+    metrics: Arc<NodeMetrics>,
+    stopped: Shared<BoxFuture<'static, Option<String>>>,
+}
+
+impl RaftHandle {
+    pub(super) fn new(
+        id: NodeId,
+        addr: Addr<super::node::RaftNode>,
+        metrics: Arc<NodeMetrics>,
+        stopped: Shared<BoxFuture<'static, Option<String>>>,
+    ) -> Self {
+        Self { id, addr, metrics, stopped }
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The node actor's address, for applications that message it directly.
+    pub fn addr(&self) -> &Addr<super::node::RaftNode> {
+        &self.addr
+    }
+
+    /// The node's counters.
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
+    }
+
+    /// Replicates `command` and returns the state machine's output once the command is
+    /// committed and applied on this node. On a follower returns `ClientError::NotLeader` naming
+    /// the leader (with its HTTP address when known).
+    pub async fn submit(&self, command: Bytes) -> Result<WriteResult, ClientError> {
+        self.addr
+            .send(ClientWrite { command })
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?
+    }
+
+    /// The node's current status.
+    pub async fn status(&self) -> Result<NodeStatus, ClientError> {
+        self.addr.send(GetStatus).await.map_err(|e| ClientError::Unavailable(e.to_string()))
+    }
+
+    /// Delivers the current role now and every role change from then on to `recipient`.
+    pub fn subscribe_roles(&self, recipient: Recipient<RoleChange>) {
+        self.addr.do_send(SubscribeRoles(recipient));
+    }
+
+    /// Fault injection for tests: drop all traffic to and from `peers` (empty heals).
+    pub async fn block_peers(&self, peers: BTreeSet<NodeId>) {
+        let _ = self.addr.send(BlockPeers(peers)).await;
+    }
+
+    /// Stops the node and waits until it stopped.
+    pub async fn shutdown(&self) {
+        self.addr.do_send(Shutdown);
+        self.stopped.clone().await;
+    }
+
+    /// Resolves when the node stops: `Some(reason)` if it failed (for example on a storage
+    /// error), `None` on a clean shutdown.
+    pub async fn stopped(&self) -> Option<String> {
+        self.stopped.clone().await
+    }
+}

@@ -1,0 +1,177 @@
+//! Starting a node: recover durable state, wire every actor, open the peer port.
+
+use std::sync::Arc;
+
+use actix::{Actor, Arbiter, AsyncContext};
+use futures::channel::oneshot;
+use futures::FutureExt;
+use tokio::net::TcpListener;
+
+use crate::config::NodeConfig;
+use crate::core::{LogId, RaftCore, RaftLog, Recovered};
+use crate::messages::node::{PeerIntroduced, PeerMessage};
+use crate::metrics::NodeMetrics;
+use crate::state_machine::StateMachine;
+use crate::storage::{DataDir, LogStorage, StorageError};
+use crate::transport::{serve_peers, Inbound, PeerLink, PeerLinkConfig, PeerListenerConfig};
+
+use super::applier::Applier;
+use super::handle::RaftHandle;
+use super::log_store::LogStore;
+use super::node::{NodeParts, RaftNode};
+use super::timer::{ElectionTimer, TimerConfig};
+
+/// Why a node could not start. Nothing was started when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory or the log could not be opened, or is corrupt.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The durable state is inconsistent (for example the state machine is ahead of the log).
+    #[error("inconsistent data dir {path}: {reason}")]
+    Inconsistent {
+        /// The data directory.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The peer address could not be bound.
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Starts a node inside the current actix System: binds `config.listen_peer` and calls
+/// [`start_node_on`].
+pub async fn start_node<S: StateMachine>(
+    config: &NodeConfig,
+    data_dir: &DataDir,
+    machine: S,
+) -> Result<RaftHandle, StartError> {
+    let listener = TcpListener::bind(&config.listen_peer)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen_peer.clone(), source })?;
+    start_node_on(config, data_dir, machine, listener)
+}
+
+/// Starts a node inside the current actix System with an already bound peer listener.
+///
+/// Recovers term, vote and log from `data_dir`, checks them against the state machine's applied
+/// index, and starts the actors: the node hub and its timer and peer links on the current
+/// arbiter, the log store and the applier each on an arbiter (thread) of their own.
+pub fn start_node_on<S: StateMachine>(
+    config: &NodeConfig,
+    data_dir: &DataDir,
+    machine: S,
+    listener: TcpListener,
+) -> Result<RaftHandle, StartError> {
+    let storage = LogStorage::open(data_dir.log_path(), config.log_map_size)?;
+    let loaded = storage.load()?;
+    let last_index = loaded.entries.last().map_or(loaded.first_index.saturating_sub(1), |e| e.index);
+    let applied = machine.applied_index();
+    let inconsistent = |reason: String| StartError::Inconsistent {
+        path: data_dir.path().display().to_string(),
+        reason,
+    };
+    if loaded.first_index > 1 {
+        return Err(inconsistent(format!(
+            "the log starts at index {} but this version keeps the whole log (no snapshots)",
+            loaded.first_index
+        )));
+    }
+    if applied > last_index {
+        return Err(inconsistent(format!(
+            "the state machine applied index {applied} but the log ends at {last_index}: the log was lost or truncated"
+        )));
+    }
+    tracing::info!(
+        node = config.id,
+        term = loaded.hard_state.term,
+        voted_for = ?loaded.hard_state.voted_for,
+        last_index,
+        applied,
+        "recovered durable state"
+    );
+    let recovered = Recovered {
+        hard_state: loaded.hard_state,
+        log: RaftLog::new(LogId::default(), loaded.entries),
+        applied,
+    };
+    let core = RaftCore::new(config.core_config(), recovered);
+    let metrics = Arc::new(NodeMetrics::default());
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let seed: u64 = rand::random();
+    tracing::info!(node = config.id, seed, "election timer seed");
+    let timer_cfg = TimerConfig {
+        election_min: config.election_timeout_min(),
+        election_max: config.election_timeout_max(),
+        heartbeat: config.heartbeat_interval(),
+        seed,
+    };
+    let log_arbiter = Arbiter::new();
+    let apply_arbiter = Arbiter::new();
+    let node_id = config.id;
+    let listener_cfg = PeerListenerConfig {
+        node_id,
+        cluster: config.cluster_name.clone(),
+        max_frame_bytes: config.max_frame_bytes,
+    };
+    let links: Vec<PeerLinkConfig> = config
+        .peers()
+        .map(|(peer_id, peer_addr)| PeerLinkConfig {
+            local_id: node_id,
+            peer_id,
+            peer_addr: peer_addr.to_string(),
+            cluster: config.cluster_name.clone(),
+            http_addr: config.advertise_http().to_string(),
+            max_frame_bytes: config.max_frame_bytes,
+            queue_capacity: config.max_inflight * 4 + 64,
+        })
+        .collect();
+    let http_addr = config.advertise_http().to_string();
+    let proposal_timeout = config.proposal_timeout();
+    let node_metrics = metrics.clone();
+    let addr = RaftNode::create(move |ctx| {
+        let me = ctx.address();
+        let timer = ElectionTimer::new(timer_cfg, me.clone().recipient(), me.clone().recipient()).start();
+        let (persisted, failed) = (me.clone().recipient(), me.clone().recipient());
+        let store_metrics = node_metrics.clone();
+        let log_store = LogStore::start_in_arbiter(&log_arbiter.handle(), move |_| {
+            LogStore::new(node_id, storage, persisted, failed, store_metrics)
+        });
+        let (applied_to, failed) = (me.clone().recipient(), me.clone().recipient());
+        let applier = Applier::start_in_arbiter(&apply_arbiter.handle(), move |_| {
+            Applier::new(machine, applied_to, failed)
+        });
+        let links = links.into_iter().map(|cfg| (cfg.peer_id, PeerLink::start(cfg))).collect();
+        let sink_target = me.clone();
+        let sink: crate::transport::InboundSink = Arc::new(move |inbound| match inbound {
+            Inbound::Hello { from, http_addr } => sink_target.do_send(PeerIntroduced { from, http_addr }),
+            Inbound::Message(envelope) => sink_target.do_send(PeerMessage(envelope)),
+        });
+        let listener_task = actix_rt::spawn(async move {
+            if let Err(err) = serve_peers(listener, listener_cfg, sink).await {
+                tracing::error!(node = node_id, "peer listener stopped: {err}");
+            }
+        });
+        RaftNode::new(NodeParts {
+            core,
+            timer,
+            log_store: log_store.recipient(),
+            applier: applier.recipient(),
+            links,
+            applied,
+            http_addr,
+            proposal_timeout,
+            metrics: node_metrics,
+            on_stop: Some(stop_tx),
+            arbiters: vec![log_arbiter.handle(), apply_arbiter.handle()],
+            listener: Some(listener_task),
+        })
+    });
+    Ok(RaftHandle::new(node_id, addr, metrics, stop_rx.map(|r| r.ok().flatten()).boxed().shared()))
+}
