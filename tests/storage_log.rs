@@ -276,3 +276,11 @@ fn tiny_map_gives_map_full() {
     let last = log.last_index();
     assert_eq!(log.load().unwrap().entries.len() as u64, last);
 }
+
+#[test]
+fn second_open_in_same_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _log = LogStorage::open(dir.path(), MAP).unwrap();
+    let err = LogStorage::open(dir.path(), MAP).unwrap_err();
+    assert!(err.to_string().contains("already open"), "{err}");
+}

@@ -78,6 +78,9 @@ pub(crate) fn unseal_value(key: &[u8], raw: &[u8]) -> Result<Bytes, StorageError
 }
 
 /// Read-only view of the key-value store, usable from any thread.
+///
+/// A reader keeps the environment open: drop every reader before reopening the state machine in
+/// the same process (a second open of a live environment is refused).
 #[derive(Clone)]
 pub struct KvReader {
     dbs: KvDbs,
