@@ -13,6 +13,7 @@ use crate::core::Index;
 
 use super::codec;
 use super::error::StorageError;
+use super::kv_command::MAX_KEY_LEN;
 use super::lmdb::EnvContext;
 
 /// Data database: key bytes -> sealed value bytes.
@@ -51,6 +52,10 @@ impl KvDbs {
         txn: &RoTxn<'_, WithoutTls>,
         key: &str,
     ) -> Result<Option<Bytes>, StorageError> {
+        // Keys the state machine refuses are never stored (and LMDB would reject the lookup).
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Ok(None);
+        }
         match self
             .data
             .get(txn, key.as_bytes())
@@ -73,6 +78,9 @@ pub(crate) fn unseal_value(key: &[u8], raw: &[u8]) -> Result<Bytes, StorageError
 }
 
 /// Read-only view of the key-value store, usable from any thread.
+///
+/// A reader keeps the environment open: drop every reader before reopening the state machine in
+/// the same process (a second open of a live environment is refused).
 #[derive(Clone)]
 pub struct KvReader {
     dbs: KvDbs,
@@ -119,10 +127,12 @@ impl KvReader {
         if limit == 0 {
             return Ok(out);
         }
+        // LMDB refuses an empty key even as a range bound: start unbounded instead.
         let start = match after {
-            Some(after) if after.as_bytes() >= prefix.as_bytes() => {
+            Some(after) if !after.is_empty() && after.as_bytes() >= prefix.as_bytes() => {
                 Bound::Excluded(after.as_bytes())
             }
+            _ if prefix.is_empty() => Bound::Unbounded,
             _ => Bound::Included(prefix.as_bytes()),
         };
         let txn = self.read_txn()?;

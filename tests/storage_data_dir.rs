@@ -1,0 +1,122 @@
+//! Integration tests of `DataDir::prepare`: first start, restart, and every refusal.
+
+use std::fs;
+
+use raftix::storage::{DataDir, Identity, StorageError, FORMAT_VERSION, IDENTITY_FILE};
+
+#[test]
+fn first_start_writes_identity_and_restart_accepts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("node1");
+    let dir = DataDir::prepare(&root, "prod", 1).unwrap();
+    assert_eq!(dir.log_path(), root.join("log"));
+    assert_eq!(dir.sm_path(), root.join("sm"));
+    assert!(dir.log_path().is_dir() && dir.sm_path().is_dir());
+    let written: Identity =
+        serde_json::from_slice(&fs::read(root.join(IDENTITY_FILE)).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        Identity {
+            format_version: FORMAT_VERSION,
+            cluster_name: "prod".into(),
+            node_id: 1
+        }
+    );
+    assert!(!root.join(format!("{IDENTITY_FILE}.tmp")).exists());
+    let again = DataDir::prepare(&root, "prod", 1).unwrap();
+    assert_eq!(again.identity(), &written);
+}
+
+fn write_identity(root: &std::path::Path, json: &str) {
+    fs::create_dir_all(root).unwrap();
+    fs::write(root.join(IDENTITY_FILE), json).unwrap();
+}
+
+#[test]
+fn newer_format_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_identity(
+        tmp.path(),
+        r#"{"format_version": 2, "cluster_name": "prod", "node_id": 1, "new_field": true}"#,
+    );
+    let err = DataDir::prepare(tmp.path(), "prod", 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::NewerFormat {
+                found: 2,
+                supported: 1
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("newer raftix"), "{err}");
+}
+
+#[test]
+fn other_cluster_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    DataDir::prepare(tmp.path(), "prod", 1).unwrap();
+    let err = DataDir::prepare(tmp.path(), "staging", 1).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::ForeignCluster { found, expected }
+        if found == "prod" && expected == "staging"),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"prod\"") && msg.contains("\"staging\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn other_node_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    DataDir::prepare(tmp.path(), "prod", 1).unwrap();
+    let err = DataDir::prepare(tmp.path(), "prod", 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::WrongNode {
+                found: 1,
+                expected: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("node 1"), "{err}");
+}
+
+#[test]
+fn garbled_identity_is_refused() {
+    for garbage in [
+        "{not json",
+        "",
+        r#"{"format_version": 1, "cluster_name": 5}"#,
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        write_identity(tmp.path(), garbage);
+        let err = DataDir::prepare(tmp.path(), "prod", 1).unwrap_err();
+        assert!(
+            matches!(&err, StorageError::InvalidIdentity { path, .. } if path.ends_with(IDENTITY_FILE)),
+            "{garbage:?}: {err:?}"
+        );
+        assert!(err.to_string().contains(IDENTITY_FILE), "{err}");
+    }
+}
+
+#[test]
+fn raft_data_without_identity_is_refused() {
+    for sub in ["log", "sm"] {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join(sub)).unwrap();
+        let err = DataDir::prepare(tmp.path(), "prod", 1).unwrap_err();
+        assert!(
+            matches!(err, StorageError::MissingIdentity { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("no raftix-identity.json"), "{err}");
+        assert!(!tmp.path().join(IDENTITY_FILE).exists());
+    }
+}
