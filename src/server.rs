@@ -1,9 +1,57 @@
-//! TEMPORARY stand-in for the node runtime; the real module replaces this file at merge.
+//! `raftix serve`: one node of the replicated key-value service, with its HTTP gateway.
+//!
+//! Starts an actix System, prepares and validates the data dir, opens the key-value state
+//! machine, starts the node and the HTTP server, and runs until SIGINT/SIGTERM (graceful: the
+//! HTTP server finishes in-flight requests, then the node stops) or until the node fails (a
+//! storage error), which ends the process with an error.
 
+use actix_web::{App, HttpServer};
+
+use crate::actors::start_node;
 use crate::config::NodeConfig;
+use crate::http::{self, AppState};
+use crate::storage::{DataDir, KvStateMachine};
 
-/// Runs one node until it is told to stop. Not wired in this branch: always fails.
+/// Runs one node until it is told to stop or fails.
 pub fn run(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let _ = config;
-    Err("server not wired in this branch".into())
+    let system = actix::System::new();
+    system.block_on(serve(config))
+}
+
+async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = DataDir::prepare(&config.data_dir, &config.cluster_name, config.id)?;
+    let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
+    let kv = machine.reader();
+    let node = start_node(&config, &data_dir, machine).await?;
+    let state = AppState { node: node.clone(), kv };
+    let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .bind(&config.listen_http)
+        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.listen_http))?
+        .run();
+    let server_handle = server.handle();
+    let server_task = actix_rt::spawn(server);
+    tracing::info!(
+        node = config.id,
+        http = %config.listen_http,
+        peer = %config.listen_peer,
+        "node {} serving; dashboard and API at http://{}/",
+        config.id,
+        config.advertise_http()
+    );
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let failure = tokio::select! {
+        _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received, shutting down"); None }
+        _ = sigterm.recv() => { tracing::info!("SIGTERM received, shutting down"); None }
+        reason = node.stopped() => Some(reason.unwrap_or_else(|| "node stopped".into())),
+    };
+    server_handle.stop(true).await;
+    let _ = server_task.await;
+    node.shutdown().await;
+    match failure {
+        Some(reason) => Err(reason.into()),
+        None => Ok(()),
+    }
 }

@@ -190,8 +190,10 @@ pub struct Envelope {
     pub msg: Message,
 }
 
-/// The role a node plays (§5.1), plus the pre-candidate step of pre-vote.
+/// The role a node plays (§5.1), plus the pre-candidate step of pre-vote. Serialized upper-case
+/// (`LEADER`, `FOLLOWER`, ...) as the API and dashboard show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     /// Follows a leader, or waits for one.
     Follower,

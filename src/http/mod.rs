@@ -1,1 +1,38 @@
-//! http
+//! The REST gateway (actix-web), served by every node. This module holds the routes the core
+//! needs to be driven and tested: `PUT`/`GET /v1/kv/{key}` and `GET /v1/status`.
+//! Every error answer is JSON: `{"error": "<code>", "message": "...", "leader": ...}`.
+
+mod error;
+mod kv;
+mod status;
+
+use actix_web::web;
+
+pub use error::ApiError;
+
+use crate::actors::RaftHandle;
+use crate::storage::KvReader;
+
+/// Largest value accepted by `PUT /v1/kv/{key}`, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The local node.
+    pub node: RaftHandle,
+    /// Reads of the local key-value state.
+    pub kv: KvReader,
+}
+
+/// Registers every route on an actix-web app.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::PayloadConfig::new(MAX_VALUE_BYTES))
+            .route("/v1/kv/{key}", web::put().to(kv::put))
+            .route("/v1/kv/{key}", web::get().to(kv::get))
+            .route("/v1/status", web::get().to(status::status))
+            .default_service(web::to(error::not_found));
+    }
+}

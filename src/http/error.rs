@@ -1,0 +1,83 @@
+//! JSON error answers and the mapping from node errors to HTTP status codes.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::messages::node::ClientError;
+
+/// An error answer: status, machine-readable code, human message, and leader hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code (`not_leader`, `no_leader`, `outcome_unknown`, ...).
+    pub code: &'static str,
+    /// What happened, for people.
+    pub message: String,
+    /// The leader's id and URL, when the error is about leadership.
+    pub leader: Option<(Option<u64>, Option<String>)>,
+}
+
+impl ApiError {
+    /// A 400 for bad input.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into(), leader: None }
+    }
+
+    /// A 404 for a missing key or route.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self { status: StatusCode::NOT_FOUND, code, message: message.into(), leader: None }
+    }
+
+    /// A 500 for a local failure.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: message.into(), leader: None }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(err: ClientError) -> Self {
+        let message = err.to_string();
+        match err {
+            ClientError::NotLeader { leader_id, leader_addr } => {
+                let (status, code) = if leader_addr.is_some() {
+                    (StatusCode::TEMPORARY_REDIRECT, "not_leader")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "no_leader")
+                };
+                Self { status, code, message, leader: Some((leader_id, leader_addr.map(|a| format!("http://{a}")))) }
+            }
+            ClientError::ProposalDropped => Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "proposal_dropped", message, leader: None },
+            ClientError::OutcomeUnknown => Self { status: StatusCode::GATEWAY_TIMEOUT, code: "outcome_unknown", message, leader: None },
+            ClientError::Unavailable(_) => Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", message, leader: None },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (leader_id, leader_url) = self.leader.clone().unwrap_or((None, None));
+        let body = json!({
+            "error": self.code,
+            "message": self.message,
+            "leader": leader_id.map(|id| json!({"id": id, "url": leader_url})),
+        });
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(body)
+    }
+}
+
+/// Unknown routes get a JSON 404.
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    let err = ApiError::not_found("not_found", format!("no route for {} {}", req.method(), req.path()));
+    err.error_response()
+}

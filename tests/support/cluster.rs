@@ -1,0 +1,148 @@
+//! In-process clusters for actor-level tests: every node is the real actor runtime with real
+//! LMDB in a temp dir and real TCP on loopback, inside one actix System.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raftix::actors::{start_node_on, RaftHandle};
+use raftix::config::NodeConfig;
+use raftix::core::{NodeId, Role};
+use raftix::messages::node::NodeStatus;
+use raftix::storage::{DataDir, KvCommand, KvReader, KvStateMachine};
+
+/// One running node and what the test needs to inspect it.
+pub struct TestNode {
+    pub handle: RaftHandle,
+    pub kv: KvReader,
+    pub config: NodeConfig,
+}
+
+/// A cluster of `n` nodes.
+pub struct TestCluster {
+    pub nodes: BTreeMap<NodeId, TestNode>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts `n` nodes on loopback with fresh data dirs.
+    pub async fn start(n: u64) -> Self {
+        let mut listeners = BTreeMap::new();
+        let mut cluster = BTreeMap::new();
+        for id in 1..=n {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind peer port");
+            cluster.insert(id, l.local_addr().expect("addr").to_string());
+            listeners.insert(id, l);
+        }
+        let mut nodes = BTreeMap::new();
+        let mut dirs = Vec::new();
+        for (id, listener) in listeners {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut config = NodeConfig::with_defaults(
+                id,
+                dir.path().to_path_buf(),
+                cluster[&id].clone(),
+                format!("127.0.0.1:{}", 18000 + id),
+                cluster.clone(),
+            );
+            config.log_map_size = 256 << 20;
+            config.sm_map_size = 256 << 20;
+            let data_dir = DataDir::prepare(dir.path(), &config.cluster_name, id).expect("data dir");
+            let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");
+            let kv = machine.reader();
+            let handle = start_node_on(&config, &data_dir, machine, listener).expect("start node");
+            nodes.insert(id, TestNode { handle, kv, config });
+            dirs.push(dir);
+        }
+        Self { nodes, _dirs: dirs }
+    }
+
+    /// Status of every running node.
+    pub async fn statuses(&self) -> BTreeMap<NodeId, NodeStatus> {
+        let mut out = BTreeMap::new();
+        for (&id, node) in &self.nodes {
+            if let Ok(s) = node.handle.status().await {
+                out.insert(id, s);
+            }
+        }
+        out
+    }
+
+    /// Polls (every 5 ms) until `cond` holds for the statuses, or panics after `timeout` with
+    /// the last statuses.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&BTreeMap<NodeId, NodeStatus>) -> bool,
+    ) -> BTreeMap<NodeId, NodeStatus> {
+        let start = Instant::now();
+        loop {
+            let s = self.statuses().await;
+            if cond(&s) {
+                return s;
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out after {timeout:?} waiting for {what}; statuses: {s:#?}");
+            }
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits for a leader among `among` that every node of `among` agrees on.
+    pub async fn wait_leader(&self, among: &BTreeSet<NodeId>, timeout: Duration) -> NodeId {
+        let s = self
+            .wait_until("an agreed leader", timeout, |s| agreed_leader(s, among).is_some())
+            .await;
+        agreed_leader(&s, among).expect("leader")
+    }
+
+    /// Cuts `group` off from everyone else (both directions).
+    pub async fn partition(&self, group: &BTreeSet<NodeId>) {
+        for (&id, node) in &self.nodes {
+            let blocked: BTreeSet<NodeId> = if group.contains(&id) {
+                self.nodes.keys().copied().filter(|p| !group.contains(p)).collect()
+            } else {
+                group.clone()
+            };
+            node.handle.block_peers(blocked).await;
+        }
+    }
+
+    /// Heals every partition.
+    pub async fn heal(&self) {
+        for node in self.nodes.values() {
+            node.handle.block_peers(BTreeSet::new()).await;
+        }
+    }
+
+    /// Puts `key` = `value` through node `id`.
+    pub async fn put(&self, id: NodeId, key: &str, value: &str) -> Result<raftix::messages::node::WriteResult, raftix::messages::node::ClientError> {
+        let cmd = KvCommand::Put { key: key.to_string(), value: Bytes::from(value.to_string()) };
+        self.nodes[&id].handle.submit(cmd.encode()).await
+    }
+
+    /// All ids.
+    pub fn ids(&self) -> BTreeSet<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(&self) {
+        for node in self.nodes.values() {
+            node.handle.shutdown().await;
+        }
+    }
+}
+
+/// The leader that every node in `among` names, if one exists and is itself a leader.
+pub fn agreed_leader(s: &BTreeMap<NodeId, NodeStatus>, among: &BTreeSet<NodeId>) -> Option<NodeId> {
+    let leaders: Vec<NodeId> = among.iter().filter(|id| s.get(id).is_some_and(|x| x.role == Role::Leader)).copied().collect();
+    let [leader] = leaders[..] else { return None };
+    let term = s[&leader].term;
+    among
+        .iter()
+        .all(|id| s.get(id).is_some_and(|x| x.leader == Some(leader) && x.term == term))
+        .then_some(leader)
+}
