@@ -74,7 +74,6 @@ impl PeerLink {
     }
 
     /// Builds and starts a link on the current arbiter; it connects in the background.
-    #[allow(clippy::new_ret_no_self)]
     pub fn start(cfg: PeerLinkConfig) -> Addr<PeerLink> {
         Actor::start(Self::new(cfg))
     }
