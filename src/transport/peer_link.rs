@@ -9,10 +9,8 @@
 
 use std::sync::Arc;
 
-use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, MessageResult,
-    WrapFuture,
-};
+use actix::{Actor, Addr, Context, Handler, MessageResult};
+use actix_rt::task::JoinHandle;
 use bytes::Bytes;
 use tokio::sync::mpsc::{self, error::TrySendError, Sender};
 use tracing::{debug, warn};
@@ -51,6 +49,8 @@ pub struct PeerLink {
     bulk: Sender<Bytes>,
     /// Taken by `started` to spawn the writer.
     queues: Option<Queues>,
+    /// The writer task; aborted (closing the socket) when the actor stops or is dropped.
+    writer: Option<JoinHandle<()>>,
 }
 
 impl PeerLink {
@@ -69,11 +69,11 @@ impl PeerLink {
                 control: control_rx,
                 bulk: bulk_rx,
             }),
+            writer: None,
         }
     }
 
     /// Builds and starts a link on the current arbiter; it connects in the background.
-    #[allow(clippy::new_ret_no_self)]
     pub fn start(cfg: PeerLinkConfig) -> Addr<PeerLink> {
         Actor::start(Self::new(cfg))
     }
@@ -99,23 +99,39 @@ impl PeerLink {
 impl Actor for PeerLink {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Self::Context) {
+    /// Spawns the writer on this actor's arbiter. It is a separate task rather than a context item
+    /// because actix keeps an actor alive while it has context items: as a task, the link stops
+    /// once every `Addr` is dropped (or on `ctx.stop()`), and `stopped` then aborts the writer.
+    fn started(&mut self, _ctx: &mut Self::Context) {
         if let Some(queues) = self.queues.take() {
             let run = writer::run(self.cfg.clone(), self.stats.clone(), queues);
-            ctx.spawn(run.into_actor(self).map(|(), _, ctx| {
-                // Only reached if the queues closed, i.e. the actor is going away anyway.
-                ctx.stop();
-            }));
+            self.writer = Some(actix_rt::spawn(run));
         }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        self.stats.set_state(LinkState::Backoff);
+        self.stop_writer();
         debug!(
             node = self.cfg.local_id,
             peer = self.cfg.peer_id,
             "peer link stopped"
         );
+    }
+}
+
+impl PeerLink {
+    /// Aborts the writer task, which drops (closes) its connection.
+    fn stop_writer(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+        self.stats.set_state(LinkState::Backoff);
+    }
+}
+
+impl Drop for PeerLink {
+    fn drop(&mut self) {
+        self.stop_writer();
     }
 }
 

@@ -1,8 +1,8 @@
 //! The connection loop of a [`PeerLink`](super::PeerLink): connect, say Hello, drain the two
 //! queues onto the socket (control before bulk), and reconnect with jittered exponential backoff.
 //!
-//! It runs as a future spawned in the link actor's context, so it lives on the actor's arbiter and
-//! is dropped (closing the socket) when the actor stops. It never blocks the actor: the actor only
+//! It runs as a task spawned on the link actor's arbiter, and is aborted (closing the socket) when
+//! the actor stops. It never blocks the actor: the actor only
 //! `try_send`s already-encoded frames into the bounded queues.
 
 use std::sync::Arc;
