@@ -33,7 +33,8 @@ impl NodeMetrics {
     pub fn record_fsync(&self, ops: usize, took: Duration) {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.persist_ops.fetch_add(ops as u64, Ordering::Relaxed);
-        self.fsync_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.fsync_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Reads a counter.

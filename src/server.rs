@@ -23,7 +23,10 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
     let kv = machine.reader();
     let node = start_node(&config, &data_dir, machine).await?;
-    let state = AppState { node: node.clone(), kv };
+    let state = AppState {
+        node: node.clone(),
+        kv,
+    };
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(2)
         .disable_signals()

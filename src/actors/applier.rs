@@ -18,8 +18,17 @@ pub struct Applier<S: StateMachine> {
 
 impl<S: StateMachine> Applier<S> {
     /// An applier for `machine`, reporting to the node.
-    pub fn new(machine: S, on_applied: Recipient<Applied>, on_failure: Recipient<StorageFailed>) -> Self {
-        Self { machine: Box::new(machine), on_applied, on_failure, failed: false }
+    pub fn new(
+        machine: S,
+        on_applied: Recipient<Applied>,
+        on_failure: Recipient<StorageFailed>,
+    ) -> Self {
+        Self {
+            machine: Box::new(machine),
+            on_applied,
+            on_failure,
+            failed: false,
+        }
     }
 }
 
@@ -39,7 +48,11 @@ impl<S: StateMachine> Handler<Apply> for Applier<S> {
             return;
         }
         let applied_before = self.machine.applied_index();
-        let fresh: Vec<_> = msg.entries.into_iter().filter(|e| e.index > applied_before).collect();
+        let fresh: Vec<_> = msg
+            .entries
+            .into_iter()
+            .filter(|e| e.index > applied_before)
+            .collect();
         if fresh.is_empty() {
             return;
         }
@@ -59,7 +72,9 @@ impl<S: StateMachine> Handler<Apply> for Applier<S> {
             }
             Err(err) => {
                 self.failed = true;
-                self.on_failure.do_send(StorageFailed { reason: format!("state machine: {err}") });
+                self.on_failure.do_send(StorageFailed {
+                    reason: format!("state machine: {err}"),
+                });
             }
         }
     }

@@ -30,7 +30,12 @@ impl RaftHandle {
         metrics: Arc<NodeMetrics>,
         stopped: Shared<BoxFuture<'static, Option<String>>>,
     ) -> Self {
-        Self { id, addr, metrics, stopped }
+        Self {
+            id,
+            addr,
+            metrics,
+            stopped,
+        }
     }
 
     /// The node's id.
@@ -60,7 +65,10 @@ impl RaftHandle {
 
     /// The node's current status.
     pub async fn status(&self) -> Result<NodeStatus, ClientError> {
-        self.addr.send(GetStatus).await.map_err(|e| ClientError::Unavailable(e.to_string()))
+        self.addr
+            .send(GetStatus)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))
     }
 
     /// Delivers the current role now and every role change from then on to `recipient`.

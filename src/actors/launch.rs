@@ -54,7 +54,10 @@ pub async fn start_node<S: StateMachine>(
 ) -> Result<RaftHandle, StartError> {
     let listener = TcpListener::bind(&config.listen_peer)
         .await
-        .map_err(|source| StartError::Bind { addr: config.listen_peer.clone(), source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.listen_peer.clone(),
+            source,
+        })?;
     start_node_on(config, data_dir, machine, listener)
 }
 
@@ -71,7 +74,10 @@ pub fn start_node_on<S: StateMachine>(
 ) -> Result<RaftHandle, StartError> {
     let storage = LogStorage::open(data_dir.log_path(), config.log_map_size)?;
     let loaded = storage.load()?;
-    let last_index = loaded.entries.last().map_or(loaded.first_index.saturating_sub(1), |e| e.index);
+    let last_index = loaded
+        .entries
+        .last()
+        .map_or(loaded.first_index.saturating_sub(1), |e| e.index);
     let applied = machine.applied_index();
     let inconsistent = |reason: String| StartError::Inconsistent {
         path: data_dir.path().display().to_string(),
@@ -137,7 +143,8 @@ pub fn start_node_on<S: StateMachine>(
     let node_metrics = metrics.clone();
     let addr = RaftNode::create(move |ctx| {
         let me = ctx.address();
-        let timer = ElectionTimer::new(timer_cfg, me.clone().recipient(), me.clone().recipient()).start();
+        let timer =
+            ElectionTimer::new(timer_cfg, me.clone().recipient(), me.clone().recipient()).start();
         let (persisted, failed) = (me.clone().recipient(), me.clone().recipient());
         let store_metrics = node_metrics.clone();
         let log_store = LogStore::start_in_arbiter(&log_arbiter.handle(), move |_| {
@@ -147,10 +154,15 @@ pub fn start_node_on<S: StateMachine>(
         let applier = Applier::start_in_arbiter(&apply_arbiter.handle(), move |_| {
             Applier::new(machine, applied_to, failed)
         });
-        let links = links.into_iter().map(|cfg| (cfg.peer_id, PeerLink::start(cfg))).collect();
+        let links = links
+            .into_iter()
+            .map(|cfg| (cfg.peer_id, PeerLink::start(cfg)))
+            .collect();
         let sink_target = me.clone();
         let sink: crate::transport::InboundSink = Arc::new(move |inbound| match inbound {
-            Inbound::Hello { from, http_addr } => sink_target.do_send(PeerIntroduced { from, http_addr }),
+            Inbound::Hello { from, http_addr } => {
+                sink_target.do_send(PeerIntroduced { from, http_addr })
+            }
             Inbound::Message(envelope) => sink_target.do_send(PeerMessage(envelope)),
         });
         let listener_task = actix_rt::spawn(async move {
@@ -173,5 +185,10 @@ pub fn start_node_on<S: StateMachine>(
             listener: Some(listener_task),
         })
     });
-    Ok(RaftHandle::new(node_id, addr, metrics, stop_rx.map(|r| r.ok().flatten()).boxed().shared()))
+    Ok(RaftHandle::new(
+        node_id,
+        addr,
+        metrics,
+        stop_rx.map(|r| r.ok().flatten()).boxed().shared(),
+    ))
 }

@@ -86,7 +86,9 @@ impl Handler<Flush> for LogStore {
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
         self.flush_scheduled = false;
         let batch = std::mem::take(&mut self.pending);
-        let Some(&(io_seq, _)) = batch.last() else { return };
+        let Some(&(io_seq, _)) = batch.last() else {
+            return;
+        };
         let ops: Vec<PersistOp> = batch.into_iter().map(|(_, op)| op).collect();
         let started = std::time::Instant::now();
         match self.storage.write(&ops) {
@@ -97,7 +99,9 @@ impl Handler<Flush> for LogStore {
             Err(err) => {
                 self.failed = true;
                 tracing::error!(node = self.node_id, "log storage write failed: {err}");
-                self.on_failure.do_send(StorageFailed { reason: format!("log store: {err}") });
+                self.on_failure.do_send(StorageFailed {
+                    reason: format!("log store: {err}"),
+                });
             }
         }
     }

@@ -7,12 +7,12 @@
 //! - [`replicator::Replicator`]: one per follower while leader.
 
 pub mod applier;
+pub mod handle;
+pub mod launch;
 pub mod log_store;
 pub mod node;
 pub mod replicator;
 pub mod timer;
-pub mod handle;
-pub mod launch;
 
 pub use handle::RaftHandle;
 pub use launch::{start_node, start_node_on, StartError};

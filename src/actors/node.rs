@@ -92,8 +92,18 @@ impl RaftNode {
     fn execute(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Persist { io_seq, hard_state, truncate_from, entries } => {
-                    self.parts.log_store.do_send(Persist { io_seq, hard_state, truncate_from, entries });
+                Action::Persist {
+                    io_seq,
+                    hard_state,
+                    truncate_from,
+                    entries,
+                } => {
+                    self.parts.log_store.do_send(Persist {
+                        io_seq,
+                        hard_state,
+                        truncate_from,
+                        entries,
+                    });
                 }
                 Action::Send(envelope) => self.send(envelope),
                 Action::Apply { entries } => self.parts.applier.do_send(Apply { entries }),
@@ -108,8 +118,10 @@ impl RaftNode {
             return;
         }
         NodeMetrics::bump(&self.parts.metrics.messages_out);
-        let leader_traffic =
-            matches!(envelope.msg, Message::AppendRequest { .. } | Message::Heartbeat { .. });
+        let leader_traffic = matches!(
+            envelope.msg,
+            Message::AppendRequest { .. } | Message::Heartbeat { .. }
+        );
         if leader_traffic {
             if let Some(replicator) = self.replicators.get(&envelope.to) {
                 replicator.do_send(Replicate(envelope));
@@ -137,7 +149,12 @@ impl RaftNode {
                 self.replicators.insert(peer, replicator);
             }
         }
-        let change = RoleChange { node: self.id, role, term, leader };
+        let change = RoleChange {
+            node: self.id,
+            role,
+            term,
+            leader,
+        };
         self.subscribers.retain(|s| s.connected());
         for s in &self.subscribers {
             s.do_send(change);
@@ -160,7 +177,14 @@ impl RaftNode {
             .into_iter()
             .map(|(id, match_index, next_index)| {
                 let lag = last.index.saturating_sub(match_index);
-                (id, PeerProgress { match_index, next_index, lag })
+                (
+                    id,
+                    PeerProgress {
+                        match_index,
+                        next_index,
+                        lag,
+                    },
+                )
             })
             .collect();
         NodeStatus {
@@ -195,7 +219,10 @@ impl Actor for RaftNode {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        let reason = self.failure.clone().unwrap_or_else(|| "node stopped".to_string());
+        let reason = self
+            .failure
+            .clone()
+            .unwrap_or_else(|| "node stopped".to_string());
         for (_, (_, waiter)) in std::mem::take(&mut self.waiters) {
             let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
         }
@@ -253,8 +280,10 @@ impl Handler<PeerMessage> for RaftNode {
         }
         let _span = span!(self);
         NodeMetrics::bump(&self.parts.metrics.messages_in);
-        if let Message::AppendResponse { outcome: AppendOutcome::Success { match_index }, .. } =
-            envelope.msg
+        if let Message::AppendResponse {
+            outcome: AppendOutcome::Success { match_index },
+            ..
+        } = envelope.msg
         {
             if let Some(replicator) = self.replicators.get(&envelope.from) {
                 replicator.do_send(Acknowledged { match_index });
@@ -277,7 +306,9 @@ impl Handler<Applied> for RaftNode {
         let metrics = &self.parts.metrics;
         for (log_id, output) in msg.outputs {
             self.applied = self.applied.max(log_id.index);
-            metrics.applied_entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics
+                .applied_entries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Waiters at or below this index are decided now.
             while let Some(entry) = self.waiters.first_entry() {
                 if *entry.key() > log_id.index {
@@ -286,7 +317,10 @@ impl Handler<Applied> for RaftNode {
                 let (index, (term, waiter)) = entry.remove_entry();
                 let result = if index == log_id.index && term == log_id.term {
                     NodeMetrics::bump(&metrics.proposals_ok);
-                    Ok(WriteResult { log_id, output: output.clone() })
+                    Ok(WriteResult {
+                        log_id,
+                        output: output.clone(),
+                    })
                 } else {
                     NodeMetrics::bump(&metrics.proposals_failed);
                     Err(ClientError::ProposalDropped)
@@ -348,7 +382,12 @@ impl Handler<SubscribeRoles> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: SubscribeRoles, _: &mut Context<Self>) {
         let core = &self.parts.core;
-        msg.0.do_send(RoleChange { node: self.id, role: core.role(), term: core.term(), leader: core.leader() });
+        msg.0.do_send(RoleChange {
+            node: self.id,
+            role: core.role(),
+            term: core.term(),
+            leader: core.leader(),
+        });
         self.subscribers.push(msg.0);
     }
 }

@@ -29,7 +29,15 @@ pub struct Replicator {
 impl Replicator {
     /// A replicator for `peer` in leader term `term`, sending through `link`.
     pub fn new(peer: NodeId, term: u64, link: Addr<PeerLink>) -> Self {
-        Self { peer, term, link, inflight: VecDeque::new(), rtt_us: None, last_ack: None, sent: 0 }
+        Self {
+            peer,
+            term,
+            link,
+            inflight: VecDeque::new(),
+            rtt_us: None,
+            last_ack: None,
+            sent: 0,
+        }
     }
 }
 

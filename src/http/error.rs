@@ -23,17 +23,32 @@ pub struct ApiError {
 impl ApiError {
     /// A 400 for bad input.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into(), leader: None }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+            leader: None,
+        }
     }
 
     /// A 404 for a missing key or route.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code, message: message.into(), leader: None }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code,
+            message: message.into(),
+            leader: None,
+        }
     }
 
     /// A 500 for a local failure.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: message.into(), leader: None }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: message.into(),
+            leader: None,
+        }
     }
 }
 
@@ -41,17 +56,40 @@ impl From<ClientError> for ApiError {
     fn from(err: ClientError) -> Self {
         let message = err.to_string();
         match err {
-            ClientError::NotLeader { leader_id, leader_addr } => {
+            ClientError::NotLeader {
+                leader_id,
+                leader_addr,
+            } => {
                 let (status, code) = if leader_addr.is_some() {
                     (StatusCode::TEMPORARY_REDIRECT, "not_leader")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "no_leader")
                 };
-                Self { status, code, message, leader: Some((leader_id, leader_addr.map(|a| format!("http://{a}")))) }
+                Self {
+                    status,
+                    code,
+                    message,
+                    leader: Some((leader_id, leader_addr.map(|a| format!("http://{a}")))),
+                }
             }
-            ClientError::ProposalDropped => Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "proposal_dropped", message, leader: None },
-            ClientError::OutcomeUnknown => Self { status: StatusCode::GATEWAY_TIMEOUT, code: "outcome_unknown", message, leader: None },
-            ClientError::Unavailable(_) => Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", message, leader: None },
+            ClientError::ProposalDropped => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "proposal_dropped",
+                message,
+                leader: None,
+            },
+            ClientError::OutcomeUnknown => Self {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                code: "outcome_unknown",
+                message,
+                leader: None,
+            },
+            ClientError::Unavailable(_) => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "unavailable",
+                message,
+                leader: None,
+            },
         }
     }
 }
@@ -78,6 +116,9 @@ impl ResponseError for ApiError {
 
 /// Unknown routes get a JSON 404.
 pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
-    let err = ApiError::not_found("not_found", format!("no route for {} {}", req.method(), req.path()));
+    let err = ApiError::not_found(
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    );
     err.error_response()
 }

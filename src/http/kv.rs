@@ -11,7 +11,9 @@ use crate::storage::{KvCommand, KvOutput, MAX_KEY_LEN};
 
 fn check_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(ApiError::bad_request(format!("key must be 1 to {MAX_KEY_LEN} bytes")));
+        return Err(ApiError::bad_request(format!(
+            "key must be 1 to {MAX_KEY_LEN} bytes"
+        )));
     }
     Ok(())
 }
@@ -26,15 +28,26 @@ pub async fn put(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     check_key(&key)?;
-    let command = KvCommand::Put { key: key.clone(), value: body }.encode();
+    let command = KvCommand::Put {
+        key: key.clone(),
+        value: body,
+    }
+    .encode();
     match state.node.submit(command).await {
         Ok(done) => match KvOutput::decode(&done.output) {
             Ok(KvOutput::Rejected { reason }) => Err(ApiError::bad_request(reason)),
-            _ => Ok(HttpResponse::Ok().json(json!({"index": done.log_id.index, "term": done.log_id.term}))),
+            _ => Ok(HttpResponse::Ok()
+                .json(json!({"index": done.log_id.index, "term": done.log_id.term}))),
         },
-        Err(ClientError::NotLeader { leader_id, leader_addr: Some(addr) }) => {
+        Err(ClientError::NotLeader {
+            leader_id,
+            leader_addr: Some(addr),
+        }) => {
             let location = format!("http://{addr}{}", req.uri());
-            let err = ApiError::from(ClientError::NotLeader { leader_id, leader_addr: Some(addr) });
+            let err = ApiError::from(ClientError::NotLeader {
+                leader_id,
+                leader_addr: Some(addr),
+            });
             let mut response = actix_web::ResponseError::error_response(&err);
             if let Ok(value) = header::HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, value);
@@ -47,7 +60,10 @@ pub async fn put(
 
 /// Reads `key` from this node's applied state: the raw value with `X-Raft-Index` (the applied
 /// index it reflects), or a JSON 404.
-pub async fn get(state: web::Data<AppState>, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     check_key(&key)?;
     let kv = state.kv.clone();
@@ -62,6 +78,9 @@ pub async fn get(state: web::Data<AppState>, key: web::Path<String>) -> Result<H
             .insert_header(("X-Raft-Index", applied.to_string()))
             .content_type("application/octet-stream")
             .body(value)),
-        None => Err(ApiError::not_found("key_not_found", format!("key {key:?} not found"))),
+        None => Err(ApiError::not_found(
+            "key_not_found",
+            format!("key {key:?} not found"),
+        )),
     }
 }

@@ -121,15 +121,21 @@ pub fn decode_frame(bytes: &[u8], max_bytes: usize) -> Result<Frame, FrameError>
 
 /// Decodes with a bincode allocation limit chosen from the body length.
 ///
-/// bincode allocates a string or byte buffer of the announced length before reading it; the limit
-/// bounds the sum of those announcements. A well-formed body never announces more bytes than it
-/// contains, so the smallest power-of-four tier at or above its length (at least 4 KiB) accepts
-/// every valid frame and caps what a forged one can allocate to about four times its size.
+/// bincode charges the limit with what it is about to allocate: announced byte lengths, and for
+/// sequences `len * size_of::<T>()` of the in-memory element. A log entry is about 56 bytes in
+/// memory but can be 3 bytes on the wire, so a valid body may legitimately claim up to ~20 times
+/// its length. The limit is the smallest power-of-four tier at or above 32 times the body length:
+/// every valid frame passes, and a forged length prefix can make the decoder allocate at most
+/// about 128 times the frame's size (a 2^40-element claim in a small frame is refused).
+/// Worst in-memory growth of a decoded body relative to its wire size (see [`decode_body`]).
+const EXPANSION: usize = 32;
+
 fn decode_body(body: &[u8]) -> Result<(Frame, usize), FrameError> {
+    let need = body.len().saturating_mul(EXPANSION);
     macro_rules! tiers {
         ($($limit:expr),*) => {
             $(
-                if body.len() <= $limit {
+                if need <= $limit {
                     let config = bincode::config::standard().with_limit::<{ $limit }>();
                     return Ok(bincode::serde::decode_from_slice(body, config)?);
                 }
@@ -190,6 +196,31 @@ mod tests {
             to: 2,
             http_addr: "127.0.0.1:8080".into(),
         }
+    }
+
+    #[test]
+    fn a_batch_of_thousands_of_tiny_entries_decodes() {
+        // Noop entries are 3-4 bytes on the wire but ~56 in memory: the decode limit must allow
+        // for that growth, or every catch-up batch of small entries is refused.
+        let entries = (1..=5000)
+            .map(|index| Entry {
+                term: 1,
+                index,
+                payload: EntryPayload::Noop,
+            })
+            .collect();
+        let frame = Frame::Raft(Envelope {
+            from: 1,
+            to: 2,
+            msg: Message::AppendRequest {
+                term: 1,
+                prev: LogId::default(),
+                entries,
+                commit: 0,
+            },
+        });
+        let bytes = encode_frame(&frame).expect("encode");
+        assert_eq!(decode_frame(&bytes, 16 << 20).expect("decode"), frame);
     }
 
     #[test]

@@ -26,12 +26,21 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    /// Starts `n` nodes on loopback with fresh data dirs.
+    /// Starts `n` nodes on loopback with fresh data dirs. Logs go to the test output when
+    /// `RUST_LOG` is set.
     pub async fn start(n: u64) -> Self {
+        if let Ok(filter) = std::env::var("RUST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let mut listeners = BTreeMap::new();
         let mut cluster = BTreeMap::new();
         for id in 1..=n {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind peer port");
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind peer port");
             cluster.insert(id, l.local_addr().expect("addr").to_string());
             listeners.insert(id, l);
         }
@@ -48,7 +57,8 @@ impl TestCluster {
             );
             config.log_map_size = 256 << 20;
             config.sm_map_size = 256 << 20;
-            let data_dir = DataDir::prepare(dir.path(), &config.cluster_name, id).expect("data dir");
+            let data_dir =
+                DataDir::prepare(dir.path(), &config.cluster_name, id).expect("data dir");
             let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");
             let kv = machine.reader();
             let handle = start_node_on(&config, &data_dir, machine, listener).expect("start node");
@@ -93,7 +103,9 @@ impl TestCluster {
     /// Waits for a leader among `among` that every node of `among` agrees on.
     pub async fn wait_leader(&self, among: &BTreeSet<NodeId>, timeout: Duration) -> NodeId {
         let s = self
-            .wait_until("an agreed leader", timeout, |s| agreed_leader(s, among).is_some())
+            .wait_until("an agreed leader", timeout, |s| {
+                agreed_leader(s, among).is_some()
+            })
             .await;
         agreed_leader(&s, among).expect("leader")
     }
@@ -102,7 +114,11 @@ impl TestCluster {
     pub async fn partition(&self, group: &BTreeSet<NodeId>) {
         for (&id, node) in &self.nodes {
             let blocked: BTreeSet<NodeId> = if group.contains(&id) {
-                self.nodes.keys().copied().filter(|p| !group.contains(p)).collect()
+                self.nodes
+                    .keys()
+                    .copied()
+                    .filter(|p| !group.contains(p))
+                    .collect()
             } else {
                 group.clone()
             };
@@ -118,8 +134,16 @@ impl TestCluster {
     }
 
     /// Puts `key` = `value` through node `id`.
-    pub async fn put(&self, id: NodeId, key: &str, value: &str) -> Result<raftix::messages::node::WriteResult, raftix::messages::node::ClientError> {
-        let cmd = KvCommand::Put { key: key.to_string(), value: Bytes::from(value.to_string()) };
+    pub async fn put(
+        &self,
+        id: NodeId,
+        key: &str,
+        value: &str,
+    ) -> Result<raftix::messages::node::WriteResult, raftix::messages::node::ClientError> {
+        let cmd = KvCommand::Put {
+            key: key.to_string(),
+            value: Bytes::from(value.to_string()),
+        };
         self.nodes[&id].handle.submit(cmd.encode()).await
     }
 
@@ -138,11 +162,18 @@ impl TestCluster {
 
 /// The leader that every node in `among` names, if one exists and is itself a leader.
 pub fn agreed_leader(s: &BTreeMap<NodeId, NodeStatus>, among: &BTreeSet<NodeId>) -> Option<NodeId> {
-    let leaders: Vec<NodeId> = among.iter().filter(|id| s.get(id).is_some_and(|x| x.role == Role::Leader)).copied().collect();
+    let leaders: Vec<NodeId> = among
+        .iter()
+        .filter(|id| s.get(id).is_some_and(|x| x.role == Role::Leader))
+        .copied()
+        .collect();
     let [leader] = leaders[..] else { return None };
     let term = s[&leader].term;
     among
         .iter()
-        .all(|id| s.get(id).is_some_and(|x| x.leader == Some(leader) && x.term == term))
+        .all(|id| {
+            s.get(id)
+                .is_some_and(|x| x.leader == Some(leader) && x.term == term)
+        })
         .then_some(leader)
 }
