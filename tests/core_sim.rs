@@ -322,7 +322,7 @@ impl Sim {
                     self.deliver(i);
                 }
             }
-            0..=539 | 540..=799 => self.complete_io(pick),
+            0..=799 => self.complete_io(pick),
             800..=807 => {
                 let epoch = self.nodes[&pick].epoch;
                 self.step_node(pick, Event::ElectionTimeout { epoch });
@@ -427,7 +427,7 @@ impl Sim {
             match self.current_leader() {
                 None => {
                     // Let one node's timer fire (the others are "slower").
-                    let id = self.ids()[(round % self.nodes.len()) as usize];
+                    let id = self.ids()[round % self.nodes.len()];
                     let epoch = self.nodes[&id].epoch;
                     self.step_node(id, Event::ElectionTimeout { epoch });
                 }

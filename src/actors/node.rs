@@ -63,6 +63,7 @@ pub struct RaftNode {
     subscribers: Vec<Recipient<RoleChange>>,
     blocked: BTreeSet<NodeId>,
     last_role: Option<(Role, Term)>,
+    last_leader: Option<NodeId>,
     failure: Option<String>,
 }
 
@@ -80,6 +81,7 @@ impl RaftNode {
             subscribers: Vec::new(),
             blocked: BTreeSet::new(),
             last_role: None,
+            last_leader: None,
             failure: None,
         }
     }
@@ -137,9 +139,10 @@ impl RaftNode {
         if self.last_role != Some((role, term)) {
             tracing::info!("node {} became {} at term {}", self.id, role, term);
         }
-        if leader.is_some() && self.last_role.map(|(r, t)| (r, t)) != Some((role, term)) {
+        if leader.is_some() && leader != self.last_leader {
             NodeMetrics::bump(&self.parts.metrics.leader_changes);
         }
+        self.last_leader = leader;
         self.last_role = Some((role, term));
         self.parts.timer.do_send(SetHeartbeat(role == Role::Leader));
         self.replicators.clear(); // dropping the addresses stops the old term's replicators

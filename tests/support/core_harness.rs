@@ -54,8 +54,11 @@ pub fn sent(actions: &[Action]) -> Vec<Envelope> {
         .collect()
 }
 
-/// The persists among `actions`, as `(io_seq, hard_state, truncate_from, entries)`.
-pub fn persists(actions: &[Action]) -> Vec<(u64, Option<HardState>, Option<u64>, Vec<Entry>)> {
+/// One persist: `(io_seq, hard_state, truncate_from, entries)`.
+pub type PersistView = (u64, Option<HardState>, Option<u64>, Vec<Entry>);
+
+/// The persists among `actions`.
+pub fn persists(actions: &[Action]) -> Vec<PersistView> {
     actions
         .iter()
         .filter_map(|a| match a {
