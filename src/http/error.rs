@@ -41,6 +41,16 @@ impl ApiError {
         }
     }
 
+    /// A 413 for a body over the limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_large",
+            message: format!("the body exceeds the limit of {limit} bytes"),
+            leader: None,
+        }
+    }
+
     /// A 500 for a local failure.
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
@@ -120,5 +130,16 @@ pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
         "not_found",
         format!("no route for {} {}", req.method(), req.path()),
     );
+    err.error_response()
+}
+
+/// Known routes called with another method get a JSON 405.
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
+    let err = ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: format!("{} is not allowed on {}", req.method(), req.path()),
+        leader: None,
+    };
     err.error_response()
 }

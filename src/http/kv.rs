@@ -2,10 +2,11 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, MAX_VALUE_BYTES};
 use crate::messages::node::ClientError;
 use crate::storage::{KvCommand, KvOutput, MAX_KEY_LEN};
 
@@ -24,10 +25,11 @@ pub async fn put(
     state: web::Data<AppState>,
     key: web::Path<String>,
     req: HttpRequest,
-    body: Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
     check_key(&key)?;
+    let body = read_body(payload, MAX_VALUE_BYTES).await?;
     let command = KvCommand::Put {
         key: key.clone(),
         value: body,
@@ -56,6 +58,19 @@ pub async fn put(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one is a JSON 413.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Reads `key` from this node's applied state: the raw value with `X-Raft-Index` (the applied

@@ -29,10 +29,17 @@ pub struct AppState {
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
-            .app_data(web::PayloadConfig::new(MAX_VALUE_BYTES))
-            .route("/v1/kv/{key}", web::put().to(kv::put))
-            .route("/v1/kv/{key}", web::get().to(kv::get))
-            .route("/v1/status", web::get().to(status::status))
+            .service(
+                web::resource("/v1/kv/{key}")
+                    .route(web::put().to(kv::put))
+                    .route(web::get().to(kv::get))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/v1/status")
+                    .route(web::get().to(status::status))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
             .default_service(web::to(error::not_found));
     }
 }
