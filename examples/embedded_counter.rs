@@ -570,13 +570,14 @@ async fn drive(
     let mut last_index = 0;
     let mut redirects = 0;
     for (i, &n) in options.adds.iter().enumerate() {
-        let via = if i == 0 { follower } else { None };
-        let done = client
-            .send(Submit {
+        let submit = match i {
+            0 => Submit {
                 op: Op::Add(n),
-                via,
-            })
-            .await??;
+                via: follower,
+            },
+            _ => Submit::new(Op::Add(n)),
+        };
+        let done = client.send(submit).await??;
         say(format!(
             "add {n:>4} -> {:>4}  (log index {}, via node {})",
             done.value, done.index, done.leader
