@@ -181,7 +181,7 @@ pub fn start_node_on<S: StateMachine>(
             proposal_timeout,
             metrics: node_metrics,
             on_stop: Some(stop_tx),
-            arbiters: vec![log_arbiter.handle(), apply_arbiter.handle()],
+            arbiters: vec![log_arbiter, apply_arbiter],
             listener: Some(listener_task),
         })
     });

@@ -46,8 +46,9 @@ pub struct NodeParts {
     pub metrics: Arc<NodeMetrics>,
     /// Told, with the failure reason if any, when the node stops.
     pub on_stop: Option<oneshot::Sender<Option<String>>>,
-    /// Arbiters of the log store and applier, stopped with the node.
-    pub arbiters: Vec<actix::ArbiterHandle>,
+    /// Arbiters (threads) of the log store and applier, stopped and joined with the node, so
+    /// that their LMDB envs are closed before `on_stop` fires.
+    pub arbiters: Vec<actix::Arbiter>,
     /// Peer listener task, aborted with the node.
     pub listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -234,11 +235,27 @@ impl Actor for RaftNode {
         if let Some(listener) = self.parts.listener.take() {
             listener.abort();
         }
-        for arbiter in &self.parts.arbiters {
-            arbiter.stop();
-        }
-        if let Some(tx) = self.parts.on_stop.take() {
-            let _ = tx.send(self.failure.clone());
+        // Stop the storage threads, wait until they exited (dropping their LMDB envs), and only
+        // then report the node as stopped: a caller may reopen the data dir right away.
+        let arbiters = std::mem::take(&mut self.parts.arbiters);
+        let on_stop = self.parts.on_stop.take();
+        let failure = self.failure.clone();
+        let joiner = std::thread::Builder::new()
+            .name("raftix-stop".into())
+            .spawn(move || {
+                for arbiter in arbiters {
+                    arbiter.stop();
+                    let _ = arbiter.join();
+                }
+                if let Some(tx) = on_stop {
+                    let _ = tx.send(failure);
+                }
+            });
+        if let Err(err) = joiner {
+            tracing::error!(
+                node = self.id,
+                "cannot wait for storage threads to stop: {err}"
+            );
         }
         tracing::info!("node {} stopped", self.id);
     }
