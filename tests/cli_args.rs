@@ -124,15 +124,35 @@ fn up_with_a_busy_port_exits_1_naming_it_and_starts_nothing() {
     assert!(!data.exists(), "data dir was created");
 }
 
-/// `up` prints the node's URL, and either stops cleanly on SIGTERM (exit 0) or, when the node
-/// cannot run, reports which node exited with its forwarded stderr.
+/// Polls `GET /v1/status` on `port` until it answers; returns the body.
+fn status(port: u16) -> Option<serde_json::Value> {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{port}/v1/status"))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .ok()?;
+    resp.json().ok()
+}
+
+/// `raftix up` starts a working 3-node cluster (a leader is elected and a write commits) and
+/// Ctrl-C (SIGINT) stops every node cleanly: exit 0 and no node left listening.
 #[test]
-fn up_prints_urls_and_handles_sigterm_or_a_dying_node() {
+fn up_starts_a_working_cluster_and_ctrl_c_stops_every_node() {
     let tmp = tempfile::tempdir().unwrap();
-    let http = free_port();
-    let peer = free_port();
+    // Three consecutive free ports for each range (up numbers the nodes' ports from a base).
+    let (http, peer) = loop {
+        let h = free_port();
+        let p = free_port();
+        let all_free = (0..3).all(|i| {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, h + i)).is_ok()
+                && TcpListener::bind((Ipv4Addr::LOCALHOST, p + i)).is_ok()
+        });
+        if all_free && h.abs_diff(p) > 3 && h < 65000 && p < 65000 {
+            break (h, p);
+        }
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_raftix"))
-        .args(["up", "--nodes", "1", "--grace-ms", "3000"])
+        .args(["up", "--nodes", "3", "--grace-ms", "5000"])
         .args(["--base-http-port", &http.to_string()])
         .args(["--base-peer-port", &peer.to_string()])
         .arg("--data-dir")
@@ -141,6 +161,13 @@ fn up_prints_urls_and_handles_sigterm_or_a_dying_node() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drain stderr continuously so the nodes' logs can never fill the pipe and stall them.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr_pipe.read_to_string(&mut err);
+        err
+    });
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -148,34 +175,51 @@ fn up_prints_urls_and_handles_sigterm_or_a_dying_node() {
         line.starts_with(&format!("node 1: http://127.0.0.1:{http}/")),
         "{line}"
     );
-    assert!(tmp.path().join("node1").is_dir());
-    std::thread::sleep(Duration::from_millis(300));
+
+    // Wait (bounded) for all three nodes to agree on a leader.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let leader_port = loop {
+        let statuses: Vec<serde_json::Value> = (0..3).filter_map(|i| status(http + i)).collect();
+        let leaders: Vec<u64> = statuses
+            .iter()
+            .filter_map(|s| s["leader"].as_u64())
+            .collect();
+        if statuses.len() == 3 && leaders.len() == 3 && leaders.iter().all(|&l| l == leaders[0]) {
+            break http + (leaders[0] as u16 - 1);
+        }
+        assert!(Instant::now() < deadline, "no agreed leader: {statuses:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let put = reqwest::blocking::Client::new()
+        .put(format!("http://127.0.0.1:{leader_port}/v1/kv/hello"))
+        .body("world")
+        .send()
+        .unwrap();
+    assert_eq!(put.status(), 200);
+
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: kill(2) on our own child, which has not been reaped.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    unsafe { libc::kill(pid, libc::SIGINT) };
     let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
+    let exit = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("raftix up did not exit");
+            panic!("raftix up did not exit after Ctrl-C");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    if status.code() != Some(0) {
-        assert_eq!(status.code(), Some(1), "{err}");
-        assert!(err.contains("node 1 exited unexpectedly"), "{err}");
-        assert!(err.contains("node1 | "), "{err}");
-    } else {
-        assert!(err.contains("stopping 1 node"), "{err}");
+    let err = drain.join().unwrap();
+    assert_eq!(exit.code(), Some(0), "{err}");
+    assert!(err.contains("stopping 3 node"), "{err}");
+    assert!(err.contains("became leader at term"), "{err}");
+    for i in 0..3 {
+        assert!(
+            TcpListener::bind((Ipv4Addr::LOCALHOST, http + i)).is_ok(),
+            "node {} still listens after up exited",
+            i + 1
+        );
     }
 }
