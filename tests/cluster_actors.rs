@@ -162,6 +162,7 @@ async fn a_follower_that_missed_thousands_of_entries_catches_up() {
     c.partition(&set(&[lagger])).await;
     let majority: BTreeSet<u64> = c.ids().into_iter().filter(|&id| id != lagger).collect();
     let leader = c.wait_leader(&majority, ELECTION).await;
+    let term_before = c.statuses().await[&leader].term;
     // 3000 entries, submitted concurrently in waves so group commit keeps this quick.
     let node = c.nodes[&leader].handle.clone();
     for wave in 0..30 {

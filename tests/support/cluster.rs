@@ -55,6 +55,9 @@ impl TestCluster {
                 format!("127.0.0.1:{}", 18000 + id),
                 cluster.clone(),
             );
+            // Tests run in parallel on small machines: leave room for CPU stalls.
+            config.election_timeout_min_ms = 300;
+            config.election_timeout_max_ms = 600;
             config.log_map_size = 256 << 20;
             config.sm_map_size = 256 << 20;
             let data_dir =
