@@ -318,6 +318,67 @@ fn node_hearing_from_leader_ignores_disruptive_vote_requests() {
 }
 
 #[test]
+fn follower_considers_votes_again_once_its_leaders_lease_expired() {
+    // etcd's lease: after the minimum election timeout without hearing from the leader, a
+    // follower grants (pre-)votes again, so the first node to time out can win at once.
+    let mut c = core(2, 3, hs(3, None), &[1], true);
+    recv(&mut c, 1, Message::Heartbeat { term: 3, commit: 0 });
+    let a = recv(
+        &mut c,
+        3,
+        Message::VoteRequest {
+            term: 4,
+            last_log: LogId::new(1, 1),
+            pre_vote: true,
+        },
+    );
+    assert!(sent(&a).is_empty(), "in lease: ignored");
+    let stale = c.election_epoch() - 1;
+    c.step(Event::LeaseExpired { epoch: stale });
+    let a = recv(
+        &mut c,
+        3,
+        Message::VoteRequest {
+            term: 4,
+            last_log: LogId::new(1, 1),
+            pre_vote: true,
+        },
+    );
+    assert!(sent(&a).is_empty(), "a stale lease expiry changes nothing");
+    let epoch = c.election_epoch();
+    c.step(Event::LeaseExpired { epoch });
+    let a = recv(
+        &mut c,
+        3,
+        Message::VoteRequest {
+            term: 4,
+            last_log: LogId::new(1, 1),
+            pre_vote: true,
+        },
+    );
+    assert_eq!(
+        sent(&a)[0].msg,
+        Message::VoteResponse {
+            term: 4,
+            granted: true,
+            pre_vote: true
+        }
+    );
+    // Hearing from the leader again renews the lease.
+    recv(&mut c, 1, Message::Heartbeat { term: 3, commit: 0 });
+    let a = recv(
+        &mut c,
+        3,
+        Message::VoteRequest {
+            term: 4,
+            last_log: LogId::new(1, 1),
+            pre_vote: true,
+        },
+    );
+    assert!(sent(&a).is_empty());
+}
+
+#[test]
 fn check_quorum_leader_without_quorum_contact_steps_down() {
     let (mut c, _) = leader(5, 1, &[1]);
     recv(&mut c, 2, Message::HeartbeatResponse { term: 2 });

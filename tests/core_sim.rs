@@ -324,14 +324,20 @@ impl Sim {
             }
             0..=799 => self.complete_io(pick),
             800..=807 => {
+                // A real timer always reports the lease expiry (minimum timeout) first.
                 let epoch = self.nodes[&pick].epoch;
+                self.step_node(pick, Event::LeaseExpired { epoch });
                 self.step_node(pick, Event::ElectionTimeout { epoch });
             }
             808..=809 => {
                 let epoch = self.nodes[&pick].epoch.saturating_sub(1);
                 self.step_node(pick, Event::ElectionTimeout { epoch });
             }
-            810..=879 => self.step_node(pick, Event::HeartbeatTick),
+            810..=819 => {
+                let epoch = self.nodes[&pick].epoch;
+                self.step_node(pick, Event::LeaseExpired { epoch });
+            }
+            820..=879 => self.step_node(pick, Event::HeartbeatTick),
             880..=989 => {
                 if let Some(l) = self.current_leader() {
                     self.propose(l);
@@ -429,6 +435,7 @@ impl Sim {
                     // Let one node's timer fire (the others are "slower").
                     let id = self.ids()[round % self.nodes.len()];
                     let epoch = self.nodes[&id].epoch;
+                    self.step_node(id, Event::LeaseExpired { epoch });
                     self.step_node(id, Event::ElectionTimeout { epoch });
                 }
                 Some(l) => {

@@ -143,8 +143,13 @@ pub fn start_node_on<S: StateMachine>(
     let node_metrics = metrics.clone();
     let addr = RaftNode::create(move |ctx| {
         let me = ctx.address();
-        let timer =
-            ElectionTimer::new(timer_cfg, me.clone().recipient(), me.clone().recipient()).start();
+        let timer = ElectionTimer::new(
+            timer_cfg,
+            me.clone().recipient(),
+            me.clone().recipient(),
+            me.clone().recipient(),
+        )
+        .start();
         let (persisted, failed) = (me.clone().recipient(), me.clone().recipient());
         let store_metrics = node_metrics.clone();
         let log_store = LogStore::start_in_arbiter(&log_arbiter.handle(), move |_| {

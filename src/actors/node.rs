@@ -275,6 +275,13 @@ impl Handler<ElectionTimedOut> for RaftNode {
     }
 }
 
+impl Handler<LeaseExpired> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: LeaseExpired, _: &mut Context<Self>) {
+        self.step(Event::LeaseExpired { epoch: msg.epoch });
+    }
+}
+
 impl Handler<HeartbeatTick> for RaftNode {
     type Result = ();
     fn handle(&mut self, _: HeartbeatTick, _: &mut Context<Self>) {

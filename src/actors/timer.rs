@@ -1,6 +1,7 @@
 //! `ElectionTimer`: the node's clock. Draws randomized election timeouts from a seeded RNG and
 //! runs the leader's heartbeat interval. It never decides anything: it only reports
-//! `ElectionTimedOut { epoch }` and `HeartbeatTick` to the node, whose core ignores stale epochs,
+//! `LeaseExpired { epoch }` (after the minimum election timeout), `ElectionTimedOut { epoch }`
+//! (after a random one) and `HeartbeatTick` to the node, whose core ignores stale epochs,
 //! so a cancelled timer that fires late is harmless.
 
 use std::time::Duration;
@@ -9,7 +10,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::messages::node::{ElectionTimedOut, HeartbeatTick};
+use crate::messages::node::{ElectionTimedOut, HeartbeatTick, LeaseExpired};
 use crate::messages::timer::{ArmElection, SetHeartbeat};
 
 /// Timing settings of a node.
@@ -30,8 +31,10 @@ pub struct ElectionTimer {
     cfg: TimerConfig,
     rng: SmallRng,
     on_timeout: Recipient<ElectionTimedOut>,
+    on_lease: Recipient<LeaseExpired>,
     on_tick: Recipient<HeartbeatTick>,
     election: Option<SpawnHandle>,
+    lease: Option<SpawnHandle>,
     heartbeat: Option<SpawnHandle>,
 }
 
@@ -40,14 +43,17 @@ impl ElectionTimer {
     pub fn new(
         cfg: TimerConfig,
         on_timeout: Recipient<ElectionTimedOut>,
+        on_lease: Recipient<LeaseExpired>,
         on_tick: Recipient<HeartbeatTick>,
     ) -> Self {
         Self {
             rng: SmallRng::seed_from_u64(cfg.seed),
             cfg,
             on_timeout,
+            on_lease,
             on_tick,
             election: None,
+            lease: None,
             heartbeat: None,
         }
     }
@@ -70,6 +76,14 @@ impl Handler<ArmElection> for ElectionTimer {
         if let Some(handle) = self.election.take() {
             ctx.cancel_future(handle);
         }
+        if let Some(handle) = self.lease.take() {
+            ctx.cancel_future(handle);
+        }
+        let lease_target = self.on_lease.clone();
+        let epoch = msg.epoch;
+        self.lease = Some(ctx.run_later(self.cfg.election_min, move |_, _| {
+            lease_target.do_send(LeaseExpired { epoch });
+        }));
         let timeout = self.random_timeout();
         let target = self.on_timeout.clone();
         let epoch = msg.epoch;

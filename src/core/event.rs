@@ -13,6 +13,13 @@ pub enum Event {
         /// Epoch of the `ArmElection` this timeout belongs to.
         epoch: u64,
     },
+    /// The minimum election timeout elapsed since the election timer armed with `epoch`: the
+    /// leader this follower knew has been silent that long, so its lease is over and vote
+    /// requests are considered again. Stale epochs are ignored.
+    LeaseExpired {
+        /// Epoch of the `ArmElection` this belongs to.
+        epoch: u64,
+    },
     /// The leader's heartbeat interval elapsed.
     HeartbeatTick,
     /// A message from a peer.
@@ -46,7 +53,8 @@ pub enum Action {
         /// Committed entries, contiguous and following the previous `Apply`.
         entries: Vec<Entry>,
     },
-    /// (Re)start the election timer with a random timeout; report `ElectionTimeout { epoch }`.
+    /// (Re)start the election timer: report `LeaseExpired { epoch }` after the minimum election
+    /// timeout and `ElectionTimeout { epoch }` after a random one (at least the minimum).
     ArmElection {
         /// Identifies this arming; earlier ones are now stale.
         epoch: u64,

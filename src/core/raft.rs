@@ -68,6 +68,9 @@ pub struct RaftCore {
     pub(super) progress: BTreeMap<NodeId, Progress>,
     /// Actions produced since the last `take_actions`.
     pub(super) out: Vec<Action>,
+    /// A leader was heard from within the minimum election timeout (check-quorum lease): vote
+    /// requests are ignored meanwhile.
+    pub(super) leader_lease: bool,
     /// Last `(role, term, leader)` reported through `RoleChanged`.
     reported: Option<(Role, Term, Option<NodeId>)>,
 }
@@ -97,6 +100,7 @@ impl RaftCore {
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
             out: Vec::new(),
+            leader_lease: false,
             reported: None,
         }
     }
@@ -111,6 +115,11 @@ impl RaftCore {
     pub fn step(&mut self, event: Event) -> Vec<Action> {
         match event {
             Event::ElectionTimeout { epoch } => self.on_election_timeout(epoch),
+            Event::LeaseExpired { epoch } => {
+                if epoch == self.election_epoch {
+                    self.leader_lease = false;
+                }
+            }
             Event::HeartbeatTick => self.on_heartbeat_tick(),
             Event::Receive(envelope) => self.on_receive(envelope),
             Event::Persisted { io_seq } => self.on_persisted(io_seq),
@@ -204,6 +213,7 @@ impl RaftCore {
         self.set_term(term);
         self.role = Role::Follower;
         self.leader = leader;
+        self.leader_lease = leader.is_some();
         self.votes.clear();
         self.progress.clear();
         self.arm_election();

@@ -17,7 +17,7 @@ impl RaftCore {
                 Message::VoteRequest { pre_vote, .. } => {
                     // Check-quorum lease: while this node hears from a leader it ignores
                     // campaigns, so a node rejoining from a partition cannot depose it.
-                    if self.cfg.check_quorum && self.leader.is_some() {
+                    if self.cfg.check_quorum && self.in_lease() {
                         return;
                     }
                     if !pre_vote {
@@ -105,7 +105,18 @@ impl RaftCore {
         if self.role != Role::Follower || self.leader != Some(from) {
             self.become_follower(term, Some(from));
         } else {
+            self.leader_lease = true;
             self.arm_election();
+        }
+    }
+
+    /// Whether this node heard from a live leader recently enough to ignore campaigns: a leader
+    /// is always in lease (check-quorum deposes it when it is not), a follower until the minimum
+    /// election timeout passed without hearing from its leader.
+    fn in_lease(&self) -> bool {
+        match self.role {
+            Role::Leader => true,
+            _ => self.leader.is_some() && self.leader_lease,
         }
     }
 }

@@ -16,6 +16,14 @@ pub struct ElectionTimedOut {
     pub epoch: u64,
 }
 
+/// Timer -> node: the minimum election timeout passed since the arming with `epoch`.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct LeaseExpired {
+    /// Epoch of the arming.
+    pub epoch: u64,
+}
+
 /// Timer -> node: the heartbeat interval elapsed (leader only).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
