@@ -182,7 +182,10 @@ async fn a_follower_that_missed_thousands_of_entries_catches_up() {
     let before = c.statuses().await;
     // Heartbeats never wait for fsyncs or big appends: the load caused no election.
     for id in &majority {
-        assert_eq!(before[id].term, term_before, "node {id} saw an election during the load");
+        assert_eq!(
+            before[id].term, term_before,
+            "node {id} saw an election during the load"
+        );
         assert_eq!(before[id].leader, Some(leader));
     }
     assert!(

@@ -142,16 +142,21 @@ impl RaftCore {
                 },
             );
         } else {
-            let term = self.hard.term;
-            self.send(
-                from,
-                Message::VoteResponse {
-                    term,
-                    granted: false,
-                    pre_vote,
-                },
-            );
+            self.reject_vote(from, pre_vote);
         }
+    }
+
+    /// Refuses a vote or pre-vote, telling the candidate this node's term.
+    pub(super) fn reject_vote(&mut self, from: NodeId, pre_vote: bool) {
+        let term = self.hard.term;
+        self.send(
+            from,
+            Message::VoteResponse {
+                term,
+                granted: false,
+                pre_vote,
+            },
+        );
     }
 
     /// Counts a vote or pre-vote answer for the campaign in progress.

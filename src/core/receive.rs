@@ -42,17 +42,7 @@ impl RaftCore {
                     let term = self.hard.term;
                     self.send(from, Message::HeartbeatResponse { term });
                 }
-                Message::VoteRequest { pre_vote: true, .. } => {
-                    let term = self.hard.term;
-                    self.send(
-                        from,
-                        Message::VoteResponse {
-                            term,
-                            granted: false,
-                            pre_vote: true,
-                        },
-                    );
-                }
+                Message::VoteRequest { pre_vote: true, .. } => self.reject_vote(from, true),
                 _ => {}
             }
             return;
