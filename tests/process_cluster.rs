@@ -136,7 +136,7 @@ fn kill_9_of_the_leader_scenario(flags: &[&str]) {
     let before = acks.iter().filter(|a| a.term <= term).count();
     let after = acks.iter().filter(|a| a.term > term).count();
     eprintln!(
-        "{} acks ({before} in terms <= {term}, {after} after the kill, new leader elected {:?} \
+        "{} acks ({before} in terms <= {term}, {after} after the kill; writing stopped {:?} \
          after the kill), {} indeterminate",
         acks.len(),
         killed_at.elapsed(),

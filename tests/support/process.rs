@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::net::TcpListener;
@@ -55,6 +56,24 @@ pub fn tail_file(path: &Path, n: usize) -> String {
         }
         Err(e) => format!("<cannot read {}: {e}>", path.display()),
     }
+}
+
+/// Every file under `dir` with its bytes, except LMDB's `lock.mdb` (the reader table, which any
+/// opener rewrites): what "the data dir was not modified" compares.
+pub fn snapshot_dir(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.file_name().is_some_and(|n| n != "lock.mdb") {
+                out.insert(path.clone(), fs::read(&path).expect("read file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, &mut out);
+    out
 }
 
 /// The `raftix` binary under test.
@@ -410,6 +429,19 @@ impl ProcCluster {
     /// Starts node `id` again on the same data dir and ports (it must have been stopped).
     pub fn restart(&mut self, id: u64) {
         self.spawn(id);
+    }
+
+    /// Whether node `id`'s process is still alive (reaps it and records the exit if not).
+    pub fn is_alive(&mut self, id: u64) -> bool {
+        let node = self.node_mut(id);
+        let exited = match node.child.as_mut() {
+            None => return false,
+            Some(child) => child.try_wait().expect("try_wait").is_some(),
+        };
+        if exited {
+            node.child = None;
+        }
+        !exited
     }
 
     /// SIGKILLs node `id` and reaps it.
