@@ -160,6 +160,19 @@ fn kill_9_of_the_leader_scenario(flags: &[&str]) {
     let max_index = acks.iter().map(|a| a.index).max().expect("some acks");
     let applied = cluster.wait_converged(max_index, CATCH_UP_TIMEOUT);
     eprintln!("all 3 nodes applied {applied} (max acknowledged index {max_index})");
+    // Writes whose outcome is unknown may or may not exist, but every node must agree.
+    for (key, why) in indeterminate.lock().unwrap().iter() {
+        let values: Vec<_> = cluster
+            .ids()
+            .iter()
+            .map(|&id| cluster.get(id, key))
+            .collect();
+        if values.windows(2).any(|w| w[0] != w[1]) {
+            cluster.fail(&format!(
+                "nodes disagree on indeterminate write {key} ({why}): {values:?}"
+            ));
+        }
+    }
     for id in cluster.ids() {
         for a in &acks {
             match cluster.get(id, &a.key) {
