@@ -8,9 +8,25 @@ mod cluster;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use actix::{Actor, Context, Handler};
 use cluster::TestCluster;
 use raftix::core::Role;
-use raftix::messages::node::ClientError;
+use raftix::messages::node::{ClientError, RoleChange};
+use tokio::sync::mpsc;
+
+/// Forwards role changes into a channel so a test can await them.
+struct RoleWatcher(mpsc::UnboundedSender<RoleChange>);
+
+impl Actor for RoleWatcher {
+    type Context = Context<Self>;
+}
+
+impl Handler<RoleChange> for RoleWatcher {
+    type Result = ();
+    fn handle(&mut self, msg: RoleChange, _: &mut Context<Self>) {
+        let _ = self.0.send(msg);
+    }
+}
 
 const ELECTION: Duration = Duration::from_secs(5);
 
@@ -79,6 +95,20 @@ async fn writes_commit_and_apply_on_every_node() {
 async fn a_new_leader_is_elected_after_the_leader_stops() {
     let c = TestCluster::start(3).await;
     let old = c.wait_leader(&c.ids(), ELECTION).await;
+    // Subscribers get the current role at once and every change after.
+    let survivor = *c.ids().iter().find(|&&id| id != old).expect("follower");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    c.nodes[&survivor]
+        .handle
+        .subscribe_roles(RoleWatcher(tx).start().recipient());
+    let first = tokio::time::timeout(ELECTION, rx.recv())
+        .await
+        .expect("initial role")
+        .expect("open");
+    assert_eq!(
+        (first.node, first.role, first.leader),
+        (survivor, Role::Follower, Some(old))
+    );
     let old_term = c.statuses().await[&old].term;
     c.put(old, "before", "1").await.expect("write");
     c.nodes[&old].handle.shutdown().await;
