@@ -58,14 +58,17 @@ struct Sim {
     proposed: BTreeMap<LogId, NodeId>,
     next_cmd: u64,
     step_no: u64,
+    /// Adversarial profile: one entry per append and frequent crashes of the leader, the
+    /// ingredients of the Figure 8 history (§5.4.2).
+    churn: bool,
 }
 
 impl Sim {
-    fn new(seed: u64, n: u64, pre_vote: bool) -> Self {
+    fn new(seed: u64, n: u64, pre_vote: bool, churn: bool) -> Self {
         let mut cfg = CoreConfig::new(1, 1..=n);
         cfg.pre_vote = pre_vote;
         cfg.max_inflight = 4;
-        cfg.max_entries_per_msg = 3;
+        cfg.max_entries_per_msg = if churn { 1 } else { 3 };
         let mut sim = Sim {
             seed,
             rng: Rng(seed),
@@ -79,6 +82,7 @@ impl Sim {
             proposed: BTreeMap::new(),
             next_cmd: 0,
             step_no: 0,
+            churn,
         };
         for id in 1..=n {
             let node = SimNode {
@@ -313,6 +317,37 @@ impl Sim {
         let n = ids.len() as u64;
         let pick = ids[self.rng.below(n) as usize];
         let roll = self.rng.below(1000);
+        let crash_from = if self.churn { 988 } else { 996 };
+        if self.churn && (900..940).contains(&roll) {
+            // Frequent elections: a random node's timer fires.
+            let epoch = self.nodes[&pick].epoch;
+            self.step_node(pick, Event::LeaseExpired { epoch });
+            self.step_node(pick, Event::ElectionTimeout { epoch });
+            self.check_log_matching();
+            return;
+        }
+        if roll >= crash_from {
+            let victim = match self.current_leader() {
+                Some(leader) if self.churn && self.rng.chance(70) => leader,
+                _ => pick,
+            };
+            let down = self.nodes.values().filter(|x| !x.up).count();
+            if self.nodes[&victim].up {
+                if down < (n as usize - 1) / 2 || self.rng.chance(20) {
+                    self.crash(victim);
+                }
+            } else {
+                self.restart(victim);
+            }
+            // Restart whoever else is down now and then, so the cluster keeps making progress.
+            if self.churn && self.rng.chance(50) {
+                if let Some(id) = self.ids().into_iter().find(|id| !self.nodes[id].up) {
+                    self.restart(id);
+                }
+            }
+            self.check_log_matching();
+            return;
+        }
         match roll {
             0..=539 if !self.net.is_empty() => {
                 let i = self.rng.below(self.net.len() as u64) as usize;
@@ -345,17 +380,7 @@ impl Sim {
                     self.propose(pick);
                 }
             }
-            990..=995 => self.random_fault(),
-            _ => {
-                let down = self.nodes.values().filter(|x| !x.up).count();
-                if self.nodes[&pick].up {
-                    if down < (n as usize - 1) / 2 || self.rng.chance(20) {
-                        self.crash(pick);
-                    }
-                } else {
-                    self.restart(pick);
-                }
-            }
+            _ => self.random_fault(),
         }
         self.check_log_matching();
     }
@@ -490,25 +515,31 @@ impl Sim {
     }
 }
 
-fn seeds() -> Vec<u64> {
+fn seeds(default_count: u64) -> Vec<u64> {
     if let Ok(one) = std::env::var("RAFTIX_SIM_SEED") {
         return vec![one.parse().expect("RAFTIX_SIM_SEED is a number")];
     }
     let count = std::env::var("RAFTIX_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(default_count);
     (1..=count).collect()
 }
 
 fn run(n: u64, pre_vote: bool, steps: u64) -> (usize, u64) {
+    run_profile(n, pre_vote, false, steps)
+}
+
+fn run_profile(n: u64, pre_vote: bool, churn: bool, steps: u64) -> (usize, u64) {
     let mut commits = 0;
     let mut max_term = 0;
-    for seed in seeds() {
+    // Churn histories are short and rare: give them more seeds.
+    for seed in seeds(if churn { 1000 } else { 150 }) {
         let mut sim = Sim::new(
             seed.wrapping_mul(1000 + n) ^ u64::from(pre_vote),
             n,
             pre_vote,
+            churn,
         );
         sim.seed = seed;
         for _ in 0..steps {
@@ -555,4 +586,15 @@ fn random_schedules_five_nodes_without_pre_vote_keep_all_safety_properties() {
     let (commits, terms) = run(5, false, 1500);
     assert!(commits > 1000, "{commits}");
     assert!(terms > 2, "{terms}");
+}
+
+#[test]
+fn leader_churn_with_single_entry_appends_keeps_all_safety_properties() {
+    // Catches a leader that commits an earlier term's entry by counting (the Figure 8 rule).
+    let (commits, terms) = run_profile(3, true, true, 1500);
+    assert!(commits > 500, "{commits}");
+    assert!(
+        terms > 10,
+        "this profile must change leaders often ({terms})"
+    );
 }
