@@ -95,6 +95,29 @@ async fn put_get_status_and_errors_on_the_leader() {
     .await;
     assert_eq!(resp.status(), 400);
 
+    // Keys are UTF-8 text: an invalid percent-encoded byte is refused, not replaced.
+    let put = test::TestRequest::put().uri("/v1/kv/%FF").set_payload("v");
+    let resp = test::call_service(&app, put.to_request()).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = test::read_body_json(resp).await;
+    assert_eq!(body["error"], "bad_request");
+    let put = test::TestRequest::put()
+        .uri("/v1/kv/a%2Fb")
+        .set_payload("slash");
+    let resp = test::call_service(&app, put.to_request()).await;
+    assert_eq!(resp.status(), 200, "an encoded slash is part of the key");
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/v1/kv/a%2Fb").to_request(),
+    )
+    .await;
+    assert_eq!(test::read_body(resp).await, "slash");
+    let head = test::TestRequest::default()
+        .method(actix_web::http::Method::HEAD)
+        .uri("/v1/kv/a%2Fb");
+    let resp = test::call_service(&app, head.to_request()).await;
+    assert_eq!(resp.status(), 200, "HEAD works where GET does");
+
     let resp = test::call_service(
         &app,
         test::TestRequest::post().uri("/v1/kv/color").to_request(),

@@ -8,33 +8,46 @@ use serde_json::json;
 
 use super::{ApiError, AppState, MAX_VALUE_BYTES};
 use crate::messages::node::ClientError;
-use crate::storage::{KvCommand, KvOutput, MAX_KEY_LEN};
+use crate::storage::{KvCommand, KvOutput, StorageError, MAX_KEY_LEN};
 
-fn check_key(key: &str) -> Result<(), ApiError> {
+/// The `{key}` path segment, percent-decoded strictly: keys are UTF-8 text of 1 to
+/// `MAX_KEY_LEN` bytes, and anything else is a 400 (never a silently altered key).
+fn key_of(req: &HttpRequest) -> Result<String, ApiError> {
+    let raw = req.uri().path().strip_prefix("/v1/kv/").unwrap_or_default();
+    let key = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("the key is not valid UTF-8 once percent-decoded"))?;
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Err(ApiError::bad_request(format!(
             "key must be 1 to {MAX_KEY_LEN} bytes"
         )));
     }
-    Ok(())
+    Ok(key.into_owned())
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one is a JSON 413.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Writes `key` = body through the log; answers `{"index", "term"}` once committed and applied.
 /// A follower redirects (307) to the leader when it knows one, else answers 503.
 pub async fn put(
     state: web::Data<AppState>,
-    key: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let key = key.into_inner();
-    check_key(&key)?;
+    let key = key_of(&req)?;
     let body = read_body(payload, MAX_VALUE_BYTES).await?;
-    let command = KvCommand::Put {
-        key: key.clone(),
-        value: body,
-    }
-    .encode();
+    let command = KvCommand::Put { key, value: body }.encode();
     match state.node.submit(command).await {
         Ok(done) => match KvOutput::decode(&done.output) {
             Ok(KvOutput::Rejected { reason }) => Err(ApiError::bad_request(reason)),
@@ -60,29 +73,12 @@ pub async fn put(
     }
 }
 
-/// Reads a request body of at most `limit` bytes; a larger one is a JSON 413.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
 /// Reads `key` from this node's applied state: the raw value with `X-Raft-Index` (the applied
 /// index it reflects), or a JSON 404.
-pub async fn get(
-    state: web::Data<AppState>,
-    key: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let key = key.into_inner();
-    check_key(&key)?;
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let key = key_of(&req)?;
     let kv = state.kv.clone();
-    let lookup = web::block(move || -> Result<_, crate::storage::StorageError> {
+    let lookup = web::block(move || -> Result<_, StorageError> {
         Ok((kv.get(&key)?, kv.applied_index()?, key))
     })
     .await

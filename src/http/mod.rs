@@ -33,6 +33,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 web::resource("/v1/kv/{key}")
                     .route(web::put().to(kv::put))
                     .route(web::get().to(kv::get))
+                    .route(web::head().to(kv::get))
                     .default_service(web::to(error::method_not_allowed)),
             )
             .service(
