@@ -23,10 +23,7 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
     let kv = machine.reader();
     let node = start_node(&config, &data_dir, machine).await?;
-    let state = AppState {
-        node: node.clone(),
-        kv,
-    };
+    let state = AppState::new(&config, node.clone(), kv);
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(2)
         .disable_signals()

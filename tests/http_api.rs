@@ -1,184 +1,357 @@
-//! HTTP handler tests (`actix_web::test`) against real in-process nodes.
+//! REST gateway tests: handlers through `actix_web::test`, and forwarding between real HTTP
+//! servers of an in-process cluster.
 
 #[path = "support/cluster.rs"]
 mod cluster;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use actix_web::{test, App};
 use cluster::TestCluster;
-use raftix::http::{self, AppState, MAX_VALUE_BYTES};
-use serde_json::Value;
+use raftix::core::Role;
+use raftix::http::{self, AppState};
+use serde_json::{json, Value};
 
 const ELECTION: Duration = Duration::from_secs(5);
 
 fn state(c: &TestCluster, id: u64) -> AppState {
-    AppState {
-        node: c.nodes[&id].handle.clone(),
-        kv: c.nodes[&id].kv.clone(),
-    }
+    let node = &c.nodes[&id];
+    AppState::new(&node.config, node.handle.clone(), node.kv.clone())
+}
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {{
+        let resp = test::call_service(&$app, $req.to_request()).await;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = test::read_body(resp).await;
+        (status, headers, body)
+    }};
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
 #[actix_rt::test]
-async fn put_get_status_and_errors_on_the_leader() {
+async fn key_routes_on_the_leader() {
     let c = TestCluster::start(1).await;
     let leader = c.wait_leader(&c.ids(), ELECTION).await;
     let app = test::init_service(App::new().configure(http::configure(state(&c, leader)))).await;
 
-    let req = test::TestRequest::put()
-        .uri("/v1/kv/color")
-        .set_payload("blue")
-        .to_request();
-    let resp = test::call_service(&app, req).await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = test::read_body_json(resp).await;
-    let index = body["index"].as_u64().expect("index");
-    assert!(index >= 2, "after the leader's no-op: {body}");
-    assert_eq!(
-        body["term"].as_u64(),
-        Some(c.statuses().await[&leader].term)
+    let (status, _, body) = call!(
+        app,
+        test::TestRequest::put()
+            .uri("/v1/kv/color")
+            .set_payload("blue")
     );
+    assert_eq!(status, 200);
+    let put = json_of(&body);
+    let index = put["index"].as_u64().expect("index");
+    assert_eq!(put["term"].as_u64(), Some(c.statuses().await[&leader].term));
 
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/v1/kv/color").to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let applied: u64 = resp
-        .headers()
-        .get("X-Raft-Index")
-        .expect("index header")
+    let (status, headers, body) = call!(app, test::TestRequest::get().uri("/v1/kv/color"));
+    assert_eq!((status, &body[..]), (200, &b"blue"[..]));
+    let applied: u64 = headers
+        .get("x-raft-index")
+        .expect("header")
         .to_str()
         .expect("ascii")
         .parse()
         .expect("number");
     assert!(applied >= index);
-    assert_eq!(test::read_body(resp).await, "blue");
 
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/v1/kv/absent").to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), 404);
-    let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["error"], "key_not_found");
+    // CAS: wrong expectation fails and reports the current value; right one swaps.
+    let (status, _, body) = call!(
+        app,
+        test::TestRequest::post()
+            .uri("/v1/kv/color/cas")
+            .set_json(json!({"expected": "red", "value": "green"}))
+    );
+    assert_eq!(status, 200);
+    let cas = json_of(&body);
+    assert_eq!(
+        (cas["swapped"].clone(), cas["current"].clone()),
+        (json!(false), json!("blue"))
+    );
+    let (_, _, body) = call!(
+        app,
+        test::TestRequest::post()
+            .uri("/v1/kv/color/cas")
+            .set_json(json!({"expected": "blue", "value": "green"}))
+    );
+    let cas = json_of(&body);
+    assert_eq!(
+        (cas["swapped"].clone(), cas["current"].clone()),
+        (json!(true), json!("green"))
+    );
+    assert!(cas["index"].as_u64() > Some(index));
+    // expected null = must be absent.
+    let (_, _, body) = call!(
+        app,
+        test::TestRequest::post()
+            .uri("/v1/kv/fresh/cas")
+            .set_json(json!({"expected": null, "value": "1"}))
+    );
+    assert_eq!(json_of(&body)["swapped"], json!(true));
 
-    let big = vec![b'x'; MAX_VALUE_BYTES + 1];
-    let resp = test::call_service(
-        &app,
+    // DELETE reports whether the key existed.
+    let (status, _, body) = call!(app, test::TestRequest::delete().uri("/v1/kv/color"));
+    assert_eq!(
+        (status, json_of(&body)["deleted"].clone()),
+        (200, json!(true))
+    );
+    let (_, _, body) = call!(app, test::TestRequest::delete().uri("/v1/kv/color"));
+    assert_eq!(json_of(&body)["deleted"], json!(false));
+    let (status, _, body) = call!(app, test::TestRequest::get().uri("/v1/kv/color"));
+    assert_eq!(
+        (status, json_of(&body)["error"].clone()),
+        (404, json!("key_not_found"))
+    );
+
+    // Listing: ordered, paginated with a continuation key.
+    for k in ["b/2", "b/1", "b/3", "a", "c"] {
+        let (status, _, _) = call!(
+            app,
+            test::TestRequest::put()
+                .uri(&format!("/v1/kv/{}", k.replace('/', "%2F")))
+                .set_payload(k)
+        );
+        assert_eq!(status, 200);
+    }
+    let (status, _, body) = call!(
+        app,
+        test::TestRequest::get().uri("/v1/kv?prefix=b/&limit=2")
+    );
+    assert_eq!(status, 200);
+    let page = json_of(&body);
+    let keys: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["b/1", "b/2"]);
+    assert_eq!(page["next"], json!("b/2"));
+    let (_, _, body) = call!(
+        app,
+        test::TestRequest::get().uri("/v1/kv?prefix=b/&limit=2&after=b/2")
+    );
+    let page = json_of(&body);
+    assert_eq!(page["items"][0]["key"], json!("b/3"));
+    assert_eq!(page["items"][0]["value"], json!("b/3"));
+    assert_eq!(page["next"], json!(null));
+    // Binary values come base64-encoded in listings.
+    let (status, _, _) = call!(
+        app,
         test::TestRequest::put()
-            .uri("/v1/kv/big")
-            .set_payload(big)
-            .to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), 413);
-    let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["error"], "too_large");
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/v1/kv/big").to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), 404, "nothing of a refused write is applied");
-
-    let long_key = "k".repeat(600);
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::put()
-            .uri(&format!("/v1/kv/{long_key}"))
-            .set_payload("v")
-            .to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), 400);
-
-    // Keys are UTF-8 text: an invalid percent-encoded byte is refused, not replaced.
-    let put = test::TestRequest::put().uri("/v1/kv/%FF").set_payload("v");
-    let resp = test::call_service(&app, put.to_request()).await;
-    assert_eq!(resp.status(), 400);
-    let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["error"], "bad_request");
-    let put = test::TestRequest::put()
-        .uri("/v1/kv/a%2Fb")
-        .set_payload("slash");
-    let resp = test::call_service(&app, put.to_request()).await;
-    assert_eq!(resp.status(), 200, "an encoded slash is part of the key");
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/v1/kv/a%2Fb").to_request(),
-    )
-    .await;
-    assert_eq!(test::read_body(resp).await, "slash");
-    let head = test::TestRequest::default()
-        .method(actix_web::http::Method::HEAD)
-        .uri("/v1/kv/a%2Fb");
-    let resp = test::call_service(&app, head.to_request()).await;
-    assert_eq!(resp.status(), 200, "HEAD works where GET does");
-
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::post().uri("/v1/kv/color").to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), 405);
-    let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["error"], "method_not_allowed");
-
-    let resp =
-        test::call_service(&app, test::TestRequest::get().uri("/nowhere").to_request()).await;
-    assert_eq!(resp.status(), 404);
-    let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["error"], "not_found");
-
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/v1/status").to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["role"], "LEADER");
-    assert_eq!(body["id"].as_u64(), Some(leader));
-    assert!(body["commit"].as_u64() >= Some(index));
-    assert!(body["applied"].as_u64() >= Some(index));
+            .uri("/v1/kv/bin")
+            .set_payload(vec![0xff, 0x00])
+    );
+    assert_eq!(status, 200);
+    let (_, _, body) = call!(app, test::TestRequest::get().uri("/v1/kv?prefix=bin"));
+    assert_eq!(json_of(&body)["items"][0]["value_base64"], json!("/wA="));
     c.shutdown().await;
 }
 
 #[actix_rt::test]
-async fn a_follower_redirects_writes_to_the_leader() {
-    let c = TestCluster::start(3).await;
+async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
+    let c = TestCluster::start(1).await;
     let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    // Followers learn the leader's HTTP address from its peer Hello; wait for that.
+    let app = test::init_service(App::new().configure(http::configure(state(&c, leader)))).await;
+    let limits = state(&c, leader).limits;
+    let applied_before = c.statuses().await[&leader].applied;
+
+    let cases: Vec<(test::TestRequest, u16, &str)> = vec![
+        (
+            test::TestRequest::put()
+                .uri("/v1/kv/big")
+                .set_payload(vec![b'x'; limits.max_value_bytes + 1]),
+            413,
+            "too_large",
+        ),
+        (
+            test::TestRequest::put()
+                .uri(&format!("/v1/kv/{}", "k".repeat(limits.max_key_bytes + 1)))
+                .set_payload("v"),
+            413,
+            "too_large",
+        ),
+        (
+            test::TestRequest::put().uri("/v1/kv/%FF").set_payload("v"),
+            400,
+            "bad_request",
+        ),
+        (
+            test::TestRequest::post()
+                .uri("/v1/kv/a/cas")
+                .set_payload("{not json"),
+            400,
+            "bad_request",
+        ),
+        (
+            test::TestRequest::post()
+                .uri("/v1/kv/a/cas")
+                .set_json(json!({"expected": 1})),
+            400,
+            "bad_request",
+        ),
+        (
+            test::TestRequest::post()
+                .uri("/v1/kv/a/cas")
+                .set_json(json!({"value": "1", "extra": true})),
+            400,
+            "bad_request",
+        ),
+        (
+            test::TestRequest::get().uri("/v1/kv?limit=0"),
+            400,
+            "bad_request",
+        ),
+        (
+            test::TestRequest::get().uri("/v1/kv?limit=abc"),
+            400,
+            "bad_request",
+        ),
+        (
+            test::TestRequest::get().uri("/v1/kv?bogus=1"),
+            400,
+            "bad_request",
+        ),
+        (
+            test::TestRequest::post().uri("/v1/kv/a"),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            test::TestRequest::delete().uri("/v1/status"),
+            405,
+            "method_not_allowed",
+        ),
+        (test::TestRequest::get().uri("/nowhere"), 404, "not_found"),
+    ];
+    for (req, want_status, want_code) in cases {
+        let (status, _, body) = call!(app, req);
+        assert_eq!(status, want_status, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(json_of(&body)["error"], json!(want_code));
+    }
+    let (status, _, _) = call!(
+        app,
+        test::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri("/v1/kv/nothing")
+    );
+    assert_eq!(status, 404, "HEAD is routed like GET");
+    assert_eq!(
+        c.statuses().await[&leader].applied,
+        applied_before,
+        "nothing refused reached the log"
+    );
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn followers_forward_writes_redirect_on_request_and_never_loop() {
+    let mut c = TestCluster::start(3).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
     let s = c
         .wait_until("followers know the leader's address", ELECTION, |s| {
             s.values().all(|x| x.leader_addr.is_some())
         })
         .await;
     let follower = *s.keys().find(|&&id| id != leader).expect("follower");
-    let app = test::init_service(App::new().configure(http::configure(state(&c, follower)))).await;
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::put()
-            .uri("/v1/kv/a?x=1")
-            .set_payload("1")
-            .to_request(),
-    )
+    let client = awc::Client::builder().disable_redirects().finish();
+
+    // Default: the follower forwards and relays the leader's answer.
+    let mut resp = client
+        .put(format!("{}/v1/kv/fwd", c.url(follower)))
+        .send_body("through a follower")
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers().contains_key("x-raftix-forwarded-to"));
+    let body: Value = resp.json().await.expect("json");
+    assert!(body["index"].as_u64().is_some());
+    assert_eq!(
+        c.nodes[&leader].kv.get("fwd").expect("read").as_deref(),
+        Some(&b"through a follower"[..])
+    );
+    // CAS and DELETE are forwarded too.
+    let mut resp = client
+        .post(format!("{}/v1/kv/fwd/cas", c.url(follower)))
+        .send_json(&json!({"expected": "through a follower", "value": "cas"}))
+        .await
+        .expect("send");
+    assert_eq!(
+        resp.json::<Value>().await.expect("json")["swapped"],
+        json!(true)
+    );
+    let mut resp = client
+        .delete(format!("{}/v1/kv/fwd", c.url(follower)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        resp.json::<Value>().await.expect("json")["deleted"],
+        json!(true)
+    );
+
+    // ?redirect=true: 307 to the same path on the leader.
+    let mut resp = client
+        .put(format!("{}/v1/kv/r?redirect=true", c.url(follower)))
+        .send_body("x")
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 307);
+    let location = resp
+        .headers()
+        .get("location")
+        .expect("location")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert_eq!(location, format!("{}/v1/kv/r?redirect=true", c.url(leader)));
+    assert_eq!(
+        resp.json::<Value>().await.expect("json")["leader"]["id"],
+        json!(leader)
+    );
+
+    // A request that was already forwarded once is not forwarded again.
+    let resp = client
+        .put(format!("{}/v1/kv/loop", c.url(follower)))
+        .insert_header(("x-raftix-forwarded-by", "9"))
+        .send_body("x")
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 307);
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_node_without_a_leader_answers_503_with_retry_after() {
+    let mut c = TestCluster::start(3).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let lonely = *c.ids().iter().find(|&&id| id != leader).expect("follower");
+    c.partition(&BTreeSet::from([lonely])).await;
+    c.wait_until("the isolated node forgets the leader", ELECTION, |s| {
+        s[&lonely].leader.is_none() && s[&lonely].role != Role::Leader
+    })
     .await;
-    assert_eq!(resp.status(), 307);
-    let expected = format!("http://{}/v1/kv/a?x=1", c.nodes[&leader].config.listen_http);
+    let resp = awc::Client::default()
+        .put(format!("{}/v1/kv/k", c.url(lonely)))
+        .send_body("v")
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 503);
     assert_eq!(
         resp.headers()
-            .get("location")
-            .expect("location")
-            .to_str()
-            .expect("ascii"),
-        expected
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or_default()),
+        Some("1")
     );
-    let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["error"], "not_leader");
-    assert_eq!(body["leader"]["id"].as_u64(), Some(leader));
     c.shutdown().await;
 }

@@ -71,6 +71,15 @@ pub struct ServeArgs {
     /// How long a client proposal may wait to be applied [default: 5000].
     #[arg(long, value_name = "MS")]
     pub proposal_timeout_ms: Option<u64>,
+    /// Followers answer writes with 307 to the leader instead of forwarding them.
+    #[arg(long)]
+    pub redirect_writes: bool,
+    /// Longest key accepted over HTTP [default: 511, the most allowed].
+    #[arg(long, value_name = "BYTES")]
+    pub max_key_bytes: Option<usize>,
+    /// Largest value accepted over HTTP [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub max_value_bytes: Option<usize>,
 }
 
 impl ServeArgs {
@@ -96,6 +105,9 @@ impl ServeArgs {
             pre_vote: self.no_pre_vote.then_some(false),
             check_quorum: self.no_check_quorum.then_some(false),
             proposal_timeout_ms: self.proposal_timeout_ms,
+            redirect_writes: self.redirect_writes.then_some(true),
+            max_key_bytes: self.max_key_bytes,
+            max_value_bytes: self.max_value_bytes,
         })
     }
 

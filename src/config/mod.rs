@@ -57,6 +57,10 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 << 20;
 pub const DEFAULT_LOG_MAP_SIZE: usize = 1 << 30;
 /// Default for [`NodeConfig::sm_map_size`]: 1 GiB.
 pub const DEFAULT_SM_MAP_SIZE: usize = 1 << 30;
+/// Default for [`NodeConfig::max_key_bytes`] (also the most LMDB allows).
+pub const DEFAULT_MAX_KEY_BYTES: usize = 511;
+/// Default for [`NodeConfig::max_value_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
 /// Default for [`NodeConfig::proposal_timeout_ms`].
 pub const DEFAULT_PROPOSAL_TIMEOUT_MS: u64 = 5000;
 
@@ -119,6 +123,22 @@ pub struct NodeConfig {
     /// How long a client proposal may wait to be committed and applied, in milliseconds.
     #[serde(default = "default_proposal_timeout_ms")]
     pub proposal_timeout_ms: u64,
+    /// Followers answer writes with a 307 to the leader instead of forwarding them.
+    #[serde(default)]
+    pub redirect_writes: bool,
+    /// Longest key accepted over HTTP, in bytes (at most 511, LMDB's key limit).
+    #[serde(default = "default_max_key_bytes")]
+    pub max_key_bytes: usize,
+    /// Largest value accepted over HTTP, in bytes.
+    #[serde(default = "default_max_value_bytes")]
+    pub max_value_bytes: usize,
+}
+
+fn default_max_key_bytes() -> usize {
+    DEFAULT_MAX_KEY_BYTES
+}
+fn default_max_value_bytes() -> usize {
+    DEFAULT_MAX_VALUE_BYTES
 }
 
 fn default_cluster_name() -> String {
@@ -188,6 +208,9 @@ impl NodeConfig {
             pre_vote: true,
             check_quorum: true,
             proposal_timeout_ms: DEFAULT_PROPOSAL_TIMEOUT_MS,
+            redirect_writes: false,
+            max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }
     }
 

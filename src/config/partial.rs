@@ -36,6 +36,9 @@ pub struct PartialConfig {
     pub pre_vote: Option<bool>,
     pub check_quorum: Option<bool>,
     pub proposal_timeout_ms: Option<u64>,
+    pub redirect_writes: Option<bool>,
+    pub max_key_bytes: Option<usize>,
+    pub max_value_bytes: Option<usize>,
 }
 
 impl PartialConfig {
@@ -82,6 +85,9 @@ impl PartialConfig {
             pre_vote: over.pre_vote.or(self.pre_vote),
             check_quorum: over.check_quorum.or(self.check_quorum),
             proposal_timeout_ms: over.proposal_timeout_ms.or(self.proposal_timeout_ms),
+            redirect_writes: over.redirect_writes.or(self.redirect_writes),
+            max_key_bytes: over.max_key_bytes.or(self.max_key_bytes),
+            max_value_bytes: over.max_value_bytes.or(self.max_value_bytes),
         }
     }
 
@@ -121,6 +127,9 @@ impl PartialConfig {
         set(&mut c.pre_vote, self.pre_vote);
         set(&mut c.check_quorum, self.check_quorum);
         set(&mut c.proposal_timeout_ms, self.proposal_timeout_ms);
+        set(&mut c.redirect_writes, self.redirect_writes);
+        set(&mut c.max_key_bytes, self.max_key_bytes);
+        set(&mut c.max_value_bytes, self.max_value_bytes);
         c.validate()?;
         Ok(c)
     }

@@ -167,9 +167,31 @@ impl NodeConfig {
             ("max_frame_bytes", self.max_frame_bytes),
             ("log_map_size", self.log_map_size),
             ("sm_map_size", self.sm_map_size),
+            ("max_key_bytes", self.max_key_bytes),
+            ("max_value_bytes", self.max_value_bytes),
         ];
         for (key, value) in sizes {
             non_zero(key, value as u64)?;
+        }
+        if self.max_key_bytes > super::DEFAULT_MAX_KEY_BYTES {
+            return Err(ConfigError::invalid(
+                "max_key_bytes",
+                self.max_key_bytes,
+                format!(
+                    "must be at most {} (LMDB's key limit)",
+                    super::DEFAULT_MAX_KEY_BYTES
+                ),
+            ));
+        }
+        if self.max_value_bytes + self.max_key_bytes + 4096 >= self.max_frame_bytes {
+            return Err(ConfigError::invalid(
+                "max_value_bytes",
+                self.max_value_bytes,
+                format!(
+                    "must leave room within --max-frame-bytes (max_frame_bytes) = {}",
+                    self.max_frame_bytes
+                ),
+            ));
         }
         if self.max_bytes_per_msg >= self.max_frame_bytes {
             return Err(ConfigError::invalid(

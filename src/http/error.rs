@@ -41,12 +41,32 @@ impl ApiError {
         }
     }
 
-    /// A 413 for a body over the limit.
-    pub fn too_large(limit: usize) -> Self {
+    /// A 413 for a key, value or body over its limit.
+    pub fn too_large(what: &str, limit: usize) -> Self {
         Self {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: "too_large",
-            message: format!("the body exceeds the limit of {limit} bytes"),
+            message: format!("the {what} exceeds the limit of {limit} bytes"),
+            leader: None,
+        }
+    }
+
+    /// A 503 that may be retried.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            message: message.into(),
+            leader: None,
+        }
+    }
+
+    /// A 504: the write may or may not have been applied.
+    pub fn outcome_unknown(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            code: "outcome_unknown",
+            message: message.into(),
             leader: None,
         }
     }

@@ -1,82 +1,121 @@
-//! `PUT /v1/kv/{key}` and `GET /v1/kv/{key}` on the built-in key-value state machine.
+//! Single-key routes on the built-in key-value store: `PUT`, `GET`, `DELETE /v1/kv/{key}` and
+//! `POST /v1/kv/{key}/cas`.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use serde_json::json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use super::{ApiError, AppState, MAX_VALUE_BYTES};
-use crate::messages::node::ClientError;
-use crate::storage::{KvCommand, KvOutput, StorageError, MAX_KEY_LEN};
+use super::input::{check_value, json_body, key_of, read_body};
+use super::write::{client_of, submit, Written};
+use super::{text_or_base64, ApiError, AppState};
+use crate::storage::{KvCommand, KvOutput, StorageError};
 
-/// The `{key}` path segment, percent-decoded strictly: keys are UTF-8 text of 1 to
-/// `MAX_KEY_LEN` bytes, and anything else is a 400 (never a silently altered key).
-fn key_of(req: &HttpRequest) -> Result<String, ApiError> {
-    let raw = req.uri().path().strip_prefix("/v1/kv/").unwrap_or_default();
-    let key = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| ApiError::bad_request("the key is not valid UTF-8 once percent-decoded"))?;
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(ApiError::bad_request(format!(
-            "key must be 1 to {MAX_KEY_LEN} bytes"
-        )));
-    }
-    Ok(key.into_owned())
-}
-
-/// Reads a request body of at most `limit` bytes; a larger one is a JSON 413.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(limit));
+/// Submits `command`; on this node (the leader) decodes the output and shapes the answer.
+async fn write(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &Bytes,
+    command: KvCommand,
+    answer: impl FnOnce(KvOutput) -> Result<Value, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_of(req);
+    match submit(state, &client, req, body, command.encode()).await? {
+        Written::Relayed(response) => Ok(response),
+        Written::Applied(done) => {
+            let output = KvOutput::decode(&done.output).map_err(|e| {
+                ApiError::internal(format!("undecodable state machine output: {e}"))
+            })?;
+            if let KvOutput::Rejected { reason } = output {
+                return Err(ApiError::bad_request(reason));
+            }
+            let mut body = answer(output)?;
+            body["index"] = json!(done.log_id.index);
+            body["term"] = json!(done.log_id.term);
+            Ok(HttpResponse::Ok().json(body))
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body.freeze())
 }
 
-/// Writes `key` = body through the log; answers `{"index", "term"}` once committed and applied.
-/// A follower redirects (307) to the leader when it knows one, else answers 503.
+/// `PUT /v1/kv/{key}` (raw body): `200 {"index", "term"}` once committed and applied.
 pub async fn put(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let key = key_of(&req)?;
-    let body = read_body(payload, MAX_VALUE_BYTES).await?;
-    let command = KvCommand::Put { key, value: body }.encode();
-    match state.node.submit(command).await {
-        Ok(done) => match KvOutput::decode(&done.output) {
-            Ok(KvOutput::Rejected { reason }) => Err(ApiError::bad_request(reason)),
-            _ => Ok(HttpResponse::Ok()
-                .json(json!({"index": done.log_id.index, "term": done.log_id.term}))),
-        },
-        Err(ClientError::NotLeader {
-            leader_id,
-            leader_addr: Some(addr),
-        }) => {
-            let location = format!("http://{addr}{}", req.uri());
-            let err = ApiError::from(ClientError::NotLeader {
-                leader_id,
-                leader_addr: Some(addr),
-            });
-            let mut response = actix_web::ResponseError::error_response(&err);
-            if let Ok(value) = header::HeaderValue::from_str(&location) {
-                response.headers_mut().insert(header::LOCATION, value);
-            }
-            Ok(response)
-        }
-        Err(other) => Err(other.into()),
-    }
+    let key = key_of(&req, &state.limits)?;
+    let body = read_body(payload, state.limits.max_value_bytes).await?;
+    let command = KvCommand::Put {
+        key,
+        value: body.clone(),
+    };
+    write(&state, &req, &body, command, |_| Ok(json!({}))).await
 }
 
-/// Reads `key` from this node's applied state: the raw value with `X-Raft-Index` (the applied
-/// index it reflects), or a JSON 404.
+/// `DELETE /v1/kv/{key}`: `200 {"deleted": bool, "index", "term"}`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let key = key_of(&req, &state.limits)?;
+    let body = Bytes::new();
+    write(
+        &state,
+        &req,
+        &body,
+        KvCommand::Delete { key },
+        |output| match output {
+            KvOutput::Delete { existed } => Ok(json!({ "deleted": existed })),
+            other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
+        },
+    )
+    .await
+}
+
+/// Body of `POST /v1/kv/{key}/cas`: `null` expected means "absent", `null` value means delete.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasBody {
+    #[serde(default)]
+    expected: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// `POST /v1/kv/{key}/cas` with `{"expected": string|null, "value": string|null}`:
+/// `200 {"swapped", "current", "index", "term"}`; `current` is the value after the operation
+/// (`null` when absent; a value that is not UTF-8 comes as `current_base64`).
+pub async fn cas(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let key = key_of(&req, &state.limits)?;
+    let body = read_body(payload, state.limits.max_value_bytes * 2 + 1024).await?;
+    let cas: CasBody = json_body(&body)?;
+    if let Some(value) = &cas.value {
+        check_value(value.as_bytes(), &state.limits)?;
+    }
+    let command = KvCommand::Cas {
+        key,
+        expected: cas.expected.map(Bytes::from),
+        value: cas.value.map(Bytes::from),
+    };
+    write(&state, &req, &body, command, |output| match output {
+        KvOutput::Cas { swapped, current } => {
+            let mut answer = json!({ "swapped": swapped });
+            text_or_base64(&mut answer, "current", current.as_deref());
+            Ok(answer)
+        }
+        other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
+    })
+    .await
+}
+
+/// `GET /v1/kv/{key}`: the raw value from this node's applied state, with `X-Raft-Index` (the
+/// applied index it reflects); a JSON 404 when absent.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let key = key_of(&req)?;
+    let key = key_of(&req, &state.limits)?;
     let kv = state.kv.clone();
     let lookup = web::block(move || -> Result<_, StorageError> {
         Ok((kv.get(&key)?, kv.applied_index()?, key))

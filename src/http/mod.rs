@@ -1,45 +1,127 @@
-//! The REST gateway (actix-web), served by every node. This module holds the routes the core
-//! needs to be driven and tested: `PUT`/`GET /v1/kv/{key}` and `GET /v1/status`.
-//! Every error answer is JSON: `{"error": "<code>", "message": "...", "leader": ...}`.
+//! The REST gateway (actix-web), served by every node.
+//!
+//! Every error answer is JSON: `{"error": "<code>", "message": "...", "leader": ...}`. Writes on a
+//! follower are forwarded to the leader (or redirected with `?redirect=true`); see [`write`].
 
 mod error;
+mod input;
 mod kv;
+mod list;
 mod status;
+pub mod write;
+
+use std::time::Duration;
 
 use actix_web::web;
+use base64::Engine;
+use serde_json::{json, Value};
 
 pub use error::ApiError;
 
 use crate::actors::RaftHandle;
+use crate::config::{NodeConfig, DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES};
+use crate::core::NodeId;
 use crate::storage::KvReader;
 
-/// Largest value accepted by `PUT /v1/kv/{key}`, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Size limits on client input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest key, in bytes.
+    pub max_key_bytes: usize,
+    /// Largest value, in bytes.
+    pub max_value_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// This node's id.
+    pub node_id: NodeId,
     /// The local node.
     pub node: RaftHandle,
     /// Reads of the local key-value state.
     pub kv: KvReader,
+    /// Input limits.
+    pub limits: Limits,
+    /// Answer writes on a follower with 307 instead of forwarding them.
+    pub redirect_writes: bool,
+    /// How long a forwarded write may take before its outcome is reported unknown.
+    pub forward_timeout: Duration,
 }
 
-/// Registers every route on an actix-web app.
+impl AppState {
+    /// The gateway state of a node started from `config`.
+    pub fn new(config: &NodeConfig, node: RaftHandle, kv: KvReader) -> Self {
+        Self {
+            node_id: config.id,
+            node,
+            kv,
+            limits: Limits {
+                max_key_bytes: config.max_key_bytes,
+                max_value_bytes: config.max_value_bytes,
+            },
+            redirect_writes: config.redirect_writes,
+            forward_timeout: config.proposal_timeout() + Duration::from_secs(1),
+        }
+    }
+}
+
+/// Sets `field` to the value as a JSON string when it is UTF-8, else sets `field_base64`
+/// (and `field` to null); `None` gives `null`.
+pub(crate) fn text_or_base64(target: &mut Value, field: &str, value: Option<&[u8]>) {
+    match value.map(std::str::from_utf8) {
+        None => target[field] = Value::Null,
+        Some(Ok(text)) => target[field] = json!(text),
+        Some(Err(_)) => {
+            target[field] = Value::Null;
+            let raw = value.unwrap_or_default();
+            target[format!("{field}_base64")] =
+                json!(base64::engine::general_purpose::STANDARD.encode(raw));
+        }
+    }
+}
+
+/// Registers every route on an actix-web app (call it inside `HttpServer::new`'s factory: each
+/// worker gets its own HTTP client for forwarding).
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let not_allowed = || web::to(error::method_not_allowed);
         cfg.app_data(web::Data::new(state))
+            .app_data(web::Data::new(write::forwarding_client()))
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                ApiError::bad_request(format!("invalid query: {err}")).into()
+            }))
             .service(
-                web::resource("/v1/kv/{key}")
+                web::resource("/v1/kv")
+                    .route(web::get().to(list::list))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/v1/kv/{key}/cas")
+                    .route(web::post().to(kv::cas))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/v1/kv/{key:.+}")
                     .route(web::put().to(kv::put))
                     .route(web::get().to(kv::get))
                     .route(web::head().to(kv::get))
-                    .default_service(web::to(error::method_not_allowed)),
+                    .route(web::delete().to(kv::delete))
+                    .default_service(not_allowed()),
             )
             .service(
                 web::resource("/v1/status")
                     .route(web::get().to(status::status))
-                    .default_service(web::to(error::method_not_allowed)),
+                    .default_service(not_allowed()),
             )
             .default_service(web::to(error::not_found));
     }

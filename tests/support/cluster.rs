@@ -17,6 +17,8 @@ pub struct TestNode {
     pub handle: RaftHandle,
     pub kv: KvReader,
     pub config: NodeConfig,
+    /// The node's HTTP port, bound but not served until `serve_http`.
+    http_listener: Option<std::net::TcpListener>,
 }
 
 /// A cluster of `n` nodes.
@@ -36,8 +38,11 @@ impl TestCluster {
                 .try_init();
         }
         let mut listeners = BTreeMap::new();
+        let mut http_listeners = BTreeMap::new();
         let mut cluster = BTreeMap::new();
         for id in 1..=n {
+            let h = std::net::TcpListener::bind("127.0.0.1:0").expect("bind http port");
+            http_listeners.insert(id, h);
             let l = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind peer port");
@@ -52,7 +57,7 @@ impl TestCluster {
                 id,
                 dir.path().to_path_buf(),
                 cluster[&id].clone(),
-                format!("127.0.0.1:{}", 18000 + id),
+                http_listeners[&id].local_addr().expect("addr").to_string(),
                 cluster.clone(),
             );
             // Tests run in parallel on small machines: leave room for CPU stalls.
@@ -65,10 +70,44 @@ impl TestCluster {
             let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");
             let kv = machine.reader();
             let handle = start_node_on(&config, &data_dir, machine, listener).expect("start node");
-            nodes.insert(id, TestNode { handle, kv, config });
+            let http_listener = http_listeners.remove(&id);
+            nodes.insert(
+                id,
+                TestNode {
+                    handle,
+                    kv,
+                    config,
+                    http_listener,
+                },
+            );
             dirs.push(dir);
         }
         Self { nodes, _dirs: dirs }
+    }
+
+    /// Serves the REST gateway of every node on its HTTP port (as `raftix serve` does).
+    pub fn serve_http(&mut self) {
+        for node in self.nodes.values_mut() {
+            let Some(listener) = node.http_listener.take() else {
+                continue;
+            };
+            let state =
+                raftix::http::AppState::new(&node.config, node.handle.clone(), node.kv.clone());
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().configure(raftix::http::configure(state.clone()))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("serve http")
+            .run();
+            actix_rt::spawn(server);
+        }
+    }
+
+    /// The base URL of node `id`'s gateway.
+    pub fn url(&self, id: NodeId) -> String {
+        format!("http://{}", self.nodes[&id].config.listen_http)
     }
 
     /// Status of every running node.

@@ -1,0 +1,68 @@
+//! `GET /v1/kv?prefix=P&limit=N&after=K`: keys in order, with a continuation key.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::input::check_key;
+use super::{text_or_base64, ApiError, AppState};
+
+/// Default and largest page size.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Query of the listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only keys starting with this.
+    #[serde(default)]
+    prefix: String,
+    /// Page size (1..=1000, default 100).
+    limit: Option<usize>,
+    /// Start after this key (the `next` of the previous page).
+    after: Option<String>,
+}
+
+/// Answers `{"items": [{"key", "value"}...], "next": key|null, "applied": index}`; `next` is set
+/// when more keys follow (pass it as `after`). Values that are not UTF-8 come as `value_base64`.
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
+    }
+    if let Some(after) = &query.after {
+        check_key(after, &state.limits)?;
+    }
+    let kv = state.kv.clone();
+    let page = web::block(move || -> Result<_, crate::storage::StorageError> {
+        let rows = kv.scan(&query.prefix, query.after.as_deref(), limit + 1)?;
+        Ok((rows, kv.applied_index()?))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (mut rows, applied) = page;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|(k, _)| k.clone())
+    } else {
+        None
+    };
+    let items: Vec<_> = rows
+        .into_iter()
+        .map(|(key, value)| {
+            let mut item = json!({ "key": key });
+            text_or_base64(&mut item, "value", Some(&value));
+            item
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next, "applied": applied })))
+}
