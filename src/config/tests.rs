@@ -251,6 +251,26 @@ fn timeouts_must_be_ordered_and_non_zero() {
 }
 
 #[test]
+fn client_size_limits_must_fit_lmdb_and_frames() {
+    let mut c = valid();
+    c.max_key_bytes = 512;
+    rejects(c, "max_key_bytes", &["LMDB"]);
+    let mut c = valid();
+    c.max_value_bytes = c.max_frame_bytes;
+    rejects(c, "max_value_bytes", &["--max-frame-bytes"]);
+    let mut c = valid();
+    c.max_value_bytes = 0;
+    rejects(c, "max_value_bytes", &["greater than 0"]);
+    let mut c = valid();
+    c.max_value_bytes = 4 << 20;
+    c.max_key_bytes = 64;
+    assert!(
+        c.validate().is_ok(),
+        "smaller keys and bigger values within the frame are fine"
+    );
+}
+
+#[test]
 fn sizes_must_be_non_zero_and_messages_fit_frames() {
     type Set = fn(&mut NodeConfig);
     let zeroes: [(&str, Set); 6] = [

@@ -173,6 +173,16 @@ impl NodeConfig {
         for (key, value) in sizes {
             non_zero(key, value as u64)?;
         }
+        if self.max_bytes_per_msg >= self.max_frame_bytes {
+            return Err(ConfigError::invalid(
+                "max_bytes_per_msg",
+                self.max_bytes_per_msg,
+                format!(
+                    "must be less than --max-frame-bytes (max_frame_bytes) = {}",
+                    self.max_frame_bytes
+                ),
+            ));
+        }
         if self.max_key_bytes > super::DEFAULT_MAX_KEY_BYTES {
             return Err(ConfigError::invalid(
                 "max_key_bytes",
@@ -189,16 +199,6 @@ impl NodeConfig {
                 self.max_value_bytes,
                 format!(
                     "must leave room within --max-frame-bytes (max_frame_bytes) = {}",
-                    self.max_frame_bytes
-                ),
-            ));
-        }
-        if self.max_bytes_per_msg >= self.max_frame_bytes {
-            return Err(ConfigError::invalid(
-                "max_bytes_per_msg",
-                self.max_bytes_per_msg,
-                format!(
-                    "must be less than --max-frame-bytes (max_frame_bytes) = {}",
                     self.max_frame_bytes
                 ),
             ));
