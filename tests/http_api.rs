@@ -355,3 +355,97 @@ async fn a_node_without_a_leader_answers_503_with_retry_after() {
     );
     c.shutdown().await;
 }
+
+async fn get_json(client: &awc::Client, url: String) -> (u16, Value) {
+    let mut resp = client.get(url).send().await.expect("send");
+    let status = resp.status().as_u16();
+    let body = resp.body().await.expect("body");
+    (status, json_of(&body))
+}
+
+#[actix_rt::test]
+async fn cluster_log_and_health_views() {
+    let mut c = TestCluster::start(3).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let client = awc::Client::default();
+    let resp = client
+        .put(format!("{}/v1/kv/alpha", c.url(leader)))
+        .send_body("one")
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+
+    // /v1/cluster on the leader: every member, addresses, health from heartbeat answers.
+    let deadline = std::time::Instant::now() + ELECTION;
+    let view = loop {
+        let (status, view) = get_json(&client, format!("{}/v1/cluster", c.url(leader))).await;
+        assert_eq!(status, 200);
+        let members = view["members"].as_array().expect("members").clone();
+        if members
+            .iter()
+            .all(|m| m["health"] == json!("ok") && m["http_addr"].is_string())
+        {
+            break view;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "members never all healthy: {view}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(view["leader"], json!(leader));
+    let members = view["members"].as_array().expect("members");
+    assert_eq!(members.len(), 3);
+    for m in members {
+        let id = m["id"].as_u64().expect("id");
+        assert_eq!(m["is_leader"], json!(id == leader));
+        assert_eq!(m["peer_addr"], json!(c.nodes[&id].config.listen_peer));
+        if id != leader {
+            assert_eq!(m["lag"], json!(0), "{m}");
+            assert!(m["last_ack_ms_ago"].is_u64(), "{m}");
+        }
+    }
+
+    // /v1/log: the leader's no-op, then the put, decoded.
+    let (status, log) =
+        get_json(&client, format!("{}/v1/log?from=1&limit=10", c.url(leader))).await;
+    assert_eq!(status, 200);
+    let entries = log["entries"].as_array().expect("entries");
+    assert_eq!(entries[0]["type"], json!("noop"));
+    let put = entries
+        .iter()
+        .find(|e| e["type"] == json!("command"))
+        .expect("a command");
+    assert_eq!(
+        put["command"],
+        json!({"op": "put", "key": "alpha", "value": "one"})
+    );
+    assert!(log["commit"].as_u64() >= put["index"].as_u64());
+    let (status, _) = get_json(&client, format!("{}/v1/log?limit=5000", c.url(leader))).await;
+    assert_eq!(status, 400);
+
+    // Health and readiness.
+    for id in c.ids() {
+        let (status, body) = get_json(&client, format!("{}/healthz", c.url(id))).await;
+        assert_eq!((status, body["status"].clone()), (200, json!("ok")));
+        c.wait_until("applied catches up", ELECTION, |s| {
+            s[&id].applied == s[&id].commit
+        })
+        .await;
+        let (status, body) = get_json(&client, format!("{}/readyz", c.url(id))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let lonely = *c.ids().iter().find(|&&id| id != leader).expect("follower");
+    c.partition(&BTreeSet::from([lonely])).await;
+    c.wait_until("the isolated node forgets the leader", ELECTION, |s| {
+        s[&lonely].leader.is_none()
+    })
+    .await;
+    let (status, body) = get_json(&client, format!("{}/readyz", c.url(lonely))).await;
+    assert_eq!(
+        (status, body["reason"].clone()),
+        (503, json!("no leader known"))
+    );
+    c.shutdown().await;
+}

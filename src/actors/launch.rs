@@ -139,6 +139,8 @@ pub fn start_node_on<S: StateMachine>(
         })
         .collect();
     let http_addr = config.advertise_http().to_string();
+    let peer_addrs = config.cluster.clone();
+    let election_timeout_max = config.election_timeout_max();
     let proposal_timeout = config.proposal_timeout();
     let node_metrics = metrics.clone();
     let addr = RaftNode::create(move |ctx| {
@@ -181,6 +183,8 @@ pub fn start_node_on<S: StateMachine>(
             log_store: log_store.recipient(),
             applier: applier.recipient(),
             links,
+            peer_addrs,
+            election_timeout_max,
             applied,
             http_addr,
             proposal_timeout,

@@ -11,6 +11,7 @@ pub mod handle;
 pub mod launch;
 pub mod log_store;
 pub mod node;
+mod node_queries;
 pub mod replicator;
 pub mod timer;
 

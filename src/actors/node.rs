@@ -14,7 +14,7 @@ use crate::messages::applier::Apply;
 use crate::messages::log_store::Persist;
 use crate::messages::node::*;
 use crate::messages::peer_link::SendToPeer;
-use crate::messages::replicator::{Acknowledged, Replicate};
+use crate::messages::replicator::{Acknowledged, Heard, Replicate};
 use crate::messages::timer::{ArmElection, SetHeartbeat};
 use crate::metrics::NodeMetrics;
 use crate::transport::PeerLink;
@@ -36,6 +36,10 @@ pub struct NodeParts {
     pub applier: Recipient<Apply>,
     /// One link per peer.
     pub links: BTreeMap<NodeId, Addr<PeerLink>>,
+    /// Peer address of every voter (for reports).
+    pub peer_addrs: BTreeMap<NodeId, String>,
+    /// Longest election timeout: a follower silent for longer counts as unreachable.
+    pub election_timeout_max: Duration,
     /// The state machine's applied index at start.
     pub applied: Index,
     /// This node's advertised HTTP address.
@@ -55,12 +59,12 @@ pub struct NodeParts {
 
 /// The node actor.
 pub struct RaftNode {
-    id: NodeId,
-    parts: NodeParts,
-    replicators: BTreeMap<NodeId, Addr<Replicator>>,
+    pub(super) id: NodeId,
+    pub(super) parts: NodeParts,
+    pub(super) replicators: BTreeMap<NodeId, Addr<Replicator>>,
     waiters: BTreeMap<Index, (Term, Waiter)>,
-    applied: Index,
-    peer_http: BTreeMap<NodeId, String>,
+    pub(super) applied: Index,
+    pub(super) peer_http: BTreeMap<NodeId, String>,
     subscribers: Vec<Recipient<RoleChange>>,
     blocked: BTreeSet<NodeId>,
     last_role: Option<(Role, Term)>,
@@ -165,7 +169,7 @@ impl RaftNode {
         }
     }
 
-    fn leader_addr(&self, leader: Option<NodeId>) -> Option<String> {
+    pub(super) fn leader_addr(&self, leader: Option<NodeId>) -> Option<String> {
         let leader = leader?;
         if leader == self.id {
             return Some(self.parts.http_addr.clone());
@@ -307,13 +311,14 @@ impl Handler<PeerMessage> for RaftNode {
         }
         let _span = span!(self);
         NodeMetrics::bump(&self.parts.metrics.messages_in);
-        if let Message::AppendResponse {
-            outcome: AppendOutcome::Success { match_index },
-            ..
-        } = envelope.msg
-        {
-            if let Some(replicator) = self.replicators.get(&envelope.from) {
-                replicator.do_send(Acknowledged { match_index });
+        if let Some(replicator) = self.replicators.get(&envelope.from) {
+            match envelope.msg {
+                Message::AppendResponse {
+                    outcome: AppendOutcome::Success { match_index },
+                    ..
+                } => replicator.do_send(Acknowledged { match_index }),
+                Message::HeartbeatResponse { .. } => replicator.do_send(Heard),
+                _ => {}
             }
         }
         self.step(Event::Receive(envelope));

@@ -11,7 +11,9 @@ use actix::{Actor, Addr, Context, Handler};
 
 use crate::core::{Message, NodeId};
 use crate::messages::peer_link::SendToPeer;
-use crate::messages::replicator::{Acknowledged, GetReplicationStats, Replicate, ReplicationStats};
+use crate::messages::replicator::{
+    Acknowledged, GetReplicationStats, Heard, Replicate, ReplicationStats,
+};
 use crate::transport::PeerLink;
 
 /// Replication towards one follower during one leader term.
@@ -87,6 +89,14 @@ impl Handler<Acknowledged> for Replicator {
             }
             self.inflight.pop_front();
         }
+    }
+}
+
+impl Handler<Heard> for Replicator {
+    type Result = ();
+
+    fn handle(&mut self, _: Heard, _: &mut Context<Self>) {
+        self.last_ack = Some(Instant::now());
     }
 }
 

@@ -3,11 +3,11 @@
 //! Every error answer is JSON: `{"error": "<code>", "message": "...", "leader": ...}`. Writes on a
 //! follower are forwarded to the leader (or redirected with `?redirect=true`); see [`write`].
 
+mod cluster;
 mod error;
 mod input;
 mod kv;
 mod list;
-mod status;
 pub mod write;
 
 use std::time::Duration;
@@ -94,7 +94,11 @@ pub(crate) fn text_or_base64(target: &mut Value, field: &str, value: Option<&[u8
 /// worker gets its own HTTP client for forwarding).
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        let not_allowed = || web::to(error::method_not_allowed);
+        let get = |path: &str, route: actix_web::Route| {
+            web::resource(path.to_string())
+                .route(route.method(actix_web::http::Method::GET))
+                .default_service(web::to(error::method_not_allowed))
+        };
         cfg.app_data(web::Data::new(state))
             .app_data(web::Data::new(write::forwarding_client()))
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
@@ -103,12 +107,12 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 web::resource("/v1/kv")
                     .route(web::get().to(list::list))
-                    .default_service(not_allowed()),
+                    .default_service(web::to(error::method_not_allowed)),
             )
             .service(
                 web::resource("/v1/kv/{key}/cas")
                     .route(web::post().to(kv::cas))
-                    .default_service(not_allowed()),
+                    .default_service(web::to(error::method_not_allowed)),
             )
             .service(
                 web::resource("/v1/kv/{key:.+}")
@@ -116,13 +120,13 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::get().to(kv::get))
                     .route(web::head().to(kv::get))
                     .route(web::delete().to(kv::delete))
-                    .default_service(not_allowed()),
+                    .default_service(web::to(error::method_not_allowed)),
             )
-            .service(
-                web::resource("/v1/status")
-                    .route(web::get().to(status::status))
-                    .default_service(not_allowed()),
-            )
+            .service(get("/v1/status", web::to(cluster::status)))
+            .service(get("/v1/cluster", web::to(cluster::cluster)))
+            .service(get("/v1/log", web::to(cluster::log)))
+            .service(get("/healthz", web::to(cluster::healthz)))
+            .service(get("/readyz", web::to(cluster::readyz)))
             .default_service(web::to(error::not_found));
     }
 }

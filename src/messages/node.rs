@@ -181,3 +181,71 @@ pub struct BlockPeers(pub std::collections::BTreeSet<NodeId>);
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// Client -> node: entries of the in-memory log from `from`, at most `limit` of them.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "LogSlice")]
+pub struct GetLog {
+    /// First index wanted (clamped to the first index held).
+    pub from: Index,
+    /// Most entries returned.
+    pub limit: usize,
+}
+
+/// A slice of a node's log.
+#[derive(Debug, Clone)]
+pub struct LogSlice {
+    /// First index the node holds.
+    pub first_index: Index,
+    /// Last index the node holds.
+    pub last_index: Index,
+    /// The node's commit index.
+    pub commit: Index,
+    /// The entries asked for.
+    pub entries: Vec<crate::core::Entry>,
+}
+
+/// Client -> node: the members as this node sees them.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "ClusterView")]
+pub struct GetCluster;
+
+/// One member of the cluster as seen by the answering node.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MemberView {
+    /// The member.
+    pub id: NodeId,
+    /// Its peer address (`host:port`).
+    pub peer_addr: String,
+    /// Its HTTP address, once known.
+    pub http_addr: Option<String>,
+    /// Whether this is the answering node.
+    pub is_self: bool,
+    /// Whether it is the leader the answering node knows.
+    pub is_leader: bool,
+    /// `ok`, `unreachable` or `unknown`, from the answering node's point of view.
+    pub health: &'static str,
+    /// Whether the answering node's link to it is connected (not for itself).
+    pub connected: Option<bool>,
+    /// Highest index known stored there (leader only).
+    pub match_index: Option<Index>,
+    /// Entries behind the leader's last index (leader only).
+    pub lag: Option<u64>,
+    /// Milliseconds since it last acknowledged an append (leader only).
+    pub last_ack_ms_ago: Option<u64>,
+    /// Round-trip time of its latest acknowledged append, milliseconds (leader only).
+    pub rtt_ms: Option<f64>,
+}
+
+/// The cluster as seen by one node.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterView {
+    /// The answering node.
+    pub id: NodeId,
+    /// Its term.
+    pub term: Term,
+    /// The leader it knows.
+    pub leader: Option<NodeId>,
+    /// Every voter.
+    pub members: Vec<MemberView>,
+}

@@ -17,12 +17,17 @@ pub struct Acknowledged {
     pub match_index: Index,
 }
 
+/// Node -> replicator: the follower answered a heartbeat (it is alive).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Heard;
+
 /// Replication figures of one follower, as measured by its replicator.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct ReplicationStats {
     /// Round-trip time of the latest acknowledged append, in microseconds.
     pub rtt_us: Option<u64>,
-    /// Milliseconds since the follower last acknowledged anything.
+    /// Milliseconds since the follower last answered (an append or a heartbeat).
     pub last_ack_ms_ago: Option<u64>,
     /// Appends sent and not yet acknowledged.
     pub inflight: usize,

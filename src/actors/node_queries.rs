@@ -1,0 +1,114 @@
+//! Read-only queries answered by the node actor: log slices and the cluster view. Kept apart
+//! from the hub's protocol handling in `node.rs`.
+
+use actix::{Context, Handler, MessageResult, ResponseFuture};
+use futures::future::join_all;
+
+use crate::core::Role;
+use crate::messages::node::{ClusterView, GetCluster, GetLog, LogSlice, MemberView};
+use crate::messages::peer_link::GetLinkStats;
+use crate::messages::replicator::GetReplicationStats;
+
+use super::node::RaftNode;
+
+impl Handler<GetLog> for RaftNode {
+    type Result = MessageResult<GetLog>;
+
+    fn handle(&mut self, msg: GetLog, _: &mut Context<Self>) -> Self::Result {
+        let core = &self.parts.core;
+        let log = core.log();
+        let from = msg.from.max(log.first_index());
+        let to = from.saturating_add(msg.limit.max(1) as u64 - 1);
+        MessageResult(LogSlice {
+            first_index: log.first_index(),
+            last_index: log.last_index(),
+            commit: core.commit_index(),
+            entries: log.range(from, to),
+        })
+    }
+}
+
+impl Handler<GetCluster> for RaftNode {
+    type Result = ResponseFuture<ClusterView>;
+
+    fn handle(&mut self, _: GetCluster, _: &mut Context<Self>) -> Self::Result {
+        let core = &self.parts.core;
+        let (id, term, leader, role) = (self.id, core.term(), core.leader(), core.role());
+        let last = core.last_log_id().index;
+        let progress: std::collections::BTreeMap<_, _> = core
+            .followers()
+            .into_iter()
+            .map(|(peer, m, _)| (peer, m))
+            .collect();
+        let silent_after = self.parts.election_timeout_max.as_millis() as u64;
+        let mut members = Vec::new();
+        let mut probes = Vec::new();
+        for (&member, peer_addr) in &self.parts.peer_addrs {
+            let is_self = member == id;
+            members.push(MemberView {
+                id: member,
+                peer_addr: peer_addr.clone(),
+                http_addr: if is_self {
+                    Some(self.parts.http_addr.clone())
+                } else {
+                    self.peer_http.get(&member).cloned()
+                },
+                is_self,
+                is_leader: leader == Some(member),
+                health: if is_self { "ok" } else { "unknown" },
+                connected: None,
+                match_index: progress.get(&member).copied(),
+                lag: progress.get(&member).map(|m| last.saturating_sub(*m)),
+                last_ack_ms_ago: None,
+                rtt_ms: None,
+            });
+            let link = self.parts.links.get(&member).map(|l| l.send(GetLinkStats));
+            let replication = self
+                .replicators
+                .get(&member)
+                .map(|r| r.send(GetReplicationStats));
+            probes.push(async move {
+                let link = match link {
+                    Some(f) => f.await.ok(),
+                    None => None,
+                };
+                let replication = match replication {
+                    Some(f) => f.await.ok(),
+                    None => None,
+                };
+                (link, replication)
+            });
+        }
+        Box::pin(async move {
+            for (member, (link, replication)) in members.iter_mut().zip(join_all(probes).await) {
+                if member.is_self {
+                    continue;
+                }
+                member.connected = link.map(|l| l.connected);
+                if let Some(stats) = replication {
+                    member.last_ack_ms_ago = stats.last_ack_ms_ago;
+                    member.rtt_ms = stats.rtt_us.map(|us| us as f64 / 1000.0);
+                }
+                member.health = if role == Role::Leader {
+                    match member.last_ack_ms_ago {
+                        Some(ms) if ms <= silent_after => "ok",
+                        _ if member.connected == Some(true) => "unknown",
+                        _ => "unreachable",
+                    }
+                } else {
+                    match member.connected {
+                        Some(true) => "ok",
+                        Some(false) => "unreachable",
+                        None => "unknown",
+                    }
+                };
+            }
+            ClusterView {
+                id,
+                term,
+                leader,
+                members,
+            }
+        })
+    }
+}

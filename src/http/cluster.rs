@@ -1,0 +1,155 @@
+//! Cluster views: `GET /v1/status`, `GET /v1/cluster`, `GET /v1/log`, `GET /healthz`,
+//! `GET /readyz`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{text_or_base64, ApiError, AppState};
+use crate::core::{Entry, EntryPayload};
+use crate::messages::node::{ClientError, GetCluster, GetLog};
+use crate::storage::KvCommand;
+
+fn unavailable(err: actix::MailboxError) -> ApiError {
+    ClientError::Unavailable(err.to_string()).into()
+}
+
+/// This node: id, role, term, leader, commit, applied, last log index, members, and per-peer
+/// match index and lag when leader.
+pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.node.status().await?))
+}
+
+/// Every member with its addresses and health, as this node sees them.
+pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let view = state
+        .node
+        .addr()
+        .send(GetCluster)
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Query of `GET /v1/log`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// First index (default: the last `limit` entries).
+    from: Option<u64>,
+    /// Most entries (1..=1000, default 100).
+    limit: Option<usize>,
+}
+
+/// Entries with index, term, type and decoded command, plus where the log starts and ends.
+pub async fn log(
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("limit must be 1 to 1000"));
+    }
+    let from = match query.from {
+        Some(from) => from,
+        None => {
+            let status = state.node.status().await?;
+            status
+                .last_log_index
+                .saturating_sub(limit as u64 - 1)
+                .max(1)
+        }
+    };
+    let slice = state
+        .node
+        .addr()
+        .send(GetLog { from, limit })
+        .await
+        .map_err(unavailable)?;
+    let entries: Vec<Value> = slice.entries.iter().map(describe_entry).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "first_index": slice.first_index,
+        "last_index": slice.last_index,
+        "commit": slice.commit,
+        "entries": entries,
+    })))
+}
+
+/// An entry as JSON: `{"index", "term", "type", "command"}`.
+pub fn describe_entry(entry: &Entry) -> Value {
+    match &entry.payload {
+        EntryPayload::Noop => {
+            json!({"index": entry.index, "term": entry.term, "type": "noop", "command": null})
+        }
+        EntryPayload::Command(bytes) => json!({
+            "index": entry.index,
+            "term": entry.term,
+            "type": "command",
+            "command": describe_command(bytes),
+        }),
+    }
+}
+
+/// A key-value command as JSON (`{"op": "put", "key", "value"}` ...); an undecodable payload is
+/// shown as base64.
+pub fn describe_command(bytes: &[u8]) -> Value {
+    let Ok(command) = KvCommand::decode(bytes) else {
+        let mut raw = json!({"op": "unknown"});
+        text_or_base64(&mut raw, "raw", Some(bytes));
+        return raw;
+    };
+    match command {
+        KvCommand::Put { key, value } => {
+            let mut out = json!({"op": "put", "key": key});
+            text_or_base64(&mut out, "value", Some(&value));
+            out
+        }
+        KvCommand::Delete { key } => json!({"op": "delete", "key": key}),
+        KvCommand::Cas {
+            key,
+            expected,
+            value,
+        } => {
+            let mut out = json!({"op": "cas", "key": key});
+            text_or_base64(&mut out, "expected", expected.as_deref());
+            text_or_base64(&mut out, "value", value.as_deref());
+            out
+        }
+        #[allow(unreachable_patterns)]
+        other => json!({"op": "other", "debug": format!("{other:?}")}),
+    }
+}
+
+/// Liveness: the process answers.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: this node knows a leader and has applied everything it knows committed. 503
+/// otherwise, with the reason.
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let status = state.node.status().await?;
+    let reason = if status.leader.is_none() {
+        Some("no leader known".to_string())
+    } else if status.applied < status.commit {
+        Some(format!(
+            "applied {} of {} committed entries",
+            status.applied, status.commit
+        ))
+    } else {
+        None
+    };
+    let body = json!({
+        "ready": reason.is_none(),
+        "reason": reason,
+        "leader": status.leader,
+        "commit": status.commit,
+        "applied": status.applied,
+    });
+    Ok(match reason {
+        None => HttpResponse::Ok().json(body),
+        Some(_) => HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(body),
+    })
+}
