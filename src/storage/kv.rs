@@ -1,16 +1,21 @@
 //! `KvStateMachine`: the built-in key-value [`StateMachine`], in its own LMDB environment
 //! (`<data-dir>/sm`).
 //!
-//! Databases: `data` (key -> sealed value) and `meta` (`last_applied`). One call to
-//! [`StateMachine::apply`] writes the effects of all its entries AND the new `last_applied` in one
-//! write transaction with one durable commit, so a crash never applies an entry twice or skips one.
+//! Databases: `data` (key -> sealed value), `meta` (`last_applied`, the dedup clock) and the
+//! exactly-once table (`dedup`, `dedup_by_index`, `dedup_by_time`; see [`super::kv_dedup`]). One
+//! call to [`StateMachine::apply`] writes the effects of all its entries, their dedup records AND
+//! the new `last_applied` in one write transaction with one durable commit, so a crash never
+//! applies an entry twice or skips one.
 //!
 //! Rules for `apply`: it returns exactly one output per entry passed, in order. Entries at or below
 //! the applied index (already applied before a restart) are skipped and get [`KvOutput::Noop`];
 //! the first entry above it must be `applied + 1` and the rest must follow contiguously, otherwise
 //! the call fails with [`StateMachineError::Corrupt`] and nothing is written. Entries without a
-//! command get `Noop`; a command that does not decode, or has an empty or over-long key, gets
-//! [`KvOutput::Rejected`] (identically on every replica) and still counts as applied.
+//! command get `Noop`. A payload is a bare [`KvCommand`] (output: a [`KvOutput`]) or a
+//! [`KvRequest`] (output: a [`KvResponse`]); see [`super::kv_request`] for how they are told
+//! apart. A payload that does not decode, an empty or over-long key, a transaction over its limits
+//! or an invalid request id gets [`KvOutput::Rejected`] (identically on every replica) and still
+//! counts as applied. Nothing in `apply` reads a clock or a random source.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -24,8 +29,12 @@ use crate::state_machine::{StateMachine, StateMachineError};
 
 use super::codec;
 use super::error::{StorageError, StoreKind};
-use super::kv_command::{KvCommand, KvOutput, MAX_KEY_LEN};
+use super::kv_command::{KvCommand, KvOutput};
+use super::kv_dedup::{
+    DedupConfig, DedupRecord, DedupTables, DEDUP_BY_INDEX_DB, DEDUP_BY_TIME_DB, DEDUP_DB,
+};
 use super::kv_reader::{KvDbs, KvReader, LAST_APPLIED_KEY};
+use super::kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN};
 use super::lmdb::open_env;
 
 /// Name of the data database.
@@ -33,10 +42,16 @@ pub const DATA_DB: &str = "data";
 /// Name of the meta database.
 pub const SM_META_DB: &str = "meta";
 
+/// Databases in the state machine environment.
+const SM_MAX_DBS: u32 = 5;
+
 /// The built-in replicated key-value store.
 pub struct KvStateMachine {
     dbs: KvDbs,
     applied: Index,
+    dedup: DedupConfig,
+    /// The durable dedup clock (see [`super::kv_dedup`]).
+    dedup_clock: u64,
 }
 
 impl std::fmt::Debug for KvStateMachine {
@@ -44,38 +59,66 @@ impl std::fmt::Debug for KvStateMachine {
         f.debug_struct("KvStateMachine")
             .field("path", &self.dbs.ctx.path)
             .field("applied", &self.applied)
+            .field("dedup", &self.dedup)
+            .field("dedup_clock", &self.dedup_clock)
             .finish()
     }
 }
 
 impl KvStateMachine {
     /// Opens (creating if needed) the state machine environment in `dir` with an LMDB map of
-    /// `map_size` bytes (rounded up to 64 KiB). Open each directory at most once per process.
+    /// `map_size` bytes (rounded up to 64 KiB) and the default [`DedupConfig`]. Open each
+    /// directory at most once per process.
     pub fn open(dir: &Path, map_size: usize) -> Result<Self, StorageError> {
-        let (env, ctx) = open_env(StoreKind::StateMachine, dir, map_size, 2)?;
+        Self::open_with(dir, map_size, DedupConfig::default())
+    }
+
+    /// Like [`KvStateMachine::open`], with an explicit exactly-once configuration (which must be
+    /// the same on every replica).
+    pub fn open_with(
+        dir: &Path,
+        map_size: usize,
+        dedup: DedupConfig,
+    ) -> Result<Self, StorageError> {
+        let (env, ctx) = open_env(StoreKind::StateMachine, dir, map_size, SM_MAX_DBS)?;
         let wtxn = env.write_txn().map_err(|e| ctx.err(e))?;
         let opened = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| -> Result<_, heed::Error> {
                 let data = dbo.create_database::<RawBytes, RawBytes>(wtxn, Some(DATA_DB))?;
                 let meta = dbo.create_database::<Str, RawBytes>(wtxn, Some(SM_META_DB))?;
-                Ok(CommitOrAbort::<_, Infallible>::Commit((data, meta)))
+                let records = dbo.create_database::<Str, RawBytes>(wtxn, Some(DEDUP_DB))?;
+                let by_index = dbo.create_database(wtxn, Some(DEDUP_BY_INDEX_DB))?;
+                let by_time = dbo.create_database(wtxn, Some(DEDUP_BY_TIME_DB))?;
+                let dedup = (records, by_index, by_time);
+                Ok(CommitOrAbort::<_, Infallible>::Commit((data, meta, dedup)))
             })
             .map_err(|e| ctx.err(e))?;
-        let (data, meta) = match opened {
+        let (data, meta, (records, by_index, by_time)) = match opened {
             CommitOrAbort::Commit(dbs) => dbs,
             CommitOrAbort::Abort(never) => match never {},
+        };
+        let tables = DedupTables {
+            records,
+            by_index,
+            by_time,
         };
         let dbs = KvDbs {
             env,
             data,
             meta,
+            dedup: tables,
             ctx,
         };
-        let applied = {
+        let (applied, dedup_clock) = {
             let rtxn = dbs.env.read_txn().map_err(|e| dbs.ctx.err(e))?;
-            dbs.read_applied(&rtxn)?
+            (dbs.read_applied(&rtxn)?, dbs.read_dedup_clock(&rtxn)?)
         };
-        Ok(KvStateMachine { dbs, applied })
+        Ok(KvStateMachine {
+            dbs,
+            applied,
+            dedup,
+            dedup_clock,
+        })
     }
 
     /// A read-only handle usable from any thread.
@@ -83,10 +126,16 @@ impl KvStateMachine {
         KvReader::new(self.dbs.clone())
     }
 
+    /// The exactly-once configuration in force.
+    pub fn dedup_config(&self) -> DedupConfig {
+        self.dedup
+    }
+
     /// Applies `entries` (see the module docs for the rules), with storage errors as such.
     pub fn apply_entries(&mut self, entries: &[Entry]) -> Result<Vec<Bytes>, StorageError> {
         let applied = self.applied;
         let mut next = applied.saturating_add(1);
+        let mut clock = self.dedup_clock;
         let mut outputs = Vec::with_capacity(entries.len());
         let mut wtxn: Option<RwTxn<'_>> = None;
         for entry in entries {
@@ -104,7 +153,7 @@ impl KvStateMachine {
                 Some(txn) => txn,
                 None => wtxn.insert(self.dbs.env.write_txn().map_err(|e| self.dbs.ctx.err(e))?),
             };
-            outputs.push(self.execute(txn, entry)?.encode());
+            outputs.push(self.execute(txn, entry, &mut clock)?);
             next = next.saturating_add(1);
         }
         if let Some(mut txn) = wtxn {
@@ -114,71 +163,93 @@ impl KvStateMachine {
                 .meta
                 .put(&mut txn, LAST_APPLIED_KEY, &value)
                 .map_err(|e| self.dbs.ctx.err(e))?;
+            if clock != self.dedup_clock {
+                self.dbs.write_dedup_clock(&mut txn, clock)?;
+            }
             txn.commit().map_err(|e| self.dbs.ctx.err(e))?;
             self.applied = new_applied;
+            self.dedup_clock = clock;
         }
         Ok(outputs)
     }
 
-    fn execute(&self, txn: &mut RwTxn<'_>, entry: &Entry) -> Result<KvOutput, StorageError> {
+    /// Applies one entry and returns its encoded output.
+    fn execute(
+        &self,
+        txn: &mut RwTxn<'_>,
+        entry: &Entry,
+        clock: &mut u64,
+    ) -> Result<Bytes, StorageError> {
         let bytes = match &entry.payload {
-            EntryPayload::Noop => return Ok(KvOutput::Noop),
+            EntryPayload::Noop => return Ok(KvOutput::Noop.encode()),
             EntryPayload::Command(bytes) => bytes,
         };
-        let cmd = match KvCommand::decode(bytes) {
-            Ok(cmd) => cmd,
-            Err(e) => {
-                return Ok(KvOutput::Rejected {
+        if !KvRequest::is_request(bytes) {
+            let output = match KvCommand::decode(bytes) {
+                Ok(cmd) => self.dbs.execute_command(txn, cmd)?,
+                Err(e) => KvOutput::Rejected {
                     reason: format!("malformed command: {e}"),
-                })
-            }
+                },
+            };
+            return Ok(output.encode());
+        }
+        let response = match KvRequest::decode(bytes) {
+            Ok(request) => self.execute_request(txn, entry.index, request, clock)?,
+            Err(e) => KvResponse {
+                output: KvOutput::Rejected {
+                    reason: format!("malformed request: {e}"),
+                },
+                first_index: entry.index,
+                duplicate: false,
+            },
         };
-        let key_len = cmd.key().len();
-        if key_len == 0 || key_len > MAX_KEY_LEN {
-            return Ok(KvOutput::Rejected {
-                reason: format!("key must be 1 to {MAX_KEY_LEN} bytes, got {key_len}"),
+        Ok(response.encode())
+    }
+
+    /// Applies a request at `index`: advances the dedup clock, evicts expired records, then
+    /// answers from the table or executes the command and remembers its output.
+    fn execute_request(
+        &self,
+        txn: &mut RwTxn<'_>,
+        index: Index,
+        request: KvRequest,
+        clock: &mut u64,
+    ) -> Result<KvResponse, StorageError> {
+        *clock = (*clock).max(request.issued_at_ms);
+        self.dbs
+            .dedup_evict_before(txn, clock.saturating_sub(self.dedup.ttl_ms))?;
+        let fresh = |output| KvResponse {
+            output,
+            first_index: index,
+            duplicate: false,
+        };
+        let Some(id) = request.request_id else {
+            return Ok(fresh(self.dbs.execute_command(txn, request.command)?));
+        };
+        if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN {
+            return Ok(fresh(KvOutput::Rejected {
+                reason: format!(
+                    "request id must be 1 to {MAX_REQUEST_ID_LEN} bytes, got {}",
+                    id.len()
+                ),
+            }));
+        }
+        if let Some(record) = self.dbs.dedup_lookup(txn, &id)? {
+            return Ok(KvResponse {
+                output: record.output,
+                first_index: record.first_index,
+                duplicate: true,
             });
         }
-        let err = |e| self.dbs.ctx.err(e);
-        Ok(match cmd {
-            KvCommand::Put { key, value } => {
-                self.dbs
-                    .data
-                    .put(txn, key.as_bytes(), &codec::seal(&value))
-                    .map_err(err)?;
-                KvOutput::Put
-            }
-            KvCommand::Delete { key } => KvOutput::Delete {
-                existed: self.dbs.data.delete(txn, key.as_bytes()).map_err(err)?,
-            },
-            KvCommand::Cas {
-                key,
-                expected,
-                value,
-            } => {
-                let current = self.dbs.read_value(txn, &key)?;
-                if current != expected {
-                    return Ok(KvOutput::Cas {
-                        swapped: false,
-                        current,
-                    });
-                }
-                match &value {
-                    Some(v) => self
-                        .dbs
-                        .data
-                        .put(txn, key.as_bytes(), &codec::seal(v))
-                        .map_err(err)?,
-                    None => {
-                        self.dbs.data.delete(txn, key.as_bytes()).map_err(err)?;
-                    }
-                }
-                KvOutput::Cas {
-                    swapped: true,
-                    current: value,
-                }
-            }
-        })
+        let output = self.dbs.execute_command(txn, request.command)?;
+        let record = DedupRecord {
+            first_index: index,
+            issued_at_ms: request.issued_at_ms,
+            output,
+        };
+        self.dbs.dedup_insert(txn, &id, &record)?;
+        self.dbs.dedup_evict_excess(txn, self.dedup.max_entries)?;
+        Ok(fresh(record.output))
     }
 }
 

@@ -1,7 +1,9 @@
 //! Commands of the built-in key-value state machine and their outputs, with their byte encoding.
 //!
-//! A [`KvCommand`] is the payload of a log entry; a [`KvOutput`] is what applying it returned.
-//! Both use the storage codec (bincode 2). [`KvOutput::Noop`] encodes as the empty byte string, the
+//! A [`KvCommand`] is the payload of a log entry (bare, or wrapped in a
+//! [`KvRequest`](super::KvRequest)); a [`KvOutput`] is what applying it returned. Both use the
+//! storage codec (bincode 2), which encodes an enum variant as its index: new variants are only
+//! ever appended, so older encodings keep decoding. [`KvOutput::Noop`] encodes as the empty byte string, the
 //! output the [`StateMachine`](crate::state_machine::StateMachine) contract gives entries without
 //! a command.
 
@@ -9,6 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CodecError};
+use super::kv_txn::{TxnGuard, TxnOp};
 
 /// Longest key accepted, in bytes (LMDB's default maximum key size).
 pub const MAX_KEY_LEN: usize = 511;
@@ -38,15 +41,37 @@ pub enum KvCommand {
         /// Value to store on success; `None` deletes the key.
         value: Option<Bytes>,
     },
+    /// Atomic transaction: if every guard holds (checked against the state before the entry),
+    /// apply every operation in order; otherwise change nothing. See [`super::kv_txn`] for limits.
+    Txn {
+        /// Conditions that must all hold.
+        guards: Vec<TxnGuard>,
+        /// Writes applied, in order, when they do.
+        ops: Vec<TxnOp>,
+    },
 }
 
 impl KvCommand {
-    /// The key the command touches.
+    /// The key a single-key command touches; the empty string for [`KvCommand::Txn`], which may
+    /// touch several (see [`KvCommand::keys`]).
     pub fn key(&self) -> &str {
         match self {
             KvCommand::Put { key, .. } | KvCommand::Delete { key } | KvCommand::Cas { key, .. } => {
                 key
             }
+            KvCommand::Txn { .. } => "",
+        }
+    }
+
+    /// Every key the command reads or writes, in order (guards, then operations, for a `Txn`).
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KvCommand::Txn { guards, ops } => guards
+                .iter()
+                .map(|g| g.key.as_str())
+                .chain(ops.iter().map(TxnOp::key))
+                .collect(),
+            single => vec![single.key()],
         }
     }
 
@@ -85,6 +110,16 @@ pub enum KvOutput {
     },
     /// The entry carried no command, or had already been applied before.
     Noop,
+    /// The transaction was evaluated.
+    Txn {
+        /// Whether every guard held and the operations were applied.
+        succeeded: bool,
+        /// Index of the first guard that did not hold (`None` when the transaction succeeded).
+        failed_guard: Option<u32>,
+        /// One output per operation, in order ([`KvOutput::Put`] or [`KvOutput::Delete`]); empty
+        /// when the transaction did not apply.
+        results: Vec<KvOutput>,
+    },
 }
 
 impl KvOutput {
@@ -109,7 +144,7 @@ impl KvOutput {
 ///
 /// Should the impossible happen the result is empty: a command then decodes as malformed and is
 /// rejected alike by every replica, rather than crashing the node.
-fn encode_infallible<T: Serialize>(value: &T) -> Bytes {
+pub(crate) fn encode_infallible<T: Serialize>(value: &T) -> Bytes {
     codec::encode(value).map(Bytes::from).unwrap_or_default()
 }
 
@@ -130,6 +165,13 @@ mod tests {
                 expected: None,
                 value: Some(Bytes::from_static(b"x")),
             },
+            KvCommand::Txn {
+                guards: vec![TxnGuard {
+                    key: "g".into(),
+                    expect: crate::storage::GuardExpect::Equals(Bytes::from_static(b"1")),
+                }],
+                ops: vec![TxnOp::Delete { key: "d".into() }],
+            },
         ];
         for cmd in cmds {
             assert_eq!(KvCommand::decode(&cmd.encode()).unwrap(), cmd);
@@ -145,11 +187,33 @@ mod tests {
                 reason: "no".into(),
             },
             KvOutput::Noop,
+            KvOutput::Txn {
+                succeeded: false,
+                failed_guard: Some(3),
+                results: vec![],
+            },
         ];
         for out in outs {
             assert_eq!(KvOutput::decode(&out.encode()).unwrap(), out);
         }
         assert!(KvOutput::Noop.encode().is_empty());
         assert!(KvCommand::decode(b"\xff\xff\xff").is_err());
+        // Variant indexes are part of the log format: existing ones must never move.
+        let tags: Vec<u8> = [
+            KvCommand::Put {
+                key: "a".into(),
+                value: Bytes::new(),
+            },
+            KvCommand::Delete { key: "a".into() },
+            KvCommand::Txn {
+                guards: vec![],
+                ops: vec![],
+            },
+        ]
+        .iter()
+        .map(|c| c.encode()[0])
+        .collect();
+        assert_eq!(tags, [0, 1, 3]);
+        assert_eq!(KvOutput::Rejected { reason: "".into() }.encode()[0], 3);
     }
 }

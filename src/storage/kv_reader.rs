@@ -14,6 +14,7 @@ use crate::core::Index;
 use super::codec;
 use super::error::StorageError;
 use super::kv_command::MAX_KEY_LEN;
+use super::kv_dedup::DedupTables;
 use super::lmdb::EnvContext;
 
 /// Data database: key bytes -> sealed value bytes.
@@ -29,6 +30,7 @@ pub(crate) struct KvDbs {
     pub(crate) env: Env<WithoutTls>,
     pub(crate) data: DataDb,
     pub(crate) meta: MetaDb,
+    pub(crate) dedup: DedupTables,
     pub(crate) ctx: EnvContext,
 }
 
@@ -113,6 +115,12 @@ impl KvReader {
     pub fn applied_index(&self) -> Result<Index, StorageError> {
         let txn = self.read_txn()?;
         self.dbs.read_applied(&txn)
+    }
+
+    /// Number of requests the exactly-once table currently remembers.
+    pub fn dedup_len(&self) -> Result<u64, StorageError> {
+        let txn = self.read_txn()?;
+        self.dbs.dedup_len(&txn)
     }
 
     /// Up to `limit` pairs whose key starts with `prefix` and (if given) sorts strictly after

@@ -5,7 +5,9 @@
 //! - [`DataDir`]: the data directory and its identity file, validated at every start.
 //! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s.
 //! - [`KvStateMachine`] / [`KvReader`]: the built-in key-value store, applied atomically with its
-//!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results.
+//!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results, optionally
+//!   wrapped in a [`KvRequest`] / [`KvResponse`] for exactly-once execution ([`DedupConfig`]);
+//!   [`KvCommand::Txn`] applies guarded multi-key writes atomically.
 //! - [`StorageError`]: every failure, worded for an operator.
 //!
 //! Each LMDB environment has one writer: the log is written only through `LogStorage`, the state
@@ -17,7 +19,11 @@ mod data_dir;
 mod error;
 mod kv;
 mod kv_command;
+mod kv_dedup;
+mod kv_exec;
 mod kv_reader;
+mod kv_request;
+pub mod kv_txn;
 mod lmdb;
 mod log_store;
 mod log_verify;
@@ -26,5 +32,11 @@ pub use data_dir::{DataDir, Identity, FORMAT_VERSION, IDENTITY_FILE};
 pub use error::{StorageError, StoreKind};
 pub use kv::{KvStateMachine, DATA_DB, SM_META_DB};
 pub use kv_command::{KvCommand, KvOutput, MAX_KEY_LEN};
+pub use kv_dedup::{
+    DedupConfig, DEDUP_BY_INDEX_DB, DEDUP_BY_TIME_DB, DEDUP_DB, DEFAULT_DEDUP_MAX_ENTRIES,
+    DEFAULT_DEDUP_TTL_MS,
+};
 pub use kv_reader::KvReader;
+pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
+pub use kv_txn::{GuardExpect, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS};
 pub use log_store::{LoadedLog, LogStorage, PersistOp, ENTRIES_DB, HARD_STATE_KEY, META_DB};

@@ -1,0 +1,112 @@
+//! Executing one [`KvCommand`] inside the apply write transaction.
+//!
+//! Everything here is deterministic: it reads only the transaction's view of the store and the
+//! command, so every replica produces the same output and the same writes.
+
+use heed::RwTxn;
+
+use super::codec;
+use super::error::StorageError;
+use super::kv_command::{KvCommand, KvOutput};
+use super::kv_reader::KvDbs;
+use super::kv_txn::{key_error, validate_txn, TxnGuard, TxnOp};
+
+impl KvDbs {
+    /// Executes `cmd`. Invalid commands (bad keys, transactions over the limits) are
+    /// [`KvOutput::Rejected`] and write nothing; only storage failures are errors.
+    pub(crate) fn execute_command(
+        &self,
+        txn: &mut RwTxn<'_>,
+        cmd: KvCommand,
+    ) -> Result<KvOutput, StorageError> {
+        let invalid = match &cmd {
+            KvCommand::Txn { guards, ops } => validate_txn(guards, ops).err(),
+            single => key_error(single.key()),
+        };
+        if let Some(reason) = invalid {
+            return Ok(KvOutput::Rejected { reason });
+        }
+        match cmd {
+            KvCommand::Put { key, value } => {
+                self.put_value(txn, &key, &value)?;
+                Ok(KvOutput::Put)
+            }
+            KvCommand::Delete { key } => Ok(KvOutput::Delete {
+                existed: self.delete_value(txn, &key)?,
+            }),
+            KvCommand::Cas {
+                key,
+                expected,
+                value,
+            } => {
+                let current = self.read_value(txn, &key)?;
+                if current != expected {
+                    return Ok(KvOutput::Cas {
+                        swapped: false,
+                        current,
+                    });
+                }
+                match &value {
+                    Some(v) => self.put_value(txn, &key, v)?,
+                    None => {
+                        self.delete_value(txn, &key)?;
+                    }
+                }
+                Ok(KvOutput::Cas {
+                    swapped: true,
+                    current: value,
+                })
+            }
+            KvCommand::Txn { guards, ops } => self.execute_txn(txn, &guards, ops),
+        }
+    }
+
+    /// Checks every guard, then applies every operation in order (the caller validated limits).
+    fn execute_txn(
+        &self,
+        txn: &mut RwTxn<'_>,
+        guards: &[TxnGuard],
+        ops: Vec<TxnOp>,
+    ) -> Result<KvOutput, StorageError> {
+        for (i, guard) in guards.iter().enumerate() {
+            let current = self.read_value(txn, &guard.key)?;
+            if !guard.expect.holds(current.as_deref()) {
+                return Ok(KvOutput::Txn {
+                    succeeded: false,
+                    // At most MAX_TXN_GUARDS (128) guards: the index always fits.
+                    failed_guard: Some(u32::try_from(i).unwrap_or(u32::MAX)),
+                    results: Vec::new(),
+                });
+            }
+        }
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(match op {
+                TxnOp::Put { key, value } => {
+                    self.put_value(txn, &key, &value)?;
+                    KvOutput::Put
+                }
+                TxnOp::Delete { key } => KvOutput::Delete {
+                    existed: self.delete_value(txn, &key)?,
+                },
+            });
+        }
+        Ok(KvOutput::Txn {
+            succeeded: true,
+            failed_guard: None,
+            results,
+        })
+    }
+
+    fn put_value(&self, txn: &mut RwTxn<'_>, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.data
+            .put(txn, key.as_bytes(), &codec::seal(value))
+            .map_err(|e| self.ctx.err(e))
+    }
+
+    fn delete_value(&self, txn: &mut RwTxn<'_>, key: &str) -> Result<bool, StorageError> {
+        self.data
+            .delete(txn, key.as_bytes())
+            .map_err(|e| self.ctx.err(e))
+    }
+}
