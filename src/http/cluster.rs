@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{text_or_base64, ApiError, AppState};
 use crate::core::{Entry, EntryPayload};
 use crate::messages::node::{ClientError, GetCluster, GetLog};
-use crate::storage::KvCommand;
+use crate::storage::{GuardExpect, KvCommand, KvRequest, TxnOp};
 
 fn unavailable(err: actix::MailboxError) -> ApiError {
     ClientError::Unavailable(err.to_string()).into()
@@ -90,14 +90,27 @@ pub fn describe_entry(entry: &Entry) -> Value {
     }
 }
 
-/// A key-value command as JSON (`{"op": "put", "key", "value"}` ...); an undecodable payload is
-/// shown as base64.
+/// A key-value command as JSON (`{"op": "put", "key", "value"}` ...), with its `request_id`
+/// when it carries one; an undecodable payload is shown as base64.
 pub fn describe_command(bytes: &[u8]) -> Value {
-    let Ok(command) = KvCommand::decode(bytes) else {
+    let decoded = if KvRequest::is_request(bytes) {
+        KvRequest::decode(bytes).map(|r| (r.command, r.request_id))
+    } else {
+        KvCommand::decode(bytes).map(|c| (c, None))
+    };
+    let Ok((command, request_id)) = decoded else {
         let mut raw = json!({"op": "unknown"});
         text_or_base64(&mut raw, "raw", Some(bytes));
         return raw;
     };
+    let mut out = describe_kv(command);
+    if let Some(id) = request_id {
+        out["request_id"] = json!(id);
+    }
+    out
+}
+
+fn describe_kv(command: KvCommand) -> Value {
     match command {
         KvCommand::Put { key, value } => {
             let mut out = json!({"op": "put", "key": key});
@@ -115,8 +128,32 @@ pub fn describe_command(bytes: &[u8]) -> Value {
             text_or_base64(&mut out, "value", value.as_deref());
             out
         }
-        #[allow(unreachable_patterns)]
-        other => json!({"op": "other", "debug": format!("{other:?}")}),
+        KvCommand::Txn { guards, ops } => {
+            let guards: Vec<Value> = guards
+                .into_iter()
+                .map(|g| match g.expect {
+                    GuardExpect::Absent => json!({"key": g.key, "expect": "absent"}),
+                    GuardExpect::Present => json!({"key": g.key, "expect": "present"}),
+                    GuardExpect::Equals(v) => {
+                        let mut out = json!({"key": g.key});
+                        text_or_base64(&mut out, "equals", Some(&v));
+                        out
+                    }
+                })
+                .collect();
+            let ops: Vec<Value> = ops
+                .into_iter()
+                .map(|op| match op {
+                    TxnOp::Put { key, value } => {
+                        let mut out = json!({"op": "put", "key": key});
+                        text_or_base64(&mut out, "value", Some(&value));
+                        out
+                    }
+                    TxnOp::Delete { key } => json!({"op": "delete", "key": key}),
+                })
+                .collect();
+            json!({"op": "txn", "guards": guards, "ops": ops})
+        }
     }
 }
 

@@ -9,29 +9,100 @@ use serde_json::{json, Value};
 use super::input::{check_value, json_body, key_of, read_body};
 use super::write::{client_of, submit, Written};
 use super::{text_or_base64, ApiError, AppState};
-use crate::storage::{KvCommand, KvOutput, StorageError};
+use crate::storage::{
+    KvCommand, KvOutput, KvRequest, KvResponse, StorageError, MAX_REQUEST_ID_LEN,
+};
 
-/// Submits `command`; on this node (the leader) decodes the output and shapes the answer.
-async fn write(
+/// Header naming a client's idempotency key: a retried write with the same key is applied at
+/// most once, and the retry returns the first result.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Alternative to [`IDEMPOTENCY_KEY`]: a client id and a per-client sequence number.
+pub const CLIENT_ID: &str = "x-raftix-client";
+/// Sequence number going with [`CLIENT_ID`].
+pub const CLIENT_SEQ: &str = "x-raftix-seq";
+
+/// The request id a write carries, from `Idempotency-Key` or `X-Raftix-Client` + `X-Raftix-Seq`.
+fn request_id(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::bad_request(format!("the {name} header is not ASCII")))
+            })
+            .transpose()
+    };
+    let id = match (
+        header(IDEMPOTENCY_KEY)?,
+        header(CLIENT_ID)?,
+        header(CLIENT_SEQ)?,
+    ) {
+        (Some(key), _, _) => Some(key.to_string()),
+        (None, Some(client), Some(seq)) => {
+            let seq: u64 = seq
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("{CLIENT_SEQ} must be a number")))?;
+            Some(format!("{client}:{seq}"))
+        }
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "{CLIENT_ID} and {CLIENT_SEQ} go together"
+            )));
+        }
+        (None, None, None) => None,
+    };
+    if let Some(id) = &id {
+        if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN {
+            return Err(ApiError::bad_request(format!(
+                "the request id must be 1 to {MAX_REQUEST_ID_LEN} bytes"
+            )));
+        }
+    }
+    Ok(id)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// Submits `command` (as a request carrying the client's idempotency key, if any); on this node
+/// (the leader) decodes the output and shapes the answer. A retry of an already applied request
+/// answers the first result with `"duplicate": true` and the index it was first applied at.
+pub(super) async fn write(
     state: &AppState,
     req: &HttpRequest,
     body: &Bytes,
     command: KvCommand,
     answer: impl FnOnce(KvOutput) -> Result<Value, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    let request = KvRequest {
+        request_id: request_id(req)?,
+        issued_at_ms: now_ms(),
+        command,
+    };
     let client = client_of(req);
-    match submit(state, &client, req, body, command.encode()).await? {
+    match submit(state, &client, req, body, request.encode()).await? {
         Written::Relayed(response) => Ok(response),
         Written::Applied(done) => {
-            let output = KvOutput::decode(&done.output).map_err(|e| {
+            let response = KvResponse::decode(&done.output).map_err(|e| {
                 ApiError::internal(format!("undecodable state machine output: {e}"))
             })?;
-            if let KvOutput::Rejected { reason } = output {
+            if let KvOutput::Rejected { reason } = response.output {
                 return Err(ApiError::bad_request(reason));
             }
-            let mut body = answer(output)?;
-            body["index"] = json!(done.log_id.index);
+            let mut body = answer(response.output)?;
+            body["index"] = json!(if response.duplicate {
+                response.first_index
+            } else {
+                done.log_id.index
+            });
             body["term"] = json!(done.log_id.term);
+            if response.duplicate {
+                body["duplicate"] = json!(true);
+            }
             Ok(HttpResponse::Ok().json(body))
         }
     }

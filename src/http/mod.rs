@@ -8,6 +8,7 @@ mod error;
 mod input;
 mod kv;
 mod list;
+mod txn;
 pub mod write;
 
 use std::time::Duration;
@@ -120,6 +121,11 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::get().to(kv::get))
                     .route(web::head().to(kv::get))
                     .route(web::delete().to(kv::delete))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/v1/txn")
+                    .route(web::post().to(txn::txn))
                     .default_service(web::to(error::method_not_allowed)),
             )
             .service(get("/v1/status", web::to(cluster::status)))

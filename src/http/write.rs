@@ -17,7 +17,12 @@ use crate::messages::node::{ClientError, WriteResult};
 pub const FORWARDED_BY: &str = "x-raftix-forwarded-by";
 
 /// Headers carried over when forwarding or relaying.
-const FORWARDED_HEADERS: [&str; 3] = ["content-type", "idempotency-key", "x-raftix-client"];
+const FORWARDED_HEADERS: [&str; 4] = [
+    "content-type",
+    "idempotency-key",
+    "x-raftix-client",
+    "x-raftix-seq",
+];
 const RELAYED_HEADERS: [&str; 4] = ["content-type", "location", "retry-after", "x-raft-index"];
 
 /// What became of a write.

@@ -1,0 +1,203 @@
+//! Write semantics over real HTTP: transactions, exactly-once retries (also through a forwarding
+//! follower), and compare-and-set races between concurrent clients.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::time::Duration;
+
+use cluster::TestCluster;
+use serde_json::{json, Value};
+
+const ELECTION: Duration = Duration::from_secs(5);
+
+async fn send(req: awc::ClientRequest, body: Option<Value>) -> (u16, Value) {
+    let mut resp = match body {
+        Some(body) => req.send_json(&body).await,
+        None => req.send().await,
+    }
+    .expect("send");
+    let status = resp.status().as_u16();
+    let bytes = resp.body().await.expect("body");
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+    (status, value)
+}
+
+async fn started() -> (TestCluster, u64, u64, awc::Client) {
+    let mut c = TestCluster::start(3).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let s = c
+        .wait_until("followers know the leader's address", ELECTION, |s| {
+            s.values().all(|x| x.leader_addr.is_some())
+        })
+        .await;
+    let follower = *s.keys().find(|&&id| id != leader).expect("follower");
+    (
+        c,
+        leader,
+        follower,
+        awc::Client::builder().disable_redirects().finish(),
+    )
+}
+
+#[actix_rt::test]
+async fn transactions_apply_all_or_nothing() {
+    let (c, leader, _, client) = started().await;
+    let url = format!("{}/v1/txn", c.url(leader));
+    let (status, out) = send(
+        client.post(&url),
+        Some(json!({"guards": [{"key": "acct", "expect": "absent"}],
+                    "ops": [{"op": "put", "key": "acct", "value": "100"}, {"op": "put", "key": "log", "value": "opened"}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (out["succeeded"].clone(), out["failed_guard"].clone()),
+        (json!(true), json!(null))
+    );
+    assert_eq!(out["results"], json!([{"op": "put"}, {"op": "put"}]));
+
+    // The second guard fails: nothing of the transaction is applied.
+    let (status, out) = send(
+        client.post(&url),
+        Some(json!({"guards": [{"key": "acct", "equals": "100"}, {"key": "log", "expect": "absent"}],
+                    "ops": [{"op": "put", "key": "acct", "value": "0"}, {"op": "delete", "key": "log"}]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (out["succeeded"].clone(), out["failed_guard"].clone()),
+        (json!(false), json!(1))
+    );
+    assert_eq!(
+        c.nodes[&leader].kv.get("acct").expect("read").as_deref(),
+        Some(&b"100"[..])
+    );
+    assert_eq!(
+        c.nodes[&leader].kv.get("log").expect("read").as_deref(),
+        Some(&b"opened"[..])
+    );
+
+    // Malformed transactions are refused before reaching the log.
+    for bad in [
+        json!({"ops": [{"op": "rename", "key": "a"}]}),
+        json!({"guards": [{"key": "a", "expect": "absent", "equals": "x"}], "ops": []}),
+        json!({"guards": [{"key": "a"}], "ops": []}),
+        json!({"ops": (0..200).map(|i| json!({"op": "delete", "key": format!("k{i}")})).collect::<Vec<_>>()}),
+    ] {
+        let (status, out) = send(client.post(&url), Some(bad)).await;
+        assert_eq!(
+            (status, out["error"].clone()),
+            (400, json!("bad_request")),
+            "{out}"
+        );
+    }
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_retried_write_with_the_same_idempotency_key_applies_once() {
+    let (c, leader, follower, client) = started().await;
+    let put = |node: u64, value: &'static str| {
+        client
+            .put(format!("{}/v1/kv/counter", c.url(node)))
+            .insert_header(("Idempotency-Key", "req-42"))
+            .send_body(value)
+    };
+    let mut first = put(leader, "first").await.expect("send");
+    assert_eq!(first.status().as_u16(), 200);
+    let first: Value = first.json().await.expect("json");
+    assert_eq!(first.get("duplicate"), None);
+
+    // The retry (even with another body, even through a follower) is not applied again: it
+    // answers the first result, at the first index.
+    let mut retry = put(follower, "second").await.expect("send");
+    assert_eq!(retry.status().as_u16(), 200);
+    let retry: Value = retry.json().await.expect("json");
+    assert_eq!(retry["duplicate"], json!(true));
+    assert_eq!(retry["index"], first["index"]);
+    assert_eq!(
+        c.nodes[&leader].kv.get("counter").expect("read").as_deref(),
+        Some(&b"first"[..])
+    );
+
+    // Client id + sequence works the same way; a new sequence number is a new write.
+    for (seq, value, duplicate) in [(1, "a", false), (1, "b", true), (2, "c", false)] {
+        let (status, out) = send(
+            client
+                .post(format!("{}/v1/kv/seqd/cas", c.url(leader)))
+                .insert_header(("X-Raftix-Client", "app-7"))
+                .insert_header(("X-Raftix-Seq", seq.to_string())),
+            Some(json!({"expected": null, "value": value})),
+        )
+        .await;
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(
+            out.get("duplicate").is_some(),
+            duplicate,
+            "seq {seq}: {out}"
+        );
+    }
+    let (status, out) = send(
+        client
+            .put(format!("{}/v1/kv/x", c.url(leader)))
+            .insert_header(("X-Raftix-Client", "app-7")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, out["error"].clone()),
+        (400, json!("bad_request")),
+        "client id without a sequence"
+    );
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn concurrent_compare_and_set_lets_exactly_one_client_win_each_round() {
+    let (c, leader, follower, client) = started().await;
+    let base = [c.url(leader), c.url(follower)];
+    // 8 clients race to advance a counter from n to n+1, through the leader and a follower.
+    let rounds = 5;
+    let mut winners_per_round = vec![0; rounds];
+    for round in 0..rounds {
+        let expected = if round == 0 {
+            Value::Null
+        } else {
+            json!(round.to_string())
+        };
+        let attempts: Vec<_> = (0..8)
+            .map(|i| {
+                let req = client.post(format!("{}/v1/kv/counter/cas", base[i % 2]));
+                send(
+                    req,
+                    Some(json!({"expected": expected, "value": (round + 1).to_string()})),
+                )
+            })
+            .collect();
+        for (status, out) in futures::future::join_all(attempts).await {
+            assert_eq!(status, 200, "{out}");
+            if out["swapped"] == json!(true) {
+                winners_per_round[round] += 1;
+            } else {
+                assert_eq!(
+                    out["current"],
+                    json!((round + 1).to_string()),
+                    "a loser sees the winner's value"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        winners_per_round,
+        vec![1; rounds],
+        "exactly one winner per round"
+    );
+    assert_eq!(
+        c.nodes[&leader].kv.get("counter").expect("read").as_deref(),
+        Some(rounds.to_string().as_bytes())
+    );
+    c.shutdown().await;
+}
