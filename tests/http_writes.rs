@@ -161,7 +161,7 @@ async fn concurrent_compare_and_set_lets_exactly_one_client_win_each_round() {
     let base = [c.url(leader), c.url(follower)];
     // 8 clients race to advance a counter from n to n+1, through the leader and a follower.
     let rounds = 5;
-    let mut winners_per_round = Vec::new();
+    let mut winners_per_round: Vec<usize> = Vec::new();
     for round in 0..rounds {
         let mut winners = 0;
         let expected = if round == 0 {
