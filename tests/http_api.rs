@@ -162,7 +162,13 @@ async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
     let leader = c.wait_leader(&c.ids(), ELECTION).await;
     let app = test::init_service(App::new().configure(http::configure(state(&c, leader)))).await;
     let limits = state(&c, leader).limits;
-    let applied_before = c.statuses().await[&leader].applied;
+    // Measure only once the leader's no-op is applied, so later changes come from the requests.
+    let applied_before = c
+        .wait_until("no-op applied", ELECTION, |s| {
+            s[&leader].applied >= 1 && s[&leader].applied == s[&leader].commit
+        })
+        .await[&leader]
+        .applied;
 
     let cases: Vec<(test::TestRequest, u16, &str)> = vec![
         (

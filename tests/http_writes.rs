@@ -190,6 +190,7 @@ async fn concurrent_compare_and_set_lets_exactly_one_client_win_each_round() {
                 );
             }
         }
+        winners_per_round.push(winners);
     }
     assert_eq!(
         winners_per_round,
