@@ -455,3 +455,57 @@ async fn cluster_log_and_health_views() {
     );
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn metrics_export_state_counters_histograms_and_http_traffic() {
+    let mut c = TestCluster::start(3).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let client = awc::Client::default();
+    for i in 0..3 {
+        let resp = client
+            .put(format!("{}/v1/kv/m{i}", c.url(leader)))
+            .send_body("v")
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let mut resp = client
+        .get(format!("{}/metrics", c.url(leader)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .starts_with("text/plain"));
+    let text = String::from_utf8(resp.body().await.expect("body").to_vec()).expect("utf8");
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {prefix} in:\n{text}"))
+    };
+    assert_eq!(value("raftix_is_leader "), 1.0);
+    assert_eq!(value("raftix_leader_id "), leader as f64);
+    assert!(value("raftix_commit_index ") >= 4.0);
+    assert!(value("raftix_log_fsyncs_total ") >= 1.0);
+    assert!(value("raftix_proposals_committed_total ") >= 3.0);
+    assert!(value("raftix_log_fsync_duration_seconds_count ") >= 1.0);
+    assert!(value("raftix_apply_duration_seconds_count ") >= 1.0);
+    assert_eq!(value(r#"raftix_role{role="LEADER"} "#), 1.0);
+    assert!(
+        value(r#"raftix_http_requests_total{method="PUT",route="/v1/kv/{key:.+}",status="200"} "#)
+            >= 3.0
+    );
+    assert!(text.contains("raftix_peer_lag_entries{peer="), "{text}");
+    assert!(
+        text.contains("raftix_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    c.shutdown().await;
+}

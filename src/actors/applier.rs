@@ -4,8 +4,12 @@
 
 use actix::{Actor, Context, Handler, Recipient};
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use crate::messages::applier::Apply;
 use crate::messages::node::{Applied, StorageFailed};
+use crate::metrics::NodeMetrics;
 use crate::state_machine::StateMachine;
 
 /// Drives a [`StateMachine`] with committed entries.
@@ -14,6 +18,7 @@ pub struct Applier<S: StateMachine> {
     on_applied: Recipient<Applied>,
     on_failure: Recipient<StorageFailed>,
     failed: bool,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl<S: StateMachine> Applier<S> {
@@ -22,12 +27,14 @@ impl<S: StateMachine> Applier<S> {
         machine: S,
         on_applied: Recipient<Applied>,
         on_failure: Recipient<StorageFailed>,
+        metrics: Arc<NodeMetrics>,
     ) -> Self {
         Self {
             machine: Box::new(machine),
             on_applied,
             on_failure,
             failed: false,
+            metrics,
         }
     }
 }
@@ -56,7 +63,10 @@ impl<S: StateMachine> Handler<Apply> for Applier<S> {
         if fresh.is_empty() {
             return;
         }
-        match self.machine.apply(&fresh) {
+        let started = Instant::now();
+        let result = self.machine.apply(&fresh);
+        self.metrics.record_apply(fresh.len(), started.elapsed());
+        match result {
             Ok(outputs) if outputs.len() == fresh.len() => {
                 let outputs = fresh.iter().map(|e| e.log_id()).zip(outputs).collect();
                 self.on_applied.do_send(Applied { outputs });

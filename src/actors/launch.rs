@@ -158,8 +158,9 @@ pub fn start_node_on<S: StateMachine>(
             LogStore::new(node_id, storage, persisted, failed, store_metrics)
         });
         let (applied_to, failed) = (me.clone().recipient(), me.clone().recipient());
+        let apply_metrics = node_metrics.clone();
         let applier = Applier::start_in_arbiter(&apply_arbiter.handle(), move |_| {
-            Applier::new(machine, applied_to, failed)
+            Applier::new(machine, applied_to, failed, apply_metrics)
         });
         let links = links
             .into_iter()

@@ -338,9 +338,6 @@ impl Handler<Applied> for RaftNode {
         let metrics = &self.parts.metrics;
         for (log_id, output) in msg.outputs {
             self.applied = self.applied.max(log_id.index);
-            metrics
-                .applied_entries
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Waiters at or below this index are decided now.
             while let Some(entry) = self.waiters.first_entry() {
                 if *entry.key() > log_id.index {

@@ -8,6 +8,7 @@ mod error;
 mod input;
 mod kv;
 mod list;
+mod metrics;
 mod txn;
 pub mod write;
 
@@ -106,33 +107,39 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 ApiError::bad_request(format!("invalid query: {err}")).into()
             }))
             .service(
-                web::resource("/v1/kv")
-                    .route(web::get().to(list::list))
-                    .default_service(web::to(error::method_not_allowed)),
+                web::scope("")
+                    .wrap(actix_web::middleware::from_fn(metrics::track))
+                    .service(
+                        web::resource("/v1/kv")
+                            .route(web::get().to(list::list))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/v1/kv/{key}/cas")
+                            .route(web::post().to(kv::cas))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/v1/kv/{key:.+}")
+                            .route(web::put().to(kv::put))
+                            .route(web::get().to(kv::get))
+                            .route(web::head().to(kv::get))
+                            .route(web::delete().to(kv::delete))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/v1/txn")
+                            .route(web::post().to(txn::txn))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(get("/v1/status", web::to(cluster::status)))
+                    .service(get("/v1/cluster", web::to(cluster::cluster)))
+                    .service(get("/v1/log", web::to(cluster::log)))
+                    .service(get("/healthz", web::to(cluster::healthz)))
+                    .service(get("/readyz", web::to(cluster::readyz)))
+                    .service(get("/metrics", web::to(metrics::metrics)))
+                    .default_service(web::to(error::not_found)),
             )
-            .service(
-                web::resource("/v1/kv/{key}/cas")
-                    .route(web::post().to(kv::cas))
-                    .default_service(web::to(error::method_not_allowed)),
-            )
-            .service(
-                web::resource("/v1/kv/{key:.+}")
-                    .route(web::put().to(kv::put))
-                    .route(web::get().to(kv::get))
-                    .route(web::head().to(kv::get))
-                    .route(web::delete().to(kv::delete))
-                    .default_service(web::to(error::method_not_allowed)),
-            )
-            .service(
-                web::resource("/v1/txn")
-                    .route(web::post().to(txn::txn))
-                    .default_service(web::to(error::method_not_allowed)),
-            )
-            .service(get("/v1/status", web::to(cluster::status)))
-            .service(get("/v1/cluster", web::to(cluster::cluster)))
-            .service(get("/v1/log", web::to(cluster::log)))
-            .service(get("/healthz", web::to(cluster::healthz)))
-            .service(get("/readyz", web::to(cluster::readyz)))
             .default_service(web::to(error::not_found));
     }
 }
