@@ -509,3 +509,59 @@ async fn metrics_export_state_counters_histograms_and_http_traffic() {
     );
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn openapi_document_describes_every_route() {
+    let c = TestCluster::start(1).await;
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let app = test::init_service(App::new().configure(http::configure(state(&c, leader)))).await;
+    let (status, headers, body) = call!(app, test::TestRequest::get().uri("/openapi.json"));
+    assert_eq!(status, 200);
+    assert!(headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .contains("json"));
+    let doc = json_of(&body);
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3."),
+        "{doc}"
+    );
+    let paths: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected = BTreeSet::from([
+        "/v1/kv/{key}",
+        "/v1/kv/{key}/cas",
+        "/v1/kv",
+        "/v1/txn",
+        "/v1/status",
+        "/v1/cluster",
+        "/v1/log",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    ]);
+    assert_eq!(paths, expected);
+    assert!(doc["components"]["schemas"]["NodeStatus"].is_object());
+    assert!(doc["paths"]["/v1/kv/{key}"]["put"]["responses"]["200"].is_object());
+    // Every documented GET route without parameters is really served.
+    for path in expected.iter().filter(|p| !p.contains('{')) {
+        if doc["paths"][*path]["get"].is_object() {
+            let (status, _, body) = call!(app, test::TestRequest::get().uri(path));
+            assert!(
+                status < 400 || status == 503,
+                "{path}: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+    c.shutdown().await;
+}

@@ -5,9 +5,13 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+#[allow(unused_imports)]
+use super::openapi::{ErrorBody, LogAnswer, ReadyAnswer};
 use super::{text_or_base64, ApiError, AppState};
 use crate::core::{Entry, EntryPayload};
 use crate::messages::node::{ClientError, GetCluster, GetLog};
+#[allow(unused_imports)]
+use crate::messages::node::{ClusterView, NodeStatus};
 use crate::storage::{GuardExpect, KvCommand, KvRequest, TxnOp};
 
 fn unavailable(err: actix::MailboxError) -> ApiError {
@@ -16,11 +20,13 @@ fn unavailable(err: actix::MailboxError) -> ApiError {
 
 /// This node: id, role, term, leader, commit, applied, last log index, members, and per-peer
 /// match index and lag when leader.
+#[utoipa::path(get, path = "/v1/status", tag = "cluster", responses((status = 200, description = "This node", body = NodeStatus)))]
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.node.status().await?))
 }
 
 /// Every member with its addresses and health, as this node sees them.
+#[utoipa::path(get, path = "/v1/cluster", tag = "cluster", responses((status = 200, description = "Members with addresses and health", body = ClusterView)))]
 pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let view = state
         .node
@@ -42,6 +48,7 @@ pub struct LogQuery {
 }
 
 /// Entries with index, term, type and decoded command, plus where the log starts and ends.
+#[utoipa::path(get, path = "/v1/log", tag = "cluster", params(("from" = Option<u64>, Query, description = "First index (default: the last `limit` entries)"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")), responses((status = 200, description = "Log entries", body = LogAnswer), (status = 400, description = "Bad query", body = ErrorBody)))]
 pub async fn log(
     state: web::Data<AppState>,
     query: web::Query<LogQuery>,
@@ -158,12 +165,14 @@ fn describe_kv(command: KvCommand) -> Value {
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Readiness: this node knows a leader and has applied everything it knows committed. 503
 /// otherwise, with the reason.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Knows a leader and applied all it knows committed", body = ReadyAnswer), (status = 503, description = "Not ready, with the reason", body = ReadyAnswer)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let status = state.node.status().await?;
     let reason = if status.leader.is_none() {

@@ -7,6 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::input::{check_value, json_body, key_of, read_body};
+#[allow(unused_imports)]
+use super::openapi::{CasAnswer, CasRequest, DeleteAnswer, ErrorBody, WriteAnswer};
 use super::write::{client_of, submit, Written};
 use super::{text_or_base64, ApiError, AppState};
 use crate::storage::{
@@ -109,6 +111,7 @@ pub(super) async fn write(
 }
 
 /// `PUT /v1/kv/{key}` (raw body): `200 {"index", "term"}` once committed and applied.
+#[utoipa::path(put, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value"), responses((status = 200, description = "Committed and applied", body = WriteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn put(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -124,6 +127,7 @@ pub async fn put(
 }
 
 /// `DELETE /v1/kv/{key}`: `200 {"deleted": bool, "index", "term"}`.
+#[utoipa::path(delete, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "Committed and applied", body = DeleteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -156,6 +160,7 @@ struct CasBody {
 /// `POST /v1/kv/{key}/cas` with `{"expected": string|null, "value": string|null}`:
 /// `200 {"swapped", "current", "index", "term"}`; `current` is the value after the operation
 /// (`null` when absent; a value that is not UTF-8 comes as `current_base64`).
+#[utoipa::path(post, path = "/v1/kv/{key}/cas", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = CasRequest, responses((status = 200, description = "Committed and applied", body = CasAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn cas(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -185,6 +190,7 @@ pub async fn cas(
 
 /// `GET /v1/kv/{key}`: the raw value from this node's applied state, with `X-Raft-Index` (the
 /// applied index it reflects); a JSON 404 when absent.
+#[utoipa::path(get, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)")), responses((status = 200, description = "The raw value; X-Raft-Index is the applied index it reflects", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "No such key", body = ErrorBody), (status = 400, description = "Bad key", body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = key_of(&req, &state.limits)?;
     let kv = state.kv.clone();

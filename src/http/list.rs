@@ -5,6 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::input::check_key;
+#[allow(unused_imports)]
+use super::openapi::{ErrorBody, ListAnswer};
 use super::{text_or_base64, ApiError, AppState};
 
 /// Default and largest page size.
@@ -26,6 +28,7 @@ pub struct ListQuery {
 
 /// Answers `{"items": [{"key", "value"}...], "next": key|null, "applied": index}`; `next` is set
 /// when more keys follow (pass it as `after`). Values that are not UTF-8 come as `value_base64`.
+#[utoipa::path(get, path = "/v1/kv", tag = "kv", params(("prefix" = Option<String>, Query, description = "Only keys with this prefix"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"), ("after" = Option<String>, Query, description = "Continue after this key")), responses((status = 200, description = "Keys in order", body = ListAnswer), (status = 400, description = "Bad query", body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,

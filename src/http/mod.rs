@@ -9,6 +9,7 @@ mod input;
 mod kv;
 mod list;
 mod metrics;
+pub mod openapi;
 mod txn;
 pub mod write;
 
@@ -138,6 +139,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .service(get("/healthz", web::to(cluster::healthz)))
                     .service(get("/readyz", web::to(cluster::readyz)))
                     .service(get("/metrics", web::to(metrics::metrics)))
+                    .service(get("/openapi.json", web::to(openapi::openapi_json)))
                     .default_service(web::to(error::not_found)),
             )
             .default_service(web::to(error::not_found));

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 use super::input::{check_key, check_value, json_body, read_body};
 use super::kv::write;
+#[allow(unused_imports)]
+use super::openapi::{ErrorBody, TxnAnswer, TxnRequest};
 use super::{ApiError, AppState};
 use crate::storage::{
     GuardExpect, KvCommand, KvOutput, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS,
@@ -91,6 +93,7 @@ fn describe_result(output: &KvOutput) -> Value {
 }
 
 /// Applies the transaction through the log.
+#[utoipa::path(post, path = "/v1/txn", tag = "kv", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = TxnRequest, responses((status = 200, description = "Committed and applied (succeeded or not)", body = TxnAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn txn(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -115,7 +115,7 @@ pub struct WriteResult {
 pub struct GetStatus;
 
 /// A follower's replication state as seen by the leader.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct PeerProgress {
     /// Highest index known stored on the follower.
     pub match_index: Index,
@@ -126,11 +126,12 @@ pub struct PeerProgress {
 }
 
 /// A snapshot of a node's state.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct NodeStatus {
     /// This node.
     pub id: NodeId,
-    /// Current role.
+    /// Current role: `LEADER`, `FOLLOWER`, `PRE_CANDIDATE` or `CANDIDATE`.
+    #[schema(value_type = String)]
     pub role: Role,
     /// Current term.
     pub term: Term,
@@ -211,7 +212,7 @@ pub struct LogSlice {
 pub struct GetCluster;
 
 /// One member of the cluster as seen by the answering node.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq)]
 pub struct MemberView {
     /// The member.
     pub id: NodeId,
@@ -224,6 +225,7 @@ pub struct MemberView {
     /// Whether it is the leader the answering node knows.
     pub is_leader: bool,
     /// `ok`, `unreachable` or `unknown`, from the answering node's point of view.
+    #[schema(value_type = String)]
     pub health: &'static str,
     /// Whether the answering node's link to it is connected (not for itself).
     pub connected: Option<bool>,
@@ -238,7 +240,7 @@ pub struct MemberView {
 }
 
 /// The cluster as seen by one node.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq)]
 pub struct ClusterView {
     /// The answering node.
     pub id: NodeId,

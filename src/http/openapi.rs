@@ -1,0 +1,225 @@
+//! `GET /openapi.json`: the OpenAPI document of the REST API, generated from the handlers'
+//! `#[utoipa::path]` annotations and the schemas below (shapes of the JSON bodies the handlers
+//! build).
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::messages::node::{ClusterView, MemberView, NodeStatus, PeerProgress};
+
+/// Every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code: `bad_request`, `too_large`, `not_found`, `key_not_found`,
+    /// `method_not_allowed`, `not_leader`, `no_leader`, `leader_unreachable`, `proposal_dropped`,
+    /// `outcome_unknown`, `unavailable`, `internal`.
+    pub error: String,
+    /// What happened.
+    pub message: String,
+    /// The leader, when the error is about leadership: `{"id", "url"}`.
+    pub leader: Option<serde_json::Value>,
+}
+
+/// Answer of a committed write.
+#[derive(Serialize, ToSchema)]
+pub struct WriteAnswer {
+    /// Log index of the write (of its first application for a retried request).
+    pub index: u64,
+    /// Term of the entry.
+    pub term: u64,
+    /// Present (true) when this was a retry of an already applied request.
+    pub duplicate: Option<bool>,
+}
+
+/// Answer of `DELETE /v1/kv/{key}`.
+#[derive(Serialize, ToSchema)]
+pub struct DeleteAnswer {
+    /// Whether the key existed.
+    pub deleted: bool,
+    /// Log index.
+    pub index: u64,
+    /// Term.
+    pub term: u64,
+}
+
+/// Body of `POST /v1/kv/{key}/cas`.
+#[derive(Serialize, ToSchema)]
+pub struct CasRequest {
+    /// Value the key must hold; null: the key must be absent.
+    pub expected: Option<String>,
+    /// New value; null: delete the key.
+    pub value: Option<String>,
+}
+
+/// Answer of `POST /v1/kv/{key}/cas`.
+#[derive(Serialize, ToSchema)]
+pub struct CasAnswer {
+    /// Whether the swap happened.
+    pub swapped: bool,
+    /// Value after the operation (null when absent; `current_base64` when not UTF-8).
+    pub current: Option<String>,
+    /// Log index.
+    pub index: u64,
+    /// Term.
+    pub term: u64,
+}
+
+/// One key of a listing.
+#[derive(Serialize, ToSchema)]
+pub struct ListItem {
+    /// The key.
+    pub key: String,
+    /// The value, when UTF-8 (else `value_base64`).
+    pub value: Option<String>,
+}
+
+/// Answer of `GET /v1/kv`.
+#[derive(Serialize, ToSchema)]
+pub struct ListAnswer {
+    /// Keys in order.
+    pub items: Vec<ListItem>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Applied index the listing reflects.
+    pub applied: u64,
+}
+
+/// A transaction guard: `expect` (`absent`/`present`) or `equals`.
+#[derive(Serialize, ToSchema)]
+pub struct TxnGuardBody {
+    /// The key.
+    pub key: String,
+    /// `absent` or `present`.
+    pub expect: Option<String>,
+    /// The value the key must hold.
+    pub equals: Option<String>,
+}
+
+/// A transaction operation: `{"op": "put", "key", "value"}` or `{"op": "delete", "key"}`.
+#[derive(Serialize, ToSchema)]
+pub struct TxnOpBody {
+    /// `put` or `delete`.
+    pub op: String,
+    /// The key.
+    pub key: String,
+    /// The value (put only).
+    pub value: Option<String>,
+}
+
+/// Body of `POST /v1/txn`.
+#[derive(Serialize, ToSchema)]
+pub struct TxnRequest {
+    /// Conditions that must all hold (at most 128).
+    pub guards: Vec<TxnGuardBody>,
+    /// Operations applied in order when they do (at most 128).
+    pub ops: Vec<TxnOpBody>,
+}
+
+/// Answer of `POST /v1/txn`.
+#[derive(Serialize, ToSchema)]
+pub struct TxnAnswer {
+    /// Whether every guard held (and the operations were applied).
+    pub succeeded: bool,
+    /// Position of the first guard that did not hold.
+    pub failed_guard: Option<u32>,
+    /// One result per operation: `{"op": "put"}` or `{"op": "delete", "deleted": bool}`.
+    pub results: Vec<serde_json::Value>,
+    /// Log index.
+    pub index: u64,
+    /// Term.
+    pub term: u64,
+}
+
+/// One log entry as shown by `GET /v1/log`.
+#[derive(Serialize, ToSchema)]
+pub struct LogEntryBody {
+    /// Index.
+    pub index: u64,
+    /// Term.
+    pub term: u64,
+    /// `noop` or `command`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The decoded command (`{"op": "put"|"delete"|"cas"|"txn", ...}`), null for a no-op.
+    pub command: Option<serde_json::Value>,
+}
+
+/// Answer of `GET /v1/log`.
+#[derive(Serialize, ToSchema)]
+pub struct LogAnswer {
+    /// First index held.
+    pub first_index: u64,
+    /// Last index held.
+    pub last_index: u64,
+    /// Commit index.
+    pub commit: u64,
+    /// The entries.
+    pub entries: Vec<LogEntryBody>,
+}
+
+/// Answer of `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyAnswer {
+    /// Whether the node is ready.
+    pub ready: bool,
+    /// Why not.
+    pub reason: Option<String>,
+    /// Known leader.
+    pub leader: Option<u64>,
+    /// Commit index.
+    pub commit: u64,
+    /// Applied index.
+    pub applied: u64,
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "raftix",
+        description = "REST API of a raftix node: a replicated key-value store on Raft."
+    ),
+    paths(
+        super::kv::put,
+        super::kv::get,
+        super::kv::delete,
+        super::kv::cas,
+        super::list::list,
+        super::txn::txn,
+        super::cluster::status,
+        super::cluster::cluster,
+        super::cluster::log,
+        super::cluster::healthz,
+        super::cluster::readyz,
+        super::metrics::metrics,
+        openapi_json,
+    ),
+    components(schemas(
+        ErrorBody,
+        WriteAnswer,
+        DeleteAnswer,
+        CasRequest,
+        CasAnswer,
+        ListItem,
+        ListAnswer,
+        TxnGuardBody,
+        TxnOpBody,
+        TxnRequest,
+        TxnAnswer,
+        LogEntryBody,
+        LogAnswer,
+        ReadyAnswer,
+        NodeStatus,
+        PeerProgress,
+        ClusterView,
+        MemberView
+    ))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
