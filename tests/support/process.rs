@@ -123,7 +123,8 @@ pub struct ClusterClient {
 }
 
 impl ClusterClient {
-    fn base(&self, id: u64) -> String {
+    /// The base URL of node `id`.
+    pub fn base(&self, id: u64) -> String {
         let port = self.port(id);
         format!("http://127.0.0.1:{port}")
     }
