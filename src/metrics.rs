@@ -16,6 +16,8 @@ pub struct NodeMetrics {
     pub fsyncs: IntCounter,
     /// `Persist` requests written (several per fsync under load: group commit).
     pub persist_ops: IntCounter,
+    /// Log entries made durable.
+    pub persisted_entries: IntCounter,
     /// Duration of durable log writes.
     pub fsync_seconds: Histogram,
     /// Persist requests per durable write.
@@ -102,6 +104,11 @@ impl NodeMetrics {
                 "raftix_log_persist_requests_total",
                 "Persist requests written",
             ),
+            persisted_entries: counter(
+                r,
+                "raftix_log_persisted_entries_total",
+                "Log entries made durable",
+            ),
             fsync_seconds: histogram(
                 r,
                 "raftix_log_fsync_duration_seconds",
@@ -152,10 +159,11 @@ impl NodeMetrics {
         }
     }
 
-    /// Records one group-committed write of `ops` persist requests.
-    pub fn record_fsync(&self, ops: usize, took: Duration) {
+    /// Records one group-committed write of `ops` persist requests holding `entries` entries.
+    pub fn record_fsync(&self, ops: usize, entries: usize, took: Duration) {
         self.fsyncs.inc();
         self.persist_ops.inc_by(ops as u64);
+        self.persisted_entries.inc_by(entries as u64);
         self.fsync_seconds.observe(took.as_secs_f64());
         self.fsync_batch.observe(ops as f64);
     }
@@ -198,7 +206,7 @@ mod tests {
     #[test]
     fn every_metric_is_registered_and_exported() {
         let m = NodeMetrics::new();
-        m.record_fsync(3, Duration::from_millis(2));
+        m.record_fsync(3, 7, Duration::from_millis(2));
         m.record_apply(5, Duration::from_micros(300));
         m.http_requests
             .with_label_values(&["/v1/status", "GET", "200"])
@@ -212,7 +220,8 @@ mod tests {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 13, "{names:?}");
+        assert_eq!(names.len(), 14, "{names:?}");
+        assert_eq!(NodeMetrics::get(&m.persisted_entries), 7);
         assert_eq!(NodeMetrics::get(&m.persist_ops), 3);
         assert_eq!(NodeMetrics::get(&m.applied_entries), 5);
     }

@@ -93,7 +93,9 @@ impl Handler<Flush> for LogStore {
         let started = std::time::Instant::now();
         match self.storage.write(&ops) {
             Ok(()) => {
-                self.metrics.record_fsync(ops.len(), started.elapsed());
+                let entries = ops.iter().map(|op| op.entries.len()).sum();
+                self.metrics
+                    .record_fsync(ops.len(), entries, started.elapsed());
                 self.on_persisted.do_send(Persisted { io_seq });
             }
             Err(err) => {

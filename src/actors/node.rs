@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, Addr, Context, Handler, Recipient, ResponseFuture};
+use actix::{Actor, ActorContext, Addr, Context, Handler, Recipient};
 use futures::channel::oneshot;
 
 use crate::core::{Action, AppendOutcome, Event, Index, Message, NodeId, RaftCore, Role, Term};
@@ -22,7 +22,7 @@ use crate::transport::PeerLink;
 use super::replicator::Replicator;
 use super::timer::ElectionTimer;
 
-type Waiter = oneshot::Sender<Result<WriteResult, ClientError>>;
+pub(super) type Waiter = oneshot::Sender<Result<WriteResult, ClientError>>;
 
 /// Everything a node actor is wired to.
 pub struct NodeParts {
@@ -62,7 +62,9 @@ pub struct RaftNode {
     pub(super) id: NodeId,
     pub(super) parts: NodeParts,
     pub(super) replicators: BTreeMap<NodeId, Addr<Replicator>>,
-    waiters: BTreeMap<Index, (Term, Waiter)>,
+    pub(super) waiters: BTreeMap<Index, (Term, Waiter)>,
+    /// Client commands waiting for the next `ProposeBatch`.
+    pub(super) proposals: Vec<(bytes::Bytes, Waiter)>,
     pub(super) applied: Index,
     pub(super) peer_http: BTreeMap<NodeId, String>,
     subscribers: Vec<Recipient<RoleChange>>,
@@ -82,6 +84,7 @@ impl RaftNode {
             parts,
             replicators: BTreeMap::new(),
             waiters: BTreeMap::new(),
+            proposals: Vec::new(),
             peer_http: BTreeMap::new(),
             subscribers: Vec::new(),
             blocked: BTreeSet::new(),
@@ -91,12 +94,17 @@ impl RaftNode {
         }
     }
 
+    /// A span carrying the node id and the current term, for every handler's logs.
+    pub(super) fn span(&self) -> tracing::span::EnteredSpan {
+        tracing::info_span!("raft", node = self.id, term = self.parts.core.term()).entered()
+    }
+
     fn step(&mut self, event: Event) {
         let actions = self.parts.core.step(event);
         self.execute(actions);
     }
 
-    fn execute(&mut self, actions: Vec<Action>) {
+    pub(super) fn execute(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Persist {
@@ -234,6 +242,9 @@ impl Actor for RaftNode {
         for (_, (_, waiter)) in std::mem::take(&mut self.waiters) {
             let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
         }
+        for (_, waiter) in std::mem::take(&mut self.proposals) {
+            let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
+        }
         self.replicators.clear();
         self.parts.timer.do_send(SetHeartbeat(false));
         if let Some(listener) = self.parts.listener.take() {
@@ -265,16 +276,10 @@ impl Actor for RaftNode {
     }
 }
 
-macro_rules! span {
-    ($self:ident) => {
-        tracing::info_span!("raft", node = $self.id, term = $self.parts.core.term()).entered()
-    };
-}
-
 impl Handler<ElectionTimedOut> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: ElectionTimedOut, _: &mut Context<Self>) {
-        let _span = span!(self);
+        let _span = self.span();
         self.step(Event::ElectionTimeout { epoch: msg.epoch });
     }
 }
@@ -289,7 +294,7 @@ impl Handler<LeaseExpired> for RaftNode {
 impl Handler<HeartbeatTick> for RaftNode {
     type Result = ();
     fn handle(&mut self, _: HeartbeatTick, _: &mut Context<Self>) {
-        let _span = span!(self);
+        let _span = self.span();
         self.step(Event::HeartbeatTick);
     }
 }
@@ -297,7 +302,7 @@ impl Handler<HeartbeatTick> for RaftNode {
 impl Handler<Persisted> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: Persisted, _: &mut Context<Self>) {
-        let _span = span!(self);
+        let _span = self.span();
         self.step(Event::Persisted { io_seq: msg.io_seq });
     }
 }
@@ -309,7 +314,7 @@ impl Handler<PeerMessage> for RaftNode {
         if self.blocked.contains(&envelope.from) {
             return;
         }
-        let _span = span!(self);
+        let _span = self.span();
         NodeMetrics::bump(&self.parts.metrics.messages_in);
         if let Some(replicator) = self.replicators.get(&envelope.from) {
             match envelope.msg {
@@ -364,39 +369,6 @@ impl Handler<StorageFailed> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: StorageFailed, ctx: &mut Context<Self>) {
         self.fail(msg.reason, ctx);
-    }
-}
-
-impl Handler<ClientWrite> for RaftNode {
-    type Result = ResponseFuture<Result<WriteResult, ClientError>>;
-
-    fn handle(&mut self, msg: ClientWrite, _: &mut Context<Self>) -> Self::Result {
-        let _span = span!(self);
-        match self.parts.core.propose(vec![msg.command]) {
-            Ok((ids, actions)) => {
-                let (tx, rx) = oneshot::channel();
-                if let Some(id) = ids.first() {
-                    self.waiters.insert(id.index, (id.term, tx));
-                }
-                self.execute(actions);
-                let timeout = self.parts.proposal_timeout;
-                Box::pin(async move {
-                    match tokio::time::timeout(timeout, rx).await {
-                        Ok(Ok(result)) => result,
-                        Ok(Err(_)) => Err(ClientError::Unavailable("node stopped".into())),
-                        Err(_) => Err(ClientError::OutcomeUnknown),
-                    }
-                })
-            }
-            Err(not_leader) => {
-                NodeMetrics::bump(&self.parts.metrics.proposals_failed);
-                let err = ClientError::NotLeader {
-                    leader_id: not_leader.leader,
-                    leader_addr: self.leader_addr(not_leader.leader),
-                };
-                Box::pin(async move { Err(err) })
-            }
-        }
     }
 }
 
