@@ -3,7 +3,7 @@
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit status: the cluster could not answer (no endpoint reachable, no leader, outcome unknown,
-/// a server-side failure, an unreadable answer).
+/// a server-side failure, an unreadable answer), or local I/O failed.
 pub const EXIT_UNAVAILABLE: u8 = 1;
 /// Exit status: usage error (reported by clap before anything is sent).
 pub const EXIT_USAGE: u8 = 2;
@@ -20,7 +20,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   0  success (also `del` of an absent key: it prints deleted=false)
   1  the cluster could not answer: no endpoint reachable, no leader, outcome unknown
-     (a write that may or may not have been applied), or a server-side failure
+     (a write that may or may not have been applied), a server-side failure, or a
+     local I/O error (reading stdin, writing stdout)
   2  usage error
   3  key not found (get)
   4  compare-and-swap not swapped (cas; the current value is printed)
