@@ -14,6 +14,9 @@ mod list;
 mod output;
 pub mod session;
 
+#[cfg(test)]
+mod tests;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
