@@ -1,8 +1,10 @@
 //! The `raftix` command line: argument definitions and dispatch of the subcommands.
 //!
 //! `src/main.rs` parses a [`Cli`], sets up logging and calls [`Cli::run`]. To add a subcommand,
-//! add a variant to [`Command`] with its own `Args` struct and a match arm in [`Cli::run`].
+//! add a variant to [`Command`] with its own `Args` struct and a match arm in [`Cli::run`]. The
+//! client subcommands (`put`, `get`, ...) live in [`client`] and are merged in as one variant.
 
+pub mod client;
 pub mod serve;
 mod supervise;
 pub mod up;
@@ -24,7 +26,15 @@ pub const EXIT_FAILURE: u8 = 1;
 
 /// raftix: a Raft consensus runtime with a key-value store and an HTTP API.
 #[derive(Debug, Parser)]
-#[command(name = "raftix", version, about, propagate_version = true)]
+#[command(
+    name = "raftix",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Client subcommands (put, get, del, cas, list, status, members, log) exit with \
+                  0 success, 1 cluster unavailable, 2 usage error, 3 key not found, \
+                  4 CAS not swapped, 5 invalid request; see `raftix put --help`."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -38,11 +48,15 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run a local cluster of N nodes on 127.0.0.1, one child process each, until Ctrl-C.
     Up(UpArgs),
+    /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`.
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 impl Cli {
     /// Runs the subcommand, printing any error as `error: ...` on stderr. Returns the process exit
-    /// status: 0 on success, [`EXIT_USAGE`] for a configuration error, [`EXIT_FAILURE`] otherwise.
+    /// status: 0 on success, [`EXIT_USAGE`] for a configuration error, [`EXIT_FAILURE`] otherwise;
+    /// the client subcommands have more (see [`client::error`]).
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Serve(args) => {
@@ -60,6 +74,7 @@ impl Cli {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e, e.exit_code()),
             },
+            Command::Client(command) => command.run(),
         }
     }
 }

@@ -1,0 +1,157 @@
+//! Flags of the client subcommands (`put`, `get`, `del`, `cas`, `list`, `status`, `members`,
+//! `log`).
+
+use clap::{ArgGroup, Args, Subcommand};
+
+use super::endpoint::parse_endpoint;
+use super::error::EXIT_CODES_HELP;
+
+/// The endpoints `raftix up` serves by default, one per node.
+const DEFAULT_ENDPOINTS: [&str; 3] = [
+    "http://127.0.0.1:8001",
+    "http://127.0.0.1:8002",
+    "http://127.0.0.1:8003",
+];
+
+/// Flags every client subcommand takes.
+#[derive(Clone, Debug, Args)]
+pub struct ClientOpts {
+    /// Nodes to talk to, tried in order: comma-separated `http://HOST:PORT` or `HOST:PORT`.
+    #[arg(
+        long,
+        env = "RAFTIX_ENDPOINTS",
+        value_name = "URLS",
+        value_delimiter = ',',
+        default_values = DEFAULT_ENDPOINTS,
+        value_parser = parse_endpoint,
+    )]
+    pub endpoints: Vec<String>,
+    /// Print the server's JSON (one line) instead of human output.
+    #[arg(long)]
+    pub json: bool,
+    /// Time limit of each request to the cluster, retries and failover included.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 5000,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub timeout_ms: u64,
+}
+
+/// The client subcommands (merged into `raftix`'s own subcommands).
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Set KEY to VALUE (`-` reads the value from stdin); prints `OK index=N term=T`.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Put(PutArgs),
+    /// Print the value of KEY, bytes as stored (a newline is added only on a terminal).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Get(KeyArgs),
+    /// Delete KEY; prints whether it existed (an absent key is not an error).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Del(KeyArgs),
+    /// Compare-and-swap: change KEY only if it currently holds the expected value.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Cas(CasArgs),
+    /// List keys in order, with their values.
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(ListArgs),
+    /// Show the status of the first node that answers.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Status(OptsOnly),
+    /// Show the cluster members (as the leader sees them, when it can be reached).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Members(OptsOnly),
+    /// Show entries of the replicated log, one line each.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Log(LogArgs),
+}
+
+/// Flags of a subcommand that takes only the common ones.
+#[derive(Clone, Debug, Args)]
+pub struct OptsOnly {
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `put KEY VALUE`.
+#[derive(Clone, Debug, Args)]
+pub struct PutArgs {
+    /// The key (any UTF-8 text, 1 to 511 bytes).
+    pub key: String,
+    /// The value; `-` reads it (as bytes) from stdin.
+    pub value: String,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// A subcommand on one key.
+#[derive(Clone, Debug, Args)]
+pub struct KeyArgs {
+    /// The key.
+    pub key: String,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `cas KEY (--expected V | --expect-absent) (--value V | --delete)`.
+#[derive(Clone, Debug, Args)]
+#[command(group(ArgGroup::new("expectation").required(true).args(["expected", "expect_absent"])))]
+#[command(group(ArgGroup::new("outcome").required(true).args(["value", "delete"])))]
+pub struct CasArgs {
+    /// The key.
+    pub key: String,
+    /// Swap only if the key currently holds this value.
+    #[arg(long, value_name = "V")]
+    pub expected: Option<String>,
+    /// Swap only if the key is currently absent.
+    #[arg(long)]
+    pub expect_absent: bool,
+    /// The new value.
+    #[arg(long, value_name = "V")]
+    pub value: Option<String>,
+    /// Delete the key instead of setting a new value.
+    #[arg(long)]
+    pub delete: bool,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `list [--prefix P] [--limit N] [--after K] [--all]`.
+#[derive(Clone, Debug, Args)]
+pub struct ListArgs {
+    /// Only keys starting with this.
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Keys per page (1 to 1000; the server's default is 100).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Start after this key (the `next` of a previous page).
+    #[arg(long, value_name = "K")]
+    pub after: Option<String>,
+    /// Follow `next` until the last page and print every key.
+    #[arg(long)]
+    pub all: bool,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `log [--from I] [--limit N]`.
+#[derive(Clone, Debug, Args)]
+pub struct LogArgs {
+    /// First index (default: the last LIMIT entries).
+    #[arg(long, value_name = "I")]
+    pub from: Option<u64>,
+    /// Most entries (1 to 1000; the server's default is 100).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}

@@ -1,0 +1,230 @@
+//! `status`, `members` and `log`: views of the cluster.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::args::{LogArgs, OptsOnly};
+use super::error::{ClientError, EXIT_OK};
+use super::output::{check, decode, json_line, line, show_field, show_text, table};
+use super::session::Request;
+use super::session_of;
+
+/// `GET /v1/status`.
+#[derive(Debug, Deserialize)]
+struct Status {
+    id: u64,
+    role: String,
+    term: u64,
+    leader: Option<u64>,
+    leader_addr: Option<String>,
+    commit: u64,
+    applied: u64,
+    last_log_index: u64,
+    last_log_term: u64,
+    members: Vec<u64>,
+    #[serde(default)]
+    peers: BTreeMap<u64, Peer>,
+}
+
+/// A follower's progress on the leader.
+#[derive(Debug, Deserialize)]
+struct Peer {
+    match_index: u64,
+    next_index: u64,
+    lag: u64,
+}
+
+/// `status`: the first answering node's status as aligned `name  value` lines.
+pub fn status(args: OptsOnly) -> Result<u8, ClientError> {
+    let mut session = session_of(&args.opts)?;
+    let answer = check(session.send(&Request::get("/v1/status".into()))?, None)?;
+    let (raw, status): (Value, Status) = decode(&answer)?;
+    if args.opts.json {
+        json_line(&raw)?;
+        return Ok(EXIT_OK);
+    }
+    let leader = match (status.leader, &status.leader_addr) {
+        (Some(id), Some(addr)) => format!("{id} at {addr}"),
+        (Some(id), None) => id.to_string(),
+        (None, _) => "none known".to_string(),
+    };
+    let members: Vec<String> = status.members.iter().map(u64::to_string).collect();
+    let mut rows = vec![
+        vec!["node".into(), format!("{} at {}", status.id, answer.from)],
+        vec!["role".into(), status.role.clone()],
+        vec!["term".into(), status.term.to_string()],
+        vec!["leader".into(), leader],
+        vec!["commit".into(), status.commit.to_string()],
+        vec!["applied".into(), status.applied.to_string()],
+        vec![
+            "last log".into(),
+            format!("{} (term {})", status.last_log_index, status.last_log_term),
+        ],
+        vec!["members".into(), members.join(", ")],
+    ];
+    for (id, peer) in &status.peers {
+        rows.push(vec![
+            format!("peer {id}"),
+            format!(
+                "match {} next {} lag {}",
+                peer.match_index, peer.next_index, peer.lag
+            ),
+        ]);
+    }
+    line(&table(&rows))?;
+    Ok(EXIT_OK)
+}
+
+/// `GET /v1/cluster`.
+#[derive(Debug, Deserialize)]
+struct ClusterView {
+    id: u64,
+    term: u64,
+    leader: Option<u64>,
+    members: Vec<Member>,
+}
+
+/// One member as the answering node sees it.
+#[derive(Debug, Deserialize)]
+struct Member {
+    id: u64,
+    http_addr: Option<String>,
+    is_self: bool,
+    is_leader: bool,
+    health: String,
+    lag: Option<u64>,
+}
+
+/// `members`: a table of the members. Asked of the leader when the first answer names one
+/// (only the leader knows every member's lag); otherwise the first answer is shown.
+pub fn members(args: OptsOnly) -> Result<u8, ClientError> {
+    let mut session = session_of(&args.opts)?;
+    let request = Request::get("/v1/cluster".into());
+    let mut answer = check(session.send(&request)?, None)?;
+    let (mut raw, mut view): (Value, ClusterView) = decode(&answer)?;
+    let leader_url = view
+        .members
+        .iter()
+        .find(|m| m.is_leader && !m.is_self)
+        .and_then(|m| m.http_addr.as_deref())
+        .map(http_url);
+    if let Some(url) = leader_url {
+        session.set_leader(url.clone());
+        let better = session
+            .send_to(&url, &request)
+            .and_then(|a| check(a, None).ok());
+        if let Some(better) = better {
+            if let Ok(decoded) = decode::<ClusterView>(&better) {
+                (raw, view) = decoded;
+                answer = better;
+            }
+        }
+    }
+    if args.opts.json {
+        json_line(&raw)?;
+        return Ok(EXIT_OK);
+    }
+    let mut rows = vec![vec![
+        "ID".to_string(),
+        "ROLE".to_string(),
+        "HEALTH".to_string(),
+        "LAG".to_string(),
+        "HTTP".to_string(),
+    ]];
+    for m in &view.members {
+        let role = match (m.is_leader, view.leader) {
+            (true, _) => "leader",
+            (false, Some(_)) => "follower",
+            (false, None) => "?",
+        };
+        rows.push(vec![
+            format!("{}{}", m.id, if m.is_self { "*" } else { "" }),
+            role.to_string(),
+            m.health.clone(),
+            m.lag.map_or("-".to_string(), |l| l.to_string()),
+            m.http_addr.clone().unwrap_or_else(|| "-".to_string()),
+        ]);
+    }
+    line(&table(&rows))?;
+    line(&format!(
+        "* answered by node {} at {} (term {})",
+        view.id, answer.from, view.term
+    ))?;
+    Ok(EXIT_OK)
+}
+
+/// `http://` + `addr` unless it already has a scheme.
+fn http_url(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// `GET /v1/log`.
+#[derive(Debug, Deserialize)]
+struct LogPage {
+    entries: Vec<Value>,
+}
+
+/// `log`: one line per entry, `INDEX  term T  noop` or `INDEX  term T  OP ...`.
+pub fn log(args: LogArgs) -> Result<u8, ClientError> {
+    let mut session = session_of(&args.opts)?;
+    let mut query = Vec::new();
+    if let Some(from) = args.from {
+        query.push(format!("from={from}"));
+    }
+    if let Some(limit) = args.limit {
+        query.push(format!("limit={limit}"));
+    }
+    let path = if query.is_empty() {
+        "/v1/log".to_string()
+    } else {
+        format!("/v1/log?{}", query.join("&"))
+    };
+    let answer = check(session.send(&Request::get(path))?, None)?;
+    let (raw, page): (Value, LogPage) = decode(&answer)?;
+    if args.opts.json {
+        json_line(&raw)?;
+        return Ok(EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = page
+        .entries
+        .iter()
+        .map(|e| {
+            vec![
+                e["index"].to_string(),
+                format!("term {}", e["term"]),
+                describe(e),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        line(&table(&rows))?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// One entry's payload for people: `noop`, `put KEY = VALUE`, `delete KEY`,
+/// `cas KEY expected=V value=V`, or the command's JSON for anything else.
+fn describe(entry: &Value) -> String {
+    let command = &entry["command"];
+    if entry["type"] == "noop" {
+        return "noop".to_string();
+    }
+    let key = command["key"].as_str().map(show_text).unwrap_or_default();
+    let field = |name: &str| show_field(command, name).unwrap_or_else(|| "<absent>".to_string());
+    match command["op"].as_str() {
+        Some("put") => format!("put {key} = {}", field("value")),
+        Some("delete") => format!("delete {key}"),
+        Some("cas") => format!(
+            "cas {key} expected={} value={}",
+            field("expected"),
+            field("value")
+        ),
+        _ => command.to_string(),
+    }
+}

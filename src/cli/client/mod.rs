@@ -1,0 +1,58 @@
+//! The client subcommands of `raftix`: `put`, `get`, `del`, `cas`, `list`, `status`, `members`
+//! and `log`, talking to a cluster over its REST API.
+//!
+//! Endpoints come from `--endpoints` (or `RAFTIX_ENDPOINTS`); [`session`] explains failover,
+//! leader following and the idempotency key every write carries; [`error`] lists the exit
+//! statuses scripts can rely on.
+
+pub mod args;
+mod cluster;
+mod endpoint;
+pub mod error;
+mod kv;
+mod list;
+mod output;
+pub mod session;
+
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub use args::{CasArgs, ClientCommand, ClientOpts, KeyArgs, ListArgs, LogArgs, OptsOnly, PutArgs};
+pub use error::ClientError;
+
+use session::Session;
+
+impl ClientCommand {
+    /// Runs the subcommand; on failure prints `error: ...` on stderr. Returns the exit status
+    /// (see [`error::EXIT_CODES_HELP`]).
+    pub fn run(self) -> ExitCode {
+        let result = match self {
+            ClientCommand::Put(args) => kv::put(args),
+            ClientCommand::Get(args) => kv::get(args),
+            ClientCommand::Del(args) => kv::del(args),
+            ClientCommand::Cas(args) => kv::cas(args),
+            ClientCommand::List(args) => list::list(args),
+            ClientCommand::Status(args) => cluster::status(args),
+            ClientCommand::Members(args) => cluster::members(args),
+            ClientCommand::Log(args) => cluster::log(args),
+        };
+        match result {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        }
+    }
+}
+
+/// A session over the endpoints and timeout of `opts`.
+fn session_of(opts: &ClientOpts) -> Result<Session, ClientError> {
+    Session::new(
+        opts.endpoints.clone(),
+        Duration::from_millis(opts.timeout_ms),
+    )
+}

@@ -1,0 +1,63 @@
+//! Unit tests of the client flags and the idempotency key.
+
+use clap::Parser;
+
+use super::session::new_idempotency_key;
+use super::*;
+use crate::cli::{Cli, Command};
+
+fn client(args: &[&str]) -> Result<ClientCommand, clap::Error> {
+    match Cli::try_parse_from(std::iter::once("raftix").chain(args.iter().copied()))?.command {
+        Command::Client(c) => Ok(c),
+        other => panic!("not a client command: {other:?}"),
+    }
+}
+
+#[test]
+fn default_endpoints_are_those_of_raftix_up() {
+    let Ok(ClientCommand::Status(args)) = client(&["status"]) else {
+        panic!("status did not parse");
+    };
+    assert_eq!(
+        args.opts.endpoints,
+        [
+            "http://127.0.0.1:8001",
+            "http://127.0.0.1:8002",
+            "http://127.0.0.1:8003"
+        ]
+    );
+    assert_eq!(args.opts.timeout_ms, 5000);
+    assert!(!args.opts.json);
+}
+
+#[test]
+fn endpoints_accept_host_port_and_are_comma_separated() {
+    let Ok(ClientCommand::Get(args)) = client(&["get", "k", "--endpoints", "a:1,http://b:2/"])
+    else {
+        panic!("get did not parse");
+    };
+    assert_eq!(args.key, "k");
+    assert_eq!(args.opts.endpoints, ["http://a:1", "http://b:2"]);
+    assert!(client(&["get", "k", "--endpoints", "https://a:1"]).is_err());
+    assert!(client(&["get", "k", "--timeout-ms", "0"]).is_err());
+}
+
+#[test]
+fn cas_needs_exactly_one_expectation_and_one_outcome() {
+    let ok = client(&["cas", "k", "--expect-absent", "--value", "v"]);
+    assert!(
+        matches!(ok, Ok(ClientCommand::Cas(ref a)) if a.expected.is_none() && a.value.as_deref() == Some("v"))
+    );
+    assert!(client(&["cas", "k", "--value", "v"]).is_err());
+    assert!(client(&["cas", "k", "--expected", "a"]).is_err());
+    assert!(client(&["cas", "k", "--expected", "a", "--expect-absent", "--delete"]).is_err());
+    assert!(client(&["cas", "k", "--expected", "a", "--value", "b", "--delete"]).is_err());
+}
+
+#[test]
+fn idempotency_keys_are_128_bit_hex_and_fresh() {
+    let (a, b) = (new_idempotency_key(), new_idempotency_key());
+    assert_eq!(a.len(), 32);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, b);
+}
