@@ -4,10 +4,12 @@
 //! follower are forwarded to the leader (or redirected with `?redirect=true`); see [`write`].
 
 mod cluster;
+pub mod dashboard;
 mod error;
 mod input;
 mod kv;
 mod list;
+pub mod seed_api;
 mod txn;
 pub mod write;
 
@@ -132,6 +134,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(get("/v1/cluster", web::to(cluster::cluster)))
             .service(get("/v1/log", web::to(cluster::log)))
             .service(get("/healthz", web::to(cluster::healthz)))
+            .configure(seed_api::routes)
+            .configure(dashboard::routes)
             .service(get("/readyz", web::to(cluster::readyz)))
             .default_service(web::to(error::not_found));
     }

@@ -1,0 +1,43 @@
+//! The live dashboard: `GET /` serves one page (plus its stylesheet and script under
+//! `/assets/`), embedded in the binary so it works offline. The page polls `/api/status`,
+//! `/api/logs` and `/v1/kv` (see [`super::seed_api`]) and posts commands to `/api/command`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+use super::error::method_not_allowed;
+
+/// The page.
+pub const DASHBOARD_HTML: &str = include_str!("../../assets/dashboard.html");
+/// Its stylesheet, served at `/assets/dashboard.css`.
+pub const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard.css");
+/// Its script, served at `/assets/dashboard.js`.
+pub const DASHBOARD_JS: &str = include_str!("../../assets/dashboard.js");
+
+/// Registers `GET /`, `GET /assets/dashboard.css` and `GET /assets/dashboard.js`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let asset = |path: &str, content_type: &'static str, body: &'static str| {
+        web::resource(path.to_string())
+            .route(web::get().to(move || async move { serve(content_type, body) }))
+            .route(web::head().to(move || async move { serve(content_type, body) }))
+            .default_service(web::to(method_not_allowed))
+    };
+    cfg.service(asset("/", "text/html; charset=utf-8", DASHBOARD_HTML))
+        .service(asset(
+            "/assets/dashboard.css",
+            "text/css; charset=utf-8",
+            DASHBOARD_CSS,
+        ))
+        .service(asset(
+            "/assets/dashboard.js",
+            "text/javascript; charset=utf-8",
+            DASHBOARD_JS,
+        ));
+}
+
+fn serve(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}
