@@ -548,6 +548,10 @@ async fn openapi_document_describes_every_route() {
         "/readyz",
         "/metrics",
         "/openapi.json",
+        "/api/status",
+        "/api/logs",
+        "/api/command",
+        "/",
     ]);
     assert_eq!(paths, expected);
     assert!(doc["components"]["schemas"]["NodeStatus"].is_object());

@@ -4,12 +4,14 @@
 //! follower are forwarded to the leader (or redirected with `?redirect=true`); see [`write`].
 
 mod cluster;
+pub mod dashboard;
 mod error;
 mod input;
 mod kv;
 mod list;
 mod metrics;
 pub mod openapi;
+pub mod seed_api;
 mod txn;
 pub mod write;
 
@@ -140,6 +142,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .service(get("/readyz", web::to(cluster::readyz)))
                     .service(get("/metrics", web::to(metrics::metrics)))
                     .service(get("/openapi.json", web::to(openapi::openapi_json)))
+                    .configure(seed_api::routes)
+                    .configure(dashboard::routes)
                     .default_service(web::to(error::not_found)),
             )
             .default_service(web::to(error::not_found));

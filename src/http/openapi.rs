@@ -193,6 +193,10 @@ pub struct ReadyAnswer {
         super::cluster::healthz,
         super::cluster::readyz,
         super::metrics::metrics,
+        super::seed_api::status,
+        super::seed_api::logs,
+        super::seed_api::command::command,
+        super::dashboard::index,
         openapi_json,
     ),
     components(schemas(

@@ -1,0 +1,220 @@
+// raftix dashboard: polls /api/status, /api/logs and /v1/kv, renders them, and posts commands
+// to /api/command. Plain DOM, no dependencies; every user-supplied string goes in as text.
+"use strict";
+
+const POLL_MS = 500;
+const FETCH_TIMEOUT_MS = 1500;
+const LOG_LIMIT = 40;
+const KV_LIMIT = 50;
+
+const $ = (id) => document.getElementById(id);
+// The latest status each node answered, shown (dimmed) on its card once it stops answering.
+const lastSeen = new Map();
+
+// Builds an element: el("td", {class: "x", "data-k": 1}, "text", childNode, ...).
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value !== null && value !== undefined) node.setAttribute(name, String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function getJson(url, options) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS);
+  try {
+    const resp = await fetch(url, { cache: "no-store", signal: abort.signal, ...options });
+    const body = await resp.json().catch(() => ({ error: "bad_answer", message: resp.statusText }));
+    return { ok: resp.ok, status: resp.status, body };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const show = (v) => (v === null || v === undefined ? "–" : v);
+
+function describeCommand(entry) {
+  if (entry.type === "noop") return "no-op (new leader's first entry)";
+  const c = entry.command || {};
+  const value = (v, b64) => (v !== null && v !== undefined ? JSON.stringify(v) : b64 ? "<binary>" : "null");
+  switch (c.op) {
+    case "put": return `PUT ${c.key} = ${value(c.value, c.value_base64)}`;
+    case "delete": return `DELETE ${c.key}`;
+    case "cas": return `CAS ${c.key}: ${value(c.expected, c.expected_base64)} -> ${value(c.value, c.value_base64)}`;
+    case "txn": return `TXN ${(c.ops || []).map((o) => `${o.op.toUpperCase()} ${o.key}`).join(", ")}` +
+      ((c.guards || []).length ? ` if ${c.guards.length} guard(s)` : "");
+    default: return `${c.op || "?"} ${c.raw !== undefined ? c.raw : ""}`;
+  }
+}
+
+function nodeCard(node, member, leader) {
+  const leaderId = leader ? leader.id : null;
+  const down = Boolean(node.error);
+  const role = down ? "DOWN" : node.role;
+  const card = el("div", {
+    class: "node-card", "data-node-id": node.id, "data-role": role,
+    "data-health": down ? "down" : "up", "data-leader": !down && node.id === leaderId,
+  });
+  const title = el("span", { class: "node-title" },
+    el("span", { class: `dot ${down ? "down" : "up"}`, title: down ? "unreachable" : "healthy" }),
+    `Node ${node.id}`, member && member.is_self ? el("span", { class: "subtle" }, " (this)") : null);
+  card.append(el("div", { class: "node-head" }, title, el("span", { class: `badge ${role}` }, role)));
+  card.append(el("div", { class: "node-addr" }, show(node.http_addr)));
+  const known = down ? lastSeen.get(node.id) : node;
+  const rows = [];
+  if (down) card.append(el("div", { class: "node-seen" }, known ? "unreachable; last seen:" : "unreachable"));
+  if (known) {
+    rows.push(["term", known.term], ["leader", show(known.leader)], ["commit", known.commit],
+      ["applied", known.applied], ["last log", `${known.last_log_index} (t${known.last_log_term})`]);
+  }
+  const progress = leader && leader.peers ? leader.peers[node.id] : null;
+  if (progress) rows.push(["lag", `${progress.lag} entr${progress.lag === 1 ? "y" : "ies"}`]);
+  const dl = el("dl");
+  for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", { "data-field": k }, show(v)));
+  card.append(dl);
+  if (down) card.append(el("div", { class: "node-note" }, node.message || "no answer"));
+  return card;
+}
+
+function renderStatus(status) {
+  $("summary-leader").textContent = show(status.leader);
+  $("summary-term").textContent = show(status.term);
+  $("summary-node").textContent = show(status.node);
+  const members = new Map((status.cluster.members || []).map((m) => [m.id, m]));
+  const fromLeader = status.leader_cluster || { members: [] };
+  const leaderMembers = new Map((fromLeader.members || []).map((m) => [m.id, m]));
+  for (const n of status.nodes) if (!n.error) lastSeen.set(n.id, n);
+  const leader = status.nodes.find((n) => !n.error && n.id === status.leader);
+  const cards = status.nodes.map((n) => nodeCard(n, members.get(n.id), leader));
+  $("nodes").replaceChildren(...cards);
+  renderReplication(status, leaderMembers);
+}
+
+function renderReplication(status, members) {
+  const leader = status.nodes.find((n) => !n.error && n.id === status.leader);
+  const body = $("replication-view").tBodies[0];
+  if (!leader) {
+    $("replication-from").textContent = "(no leader)";
+    body.replaceChildren(el("tr", { class: "empty" }, el("td", { colspan: 7 }, "No leader right now.")));
+    return;
+  }
+  $("replication-from").textContent = `as seen by leader ${leader.id}, last index ${leader.last_log_index}`;
+  const rows = Object.entries(leader.peers || {}).map(([id, p]) => {
+    const m = members.get(Number(id)) || {};
+    const pct = leader.last_log_index ? Math.round((100 * p.match_index) / leader.last_log_index) : 100;
+    const bar = el("div", { class: `bar${p.lag > 0 ? " behind" : ""}` }, el("span", { style: `width:${pct}%` }));
+    const ack = m.last_ack_ms_ago !== null && m.last_ack_ms_ago !== undefined ? `${m.last_ack_ms_ago} ms ago` : "–";
+    const rtt = m.rtt_ms !== null && m.rtt_ms !== undefined ? `${Number(m.rtt_ms).toFixed(2)} ms` : "–";
+    return el("tr", { "data-peer-id": id, "data-lag": p.lag },
+      el("td", {}, `node ${id}`), el("td", {}, p.match_index), el("td", {}, p.next_index),
+      el("td", {}, p.lag), el("td", {}, bar), el("td", {}, ack), el("td", {}, rtt));
+  });
+  body.replaceChildren(...(rows.length ? rows : [el("tr", { class: "empty" }, el("td", { colspan: 7 }, "No followers."))]));
+}
+
+function renderLog(log) {
+  $("log-info").textContent = `node ${log.node}: entries ${log.first_index}–${log.last_index}, commit ${log.commit}`;
+  const rows = log.entries.slice().reverse().map((e) =>
+    el("tr", { "data-index": e.index, "data-committed": e.committed },
+      el("td", {}, e.index), el("td", {}, e.term), el("td", { class: "entry" }, describeCommand(e)),
+      el("td", { class: e.committed ? "state-committed" : "" }, e.committed ? "✓ committed" : "pending")));
+  $("log-view").tBodies[0].replaceChildren(...(rows.length ? rows
+    : [el("tr", { class: "empty" }, el("td", { colspan: 4 }, "The log is empty."))]));
+}
+
+function renderKv(page) {
+  const rows = page.items.map((item) =>
+    el("tr", { "data-key": item.key },
+      el("td", {}, item.key),
+      el("td", { class: "value" }, item.value !== null && item.value !== undefined ? item.value : `<binary ${item.value_base64}>`)));
+  $("kv-count").textContent = `${page.items.length}${page.next ? "+" : ""} key(s), applied index ${page.applied}`;
+  $("kv-view").tBodies[0].replaceChildren(...(rows.length ? rows
+    : [el("tr", { class: "empty" }, el("td", { colspan: 2 }, "No keys yet: try SET greeting hello world"))]));
+}
+
+function setConnection(state, text) {
+  const conn = $("connection");
+  conn.dataset.state = state;
+  conn.className = `conn ${state === "ok" ? "conn-ok" : state === "lost" ? "conn-lost" : "conn-wait"}`;
+  conn.textContent = text;
+  conn.title = text;
+}
+
+async function refresh() {
+  const [status, log, kv] = await Promise.allSettled([
+    getJson("/api/status"), getJson(`/api/logs?limit=${LOG_LIMIT}`), getJson(`/v1/kv?limit=${KV_LIMIT}`),
+  ]);
+  const problems = [];
+  const take = (name, result, render) => {
+    if (result.status !== "fulfilled") return problems.push(`${name}: ${result.reason}`);
+    if (!result.value.ok) return problems.push(`${name}: ${result.value.body.message || result.value.status}`);
+    try {
+      render(result.value.body);
+    } catch (err) {
+      problems.push(`${name}: ${err}`);
+    }
+  };
+  take("status", status, renderStatus);
+  take("logs", log, renderLog);
+  take("kv", kv, renderKv);
+  if (problems.length === 0) {
+    setConnection("ok", "live");
+    $("updated").textContent = new Date().toLocaleTimeString();
+  } else {
+    setConnection("lost", problems.join("; "));
+  }
+}
+
+async function pollForever() {
+  for (;;) {
+    const started = Date.now();
+    try {
+      await refresh();
+    } catch (err) {
+      setConnection("lost", `error: ${err}`);
+    }
+    await new Promise((r) => setTimeout(r, Math.max(50, POLL_MS - (Date.now() - started))));
+  }
+}
+
+function addHistory(command, result) {
+  const ok = result.ok;
+  const b = result.body || {};
+  let text;
+  if (!ok) text = `${b.error || result.status}: ${b.message || ""}`;
+  else if (b.op === "get") text = b.found ? `= ${JSON.stringify(b.value)}` : "(not found)";
+  else if (b.op === "delete") text = `${b.deleted ? "deleted" : "was absent"} at index ${b.index}, term ${b.term}`;
+  else text = `committed at index ${b.index}, term ${b.term}`;
+  const item = el("li", { class: ok ? "ok" : "error", "data-ok": ok },
+    el("span", { class: "cmd" }, command), " → ", text);
+  $("command-history").prepend(item);
+}
+
+$("command-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("command-input");
+  const command = input.value.trim();
+  if (!command) return;
+  const button = $("command-submit");
+  button.disabled = true;
+  try {
+    const result = await getJson("/api/command", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ command }),
+    });
+    addHistory(command, result);
+    if (result.ok) input.value = "";
+  } catch (err) {
+    addHistory(command, { ok: false, status: 0, body: { error: "network", message: String(err) } });
+  } finally {
+    button.disabled = false;
+    refresh().catch(() => {});
+  }
+});
+
+pollForever();

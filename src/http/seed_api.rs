@@ -1,0 +1,190 @@
+//! The seed-compatible `/api/*` endpoints the dashboard polls and posts to.
+//!
+//! - `GET /api/status`: every member's `GET /v1/status`, gathered by this node (concurrently,
+//!   [`PROBE_TIMEOUT`] each): `{"node": <answering id>, "leader": id|null, "term": <highest
+//!   term seen>, "nodes": [<a /v1/status body plus "http_addr"> | {"id", "error":
+//!   "unreachable", "message", "http_addr"}], "cluster": <this node's /v1/cluster view>}`.
+//!   `leader` is the node reporting `LEADER` in the highest term among the answers;
+//!   `"leader_cluster"` is that leader's own `/v1/cluster` view (with acknowledgement ages and
+//!   round-trip times), or null.
+//! - `GET /api/logs?limit=N` (1..=1000, default 50): the latest entries of this node's log,
+//!   oldest first, shaped as in `GET /v1/log`: `{"node", "first_index", "last_index", "commit",
+//!   "entries": [{"index", "term", "type", "command", "committed"}]}`.
+//! - `POST /api/command` with `{"command": "SET key value"}` (verbs `SET`/`PUT`, `GET`,
+//!   `DELETE`/`DEL`, any case; the value is the rest of the line and may hold spaces) or
+//!   `{"op": "put"|"get"|"delete", "key": "...", "value": "..."}`. Writes go through the
+//!   gateway's write path, so a follower forwards them to the leader (the leader answers the
+//!   same route); a `GET` is read on the leader too (relayed when this node is a follower).
+//!   Answers `{"ok": true, "op", "key", "value"?, "deleted"?, "found"?, "index"?, "term"?}`; a
+//!   malformed command is a JSON 400, errors as elsewhere in the gateway.
+
+pub(crate) mod command;
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::future::join_all;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub use command::{command, parse_command_line, Command};
+
+use super::cluster::describe_entry;
+use super::error::method_not_allowed;
+use super::write::client_of;
+use super::{ApiError, AppState};
+use crate::core::Role;
+use crate::messages::node::{ClientError, GetCluster, GetLog, MemberView};
+
+/// How long `GET /api/status` waits for each other node's `/v1/status`.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
+/// Default and largest number of entries of `GET /api/logs`.
+const DEFAULT_LOG_LIMIT: usize = 50;
+const MAX_LOG_LIMIT: usize = 1000;
+
+/// Registers `GET /api/status`, `GET /api/logs` and `POST /api/command`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/status")
+            .route(web::get().to(status))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/logs")
+            .route(web::get().to(logs))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/command")
+            .route(web::post().to(command))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+fn unavailable(err: actix::MailboxError) -> ApiError {
+    ClientError::Unavailable(err.to_string()).into()
+}
+
+/// `GET /api/status`: the status of every node, as described in the module docs.
+#[utoipa::path(get, path = "/api/status", tag = "dashboard", responses((status = 200, description = "Status of every node (seed-compatible): {leader, term, nodes: [/v1/status or {id, error}], cluster, leader_cluster}")))]
+pub async fn status(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let view = state
+        .node
+        .addr()
+        .send(GetCluster)
+        .await
+        .map_err(unavailable)?;
+    let client = client_of(&req);
+    let nodes: Vec<Value> = join_all(view.members.iter().map(|m| probe(&state, &client, m))).await;
+    let term = nodes.iter().filter_map(|n| n["term"].as_u64()).max();
+    let leader = nodes
+        .iter()
+        .filter(|n| n["role"] == Role::Leader.as_str())
+        .max_by_key(|n| n["term"].as_u64())
+        .and_then(|n| n["id"].as_u64());
+    let leader_member = view.members.iter().find(|m| Some(m.id) == leader);
+    let leader_cluster = match leader_member {
+        Some(member) if !member.is_self => leader_view(&client, member).await,
+        Some(_) => serde_json::to_value(&view).ok(),
+        None => None,
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "node": state.node_id,
+        "leader": leader,
+        "term": term,
+        "nodes": nodes,
+        "cluster": view,
+        "leader_cluster": leader_cluster,
+    })))
+}
+
+/// The leader's own `/v1/cluster` view (it alone knows acknowledgement ages and round trips).
+async fn leader_view(client: &awc::Client, leader: &MemberView) -> Option<Value> {
+    let url = format!("http://{}/v1/cluster", leader.http_addr.as_deref()?);
+    let mut resp = client.get(url).timeout(PROBE_TIMEOUT).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json::<Value>().await.ok()
+}
+
+/// One member's `/v1/status` (this node's straight from the actor), or why it has none.
+async fn probe(state: &AppState, client: &awc::Client, member: &MemberView) -> Value {
+    let down = |message: String| {
+        json!({
+            "id": member.id,
+            "error": "unreachable",
+            "message": message,
+            "http_addr": member.http_addr,
+        })
+    };
+    let mut answer = if member.is_self {
+        match state.node.status().await {
+            Ok(status) => serde_json::to_value(status).unwrap_or_else(|e| down(e.to_string())),
+            Err(err) => down(err.to_string()),
+        }
+    } else {
+        let Some(addr) = &member.http_addr else {
+            return down("its HTTP address is not known yet".to_string());
+        };
+        let url = format!("http://{addr}/v1/status");
+        match client.get(url).timeout(PROBE_TIMEOUT).send().await {
+            Ok(mut resp) if resp.status().is_success() => match resp.json::<Value>().await {
+                Ok(body) => body,
+                Err(err) => down(format!("unreadable status from {addr}: {err}")),
+            },
+            Ok(resp) => down(format!("{addr} answered {}", resp.status())),
+            Err(err) => down(format!("{addr}: {err}")),
+        }
+    };
+    answer["http_addr"] = json!(member.http_addr);
+    answer
+}
+
+/// Query of `GET /api/logs`.
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    /// Most entries (1..=1000, default 50): the latest ones.
+    limit: Option<usize>,
+}
+
+/// `GET /api/logs`: the latest entries of this node's log, each marked `committed`.
+#[utoipa::path(get, path = "/api/logs", tag = "dashboard", params(("limit" = Option<usize>, Query, description = "1 to 1000, default 50")), responses((status = 200, description = "The latest log entries of this node, each marked committed"), (status = 400, description = "Bad query", body = super::openapi::ErrorBody)))]
+pub async fn logs(
+    state: web::Data<AppState>,
+    query: web::Query<LogsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LOG_LIMIT);
+    if limit == 0 || limit > MAX_LOG_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_LOG_LIMIT}"
+        )));
+    }
+    let last = state.node.status().await?.last_log_index;
+    let from = last.saturating_sub(limit as u64 - 1).max(1);
+    let slice = state
+        .node
+        .addr()
+        .send(GetLog { from, limit })
+        .await
+        .map_err(unavailable)?;
+    let entries: Vec<Value> = slice
+        .entries
+        .iter()
+        .map(|entry| {
+            let mut described = describe_entry(entry);
+            described["committed"] = json!(entry.index <= slice.commit);
+            described
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "node": state.node_id,
+        "first_index": slice.first_index,
+        "last_index": slice.last_index,
+        "commit": slice.commit,
+        "entries": entries,
+    })))
+}

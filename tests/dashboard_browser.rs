@@ -1,0 +1,260 @@
+//! The dashboard in a real browser: a 3-node cluster of `raftix serve` processes, headless
+//! Chromium driven through chromedriver (WebDriver), a put typed into the page, and a kill -9
+//! of the leader watched from the page.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` packages. Without them the test fails when
+//! `CI` is set (CI must run it; `.ci/run` installs them) and is skipped loudly otherwise.
+//! Screenshots go to `<target dir>/dashboard-before.png` and `dashboard-after.png`.
+
+#[path = "support/process.rs"]
+mod process;
+#[path = "support/webdriver.rs"]
+mod webdriver;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use process::ProcCluster;
+use serde_json::Value;
+use webdriver::{find_browser, Browser};
+
+const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the page to show something.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Pause between two looks at the page.
+const PAGE_POLL: Duration = Duration::from_millis(100);
+
+/// What the page shows, read from its DOM (it may not be loaded yet: nothing here throws).
+const SNAPSHOT_JS: &str = r#"
+const text = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
+return {
+  cards: [...document.querySelectorAll('#nodes .node-card')].map((c) => ({
+    id: Number(c.dataset.nodeId), role: c.dataset.role, health: c.dataset.health })),
+  kv: [...document.querySelectorAll('#kv-view tr[data-key]')].map((r) => ({
+    key: r.dataset.key, value: r.cells[1].textContent })),
+  log: [...document.querySelectorAll('#log-view tr[data-index]')].map((r) => ({
+    index: Number(r.dataset.index), committed: r.dataset.committed === 'true',
+    text: r.cells[2].textContent })),
+  history: [...document.querySelectorAll('#command-history li')].map((l) => ({
+    ok: l.dataset.ok === 'true', text: l.textContent })),
+  leader: text('summary-leader'),
+  connection: document.getElementById('connection')?.dataset.state ?? null,
+  connection_text: text('connection'),
+};
+"#;
+
+/// The directory cargo builds into (screenshots are test artifacts kept there).
+fn target_dir() -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().map(PathBuf::from).unwrap_or(tmp)
+}
+
+/// Chromium and chromedriver, or `None` when the test must be skipped (panics under CI).
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+    if let Some(found) = find_browser() {
+        return Some(found);
+    }
+    let help = "chromium and chromedriver are needed: apt-get install -y chromium chromium-driver";
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but the dashboard browser test cannot run: {help}");
+    }
+    // Straight to stderr: libtest would capture (and hide) an `eprintln!` of a passing test.
+    let bar = "#".repeat(78);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{bar}\nSKIPPED dashboard_browser: {help}\n{bar}\n"
+    );
+    None
+}
+
+/// The cluster and the browser pointed at one node's dashboard.
+struct Fixture {
+    cluster: ProcCluster,
+    browser: Browser,
+    screenshot_on_failure: PathBuf,
+}
+
+impl Fixture {
+    fn snapshot(&self) -> Value {
+        self.browser
+            .script(SNAPSHOT_JS)
+            .unwrap_or_else(|e| self.cluster.fail(&format!("cannot read the page: {e}")))
+    }
+
+    /// Polls the page until `check` accepts what it shows, or fails (with a screenshot, the last
+    /// snapshot and the node logs) after [`PAGE_TIMEOUT`].
+    fn wait_page<T>(&self, what: &str, mut check: impl FnMut(&Value) -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            let page = self.snapshot();
+            if let Some(found) = check(&page) {
+                return found;
+            }
+            if start.elapsed() > PAGE_TIMEOUT {
+                let shot = match self.browser.screenshot(&self.screenshot_on_failure) {
+                    Ok(()) => format!("screenshot: {}", self.screenshot_on_failure.display()),
+                    Err(e) => format!("no screenshot: {e}"),
+                };
+                self.cluster.fail(&format!(
+                    "timed out after {PAGE_TIMEOUT:?} waiting for the page to show {what}\n{shot}\nlast page snapshot: {page:#}"
+                ));
+            }
+            thread::sleep(PAGE_POLL);
+        }
+    }
+
+    fn must<T>(&self, what: &str, result: Result<T, String>) -> T {
+        result.unwrap_or_else(|e| self.cluster.fail(&format!("{what}: {e}")))
+    }
+
+    /// Types `command` into the command box and submits it; waits for its answer.
+    fn run_command(&self, command: &str) {
+        let input = self.must("find #command-input", self.browser.find("#command-input"));
+        self.must("type the command", self.browser.type_into(&input, command));
+        let submit = self.must("find #command-submit", self.browser.find("#command-submit"));
+        self.must("click Run", self.browser.click(&submit));
+        self.wait_page(&format!("a successful answer to {command:?}"), |page| {
+            let history = page["history"].as_array()?;
+            let latest = history.first()?;
+            assert!(
+                latest["ok"] == true || !latest["text"].as_str()?.starts_with(command),
+                "the command failed: {latest}"
+            );
+            (latest["ok"] == true && latest["text"].as_str()?.starts_with(command)).then_some(())
+        });
+    }
+}
+
+fn cards(page: &Value) -> Vec<(u64, String, String)> {
+    page["cards"]
+        .as_array()
+        .map(|cards| {
+            cards
+                .iter()
+                .map(|c| {
+                    let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                    (
+                        c["id"].as_u64().unwrap_or(0),
+                        field("role"),
+                        field("health"),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The ids of the cards showing a healthy `LEADER`.
+fn leaders(page: &Value) -> Vec<u64> {
+    cards(page)
+        .into_iter()
+        .filter(|(_, role, health)| role == "LEADER" && health == "up")
+        .map(|(id, _, _)| id)
+        .collect()
+}
+
+/// The leader id in the page's header.
+fn summary_leader(page: &Value) -> Option<u64> {
+    page["leader"].as_str()?.parse().ok()
+}
+
+fn shows_key(page: &Value, key: &str, value: &str) -> bool {
+    page["kv"]
+        .as_array()
+        .is_some_and(|kv| kv.iter().any(|r| r["key"] == key && r["value"] == value))
+}
+
+fn shows_committed_put(page: &Value, key: &str) -> bool {
+    let wanted = format!("PUT {key} = ");
+    page["log"].as_array().is_some_and(|log| {
+        log.iter().any(|e| {
+            e["committed"] == true && e["text"].as_str().is_some_and(|t| t.starts_with(&wanted))
+        })
+    })
+}
+
+fn assert_png(path: &PathBuf) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+        "{} is not a plausible screenshot ({} bytes)",
+        path.display(),
+        bytes.len()
+    );
+}
+
+#[test]
+fn dashboard_follows_the_cluster_through_a_leader_kill() {
+    let Some((chromium, driver)) = browser_binaries() else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("raftix-dash-")
+        .tempdir()
+        .expect("tempdir");
+    let cluster = ProcCluster::start(3, dir);
+    let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
+    // The page is served by a follower, so that killing the leader leaves it up.
+    let page_node = cluster
+        .ids()
+        .into_iter()
+        .find(|&id| id != leader)
+        .expect("a follower");
+    let driver_log = cluster.dir().join("chromedriver.log");
+    let browser = Browser::launch(&chromium, &driver, &driver_log)
+        .unwrap_or_else(|e| cluster.fail(&format!("cannot start headless Chromium: {e}")));
+    let target = target_dir();
+    let mut fx = Fixture {
+        cluster,
+        browser,
+        screenshot_on_failure: target.join("dashboard-failure.png"),
+    };
+    let url = format!("http://127.0.0.1:{}/", fx.cluster.node(page_node).http_port);
+    fx.must(&format!("load {url}"), fx.browser.goto(&url));
+
+    // Three healthy nodes, exactly one of them the leader.
+    fx.wait_page("3 healthy node cards and exactly one leader", |page| {
+        let cards = cards(page);
+        let healthy = cards.len() == 3 && cards.iter().all(|(_, _, h)| h == "up");
+        (healthy && leaders(page) == [leader]).then_some(())
+    });
+
+    // A put typed into the command box shows up in the key-value view and the log.
+    fx.run_command("SET dash-key hello from chromium");
+    fx.wait_page(
+        "dash-key in the KV view and a committed PUT in the log",
+        |page| {
+            (shows_key(page, "dash-key", "hello from chromium")
+                && shows_committed_put(page, "dash-key"))
+            .then_some(())
+        },
+    );
+    let before = target.join("dashboard-before.png");
+    fx.must("screenshot", fx.browser.screenshot(&before));
+
+    // kill -9 the leader: the page shows another leader and the old one down.
+    fx.cluster.kill9(leader);
+    let new_leader = fx.wait_page("a new leader and the old leader's card down", |page| {
+        let old_down = cards(page)
+            .iter()
+            .any(|(id, role, health)| *id == leader && health == "down" && role == "DOWN");
+        match leaders(page)[..] {
+            [new] if new != leader && old_down && summary_leader(page) == Some(new) => Some(new),
+            _ => None,
+        }
+    });
+    assert_ne!(new_leader, leader);
+
+    // Commands still work through the surviving follower after the failover.
+    fx.run_command("SET after-failover still writable");
+    fx.wait_page("after-failover in the KV view", |page| {
+        (shows_key(page, "after-failover", "still writable") && page["connection"] == "ok")
+            .then_some(())
+    });
+    let after = target.join("dashboard-after.png");
+    fx.must("screenshot", fx.browser.screenshot(&after));
+    assert_png(&before);
+    assert_png(&after);
+}
