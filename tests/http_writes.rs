@@ -203,3 +203,32 @@ async fn concurrent_compare_and_set_lets_exactly_one_client_win_each_round() {
     );
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_write_that_cannot_commit_in_time_answers_504_outcome_unknown() {
+    // Check-quorum off: the cut-off leader keeps accepting writes it can never commit.
+    let mut c = TestCluster::start_with(3, |cfg| {
+        cfg.proposal_timeout_ms = 300;
+        cfg.check_quorum = false;
+    })
+    .await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    c.partition(&std::collections::BTreeSet::from([leader]))
+        .await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    let (status, out) = send(client.put(format!("{}/v1/kv/stuck", c.url(leader))), None).await;
+    assert_eq!(
+        (status, out["error"].clone()),
+        (504, json!("outcome_unknown")),
+        "{out}"
+    );
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("outcome"),
+        "{out}"
+    );
+    c.shutdown().await;
+}

@@ -31,6 +31,11 @@ impl TestCluster {
     /// Starts `n` nodes on loopback with fresh data dirs. Logs go to the test output when
     /// `RUST_LOG` is set.
     pub async fn start(n: u64) -> Self {
+        Self::start_with(n, |_| {}).await
+    }
+
+    /// Like `start`, with each node's configuration adjusted by `tune` first.
+    pub async fn start_with(n: u64, tune: impl Fn(&mut NodeConfig)) -> Self {
         if let Ok(filter) = std::env::var("RUST_LOG") {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -64,6 +69,7 @@ impl TestCluster {
             config.election_timeout_min_ms = 300;
             config.election_timeout_max_ms = 600;
             config.log_map_size = 256 << 20;
+            tune(&mut config);
             config.sm_map_size = 256 << 20;
             let data_dir =
                 DataDir::prepare(dir.path(), &config.cluster_name, id).expect("data dir");
