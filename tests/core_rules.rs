@@ -34,14 +34,14 @@ fn follower_rejects_append_with_stale_term_and_reports_its_term() {
     );
     let out = sent(&acts);
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].msg, Message::HeartbeatResponse { term: 5 });
+    assert_eq!(out[0].msg, Message::HeartbeatResponse { term: 5, ctx: 0 });
 }
 
 #[test]
 fn higher_term_in_any_message_turns_leader_into_follower() {
     let (mut c, _) = leader(3, 1, &[1]);
     assert_eq!(c.term(), 2);
-    recv(&mut c, 3, Message::HeartbeatResponse { term: 7 });
+    recv(&mut c, 3, Message::HeartbeatResponse { term: 7, ctx: 0 });
     assert_eq!(c.role(), Role::Follower);
     assert_eq!(c.term(), 7);
     assert_eq!(c.voted_for(), None);
@@ -211,7 +211,15 @@ fn candidate_rejected_by_majority_returns_to_follower() {
 fn stale_election_timeout_epoch_is_ignored() {
     let mut c = core(1, 3, hs(1, None), &[1], false);
     let stale = c.election_epoch();
-    recv(&mut c, 2, Message::Heartbeat { term: 1, commit: 0 }); // re-arms
+    recv(
+        &mut c,
+        2,
+        Message::Heartbeat {
+            term: 1,
+            commit: 0,
+            ctx: 0,
+        },
+    ); // re-arms
     assert!(c.election_epoch() > stale);
     c.step(Event::ElectionTimeout { epoch: stale });
     assert_eq!(
@@ -299,7 +307,15 @@ fn pre_vote_is_granted_without_changing_the_voter() {
 fn node_hearing_from_leader_ignores_disruptive_vote_requests() {
     // A node rejoining from a partition with a higher term must not depose a healthy leader.
     let mut c = core(2, 3, hs(3, None), &[1], true);
-    recv(&mut c, 1, Message::Heartbeat { term: 3, commit: 0 });
+    recv(
+        &mut c,
+        1,
+        Message::Heartbeat {
+            term: 3,
+            commit: 0,
+            ctx: 0,
+        },
+    );
     assert_eq!(c.leader(), Some(1));
     for pre_vote in [true, false] {
         let a = recv(
@@ -322,7 +338,15 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
     // etcd's lease: after the minimum election timeout without hearing from the leader, a
     // follower grants (pre-)votes again, so the first node to time out can win at once.
     let mut c = core(2, 3, hs(3, None), &[1], true);
-    recv(&mut c, 1, Message::Heartbeat { term: 3, commit: 0 });
+    recv(
+        &mut c,
+        1,
+        Message::Heartbeat {
+            term: 3,
+            commit: 0,
+            ctx: 0,
+        },
+    );
     let a = recv(
         &mut c,
         3,
@@ -365,7 +389,15 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
         }
     );
     // Hearing from the leader again renews the lease.
-    recv(&mut c, 1, Message::Heartbeat { term: 3, commit: 0 });
+    recv(
+        &mut c,
+        1,
+        Message::Heartbeat {
+            term: 3,
+            commit: 0,
+            ctx: 0,
+        },
+    );
     let a = recv(
         &mut c,
         3,
@@ -381,7 +413,7 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
 #[test]
 fn check_quorum_leader_without_quorum_contact_steps_down() {
     let (mut c, _) = leader(5, 1, &[1]);
-    recv(&mut c, 2, Message::HeartbeatResponse { term: 2 });
+    recv(&mut c, 2, Message::HeartbeatResponse { term: 2, ctx: 0 });
     fire_election(&mut c); // first check: only 2 of 5 active
     assert_eq!(c.role(), Role::Follower);
     assert_eq!(c.term(), 2, "stepping down does not change the term");
@@ -391,7 +423,7 @@ fn check_quorum_leader_without_quorum_contact_steps_down() {
 #[test]
 fn check_quorum_leader_with_quorum_contact_stays() {
     let (mut c, _) = leader(3, 1, &[1]);
-    recv(&mut c, 2, Message::HeartbeatResponse { term: 2 });
+    recv(&mut c, 2, Message::HeartbeatResponse { term: 2, ctx: 0 });
     fire_election(&mut c);
     assert_eq!(c.role(), Role::Leader);
     // Activity is reset each round: silence in the next round means stepping down.
@@ -459,7 +491,15 @@ fn follower_truncates_conflicting_uncommitted_entries_and_appends() {
 #[test]
 fn follower_never_truncates_committed_entries() {
     let mut c = core(2, 3, hs(3, None), &[1, 1], true);
-    recv(&mut c, 1, Message::Heartbeat { term: 3, commit: 2 });
+    recv(
+        &mut c,
+        1,
+        Message::Heartbeat {
+            term: 3,
+            commit: 2,
+            ctx: 0,
+        },
+    );
     assert_eq!(c.commit_index(), 2);
     // A (buggy or forged) request whose prev is below commit gets "matched up to commit".
     let a = recv(
@@ -699,14 +739,30 @@ fn committed_entries_are_applied_in_order_exactly_once() {
     let b = complete_persists(&mut c, &a);
     let got: Vec<u64> = applied(&b).iter().map(|e| e.index).collect();
     assert_eq!(got, vec![2, 3]);
-    let again = recv(&mut c, 1, Message::Heartbeat { term: 2, commit: 3 });
+    let again = recv(
+        &mut c,
+        1,
+        Message::Heartbeat {
+            term: 2,
+            commit: 3,
+            ctx: 0,
+        },
+    );
     assert!(applied(&again).is_empty());
 }
 
 #[test]
 fn proposal_on_follower_names_the_leader() {
     let mut c = core(2, 3, hs(2, None), &[1], true);
-    recv(&mut c, 3, Message::Heartbeat { term: 2, commit: 0 });
+    recv(
+        &mut c,
+        3,
+        Message::Heartbeat {
+            term: 2,
+            commit: 0,
+            ctx: 0,
+        },
+    );
     let err = c
         .propose(vec![Bytes::from_static(b"x")])
         .expect_err("not leader");
@@ -722,8 +778,134 @@ fn messages_from_non_members_are_ignored() {
         Message::Heartbeat {
             term: 50,
             commit: 0,
+            ctx: 0,
         },
     );
     assert!(a.iter().all(|x| !matches!(x, Action::Send(_))));
     assert_eq!(c.term(), 2);
+}
+
+// ----- §6.4 of the dissertation: ReadIndex -----
+
+fn ready_reads(actions: &[Action]) -> Vec<(u64, u64)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ReadReady { id, index } => Some((*id, *index)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn read_round_heartbeats(actions: &[Action]) -> Vec<(u64, u64)> {
+    sent(actions)
+        .into_iter()
+        .filter_map(|e| match e.msg {
+            Message::Heartbeat { ctx, .. } if ctx > 0 => Some((e.to, ctx)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn new_leader_serves_no_read_before_its_noop_commits() {
+    let (mut c, _) = leader(3, 1, &[1]);
+    let term = c.term();
+    let a = c.read_index(vec![7]).expect("leader");
+    assert!(ready_reads(&a).is_empty());
+    assert!(
+        read_round_heartbeats(&a).is_empty(),
+        "no round before the no-op commits"
+    );
+    // The no-op commits: the read's round starts, at the new commit index.
+    let b = recv(
+        &mut c,
+        2,
+        Message::AppendResponse {
+            term,
+            outcome: AppendOutcome::Success { match_index: 2 },
+        },
+    );
+    assert_eq!(c.commit_index(), 2);
+    let beats = read_round_heartbeats(&b);
+    assert_eq!(beats.len(), 2, "one heartbeat per follower for the round");
+    let ctx = beats[0].1;
+    let d = recv(&mut c, 3, Message::HeartbeatResponse { term, ctx });
+    assert_eq!(ready_reads(&d), vec![(7, 2)]);
+}
+
+#[test]
+fn read_is_confirmed_only_by_a_quorum_answering_its_round() {
+    let (mut c, _) = leader(5, 1, &[1]);
+    let term = c.term();
+    for peer in [2, 3] {
+        recv(
+            &mut c,
+            peer,
+            Message::AppendResponse {
+                term,
+                outcome: AppendOutcome::Success { match_index: 2 },
+            },
+        );
+    }
+    assert_eq!(c.commit_index(), 2);
+    let a = c.read_index(vec![1, 2]).expect("leader");
+    let beats = read_round_heartbeats(&a);
+    assert_eq!(beats.len(), 4);
+    let ctx = beats[0].1;
+    // Answers to an older round (or plain heartbeats) confirm nothing.
+    let stale = recv(&mut c, 2, Message::HeartbeatResponse { term, ctx: ctx - 1 });
+    assert!(ready_reads(&stale).is_empty());
+    let one = recv(&mut c, 2, Message::HeartbeatResponse { term, ctx });
+    assert!(
+        ready_reads(&one).is_empty(),
+        "leader + 1 of 5 is not a quorum"
+    );
+    let two = recv(&mut c, 4, Message::HeartbeatResponse { term, ctx });
+    assert_eq!(
+        ready_reads(&two),
+        vec![(1, 2), (2, 2)],
+        "both reads shared the round"
+    );
+}
+
+#[test]
+fn a_leader_that_steps_down_fails_its_pending_reads() {
+    let (mut c, _) = leader(3, 1, &[1]);
+    let term = c.term();
+    recv(
+        &mut c,
+        2,
+        Message::AppendResponse {
+            term,
+            outcome: AppendOutcome::Success { match_index: 2 },
+        },
+    );
+    c.read_index(vec![9]).expect("leader");
+    let a = recv(
+        &mut c,
+        3,
+        Message::HeartbeatResponse {
+            term: term + 1,
+            ctx: 0,
+        },
+    );
+    assert_eq!(c.role(), Role::Follower);
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::ReadsFailed { ids } if ids == &vec![9])));
+    assert!(
+        c.read_index(vec![10]).is_err(),
+        "a follower serves no ReadIndex"
+    );
+}
+
+#[test]
+fn single_node_leader_confirms_reads_at_once() {
+    let mut c = core(1, 1, hs(0, None), &[], true);
+    let a = fire_election(&mut c);
+    complete_persists(&mut c, &a);
+    assert_eq!(c.commit_index(), 1);
+    let r = c.read_index(vec![3]).expect("leader");
+    assert_eq!(ready_reads(&r), vec![(3, 1)]);
 }

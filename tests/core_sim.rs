@@ -61,6 +61,10 @@ struct Sim {
     /// Adversarial profile: one entry per append and frequent crashes of the leader, the
     /// ingredients of the Figure 8 history (§5.4.2).
     churn: bool,
+    /// Reads in flight: `(node, read id)` -> highest index committed anywhere when requested.
+    reads: BTreeMap<(NodeId, u64), Index>,
+    next_read: u64,
+    reads_confirmed: usize,
 }
 
 impl Sim {
@@ -83,6 +87,9 @@ impl Sim {
             next_cmd: 0,
             step_no: 0,
             churn,
+            reads: BTreeMap::new(),
+            next_read: 0,
+            reads_confirmed: 0,
         };
         for id in 1..=n {
             let node = SimNode {
@@ -137,6 +144,24 @@ impl Sim {
                 }
                 Action::Apply { entries } => self.apply(id, entries),
                 Action::ArmElection { epoch } => self.node(id).epoch = epoch,
+                Action::ReadReady { id: read, index } => {
+                    // Linearizability of ReadIndex: the read reflects every entry committed
+                    // anywhere before it was requested.
+                    let Some(floor) = self.reads.remove(&(id, read)) else {
+                        self.fail(format!("node {id} confirmed unknown read {read}"));
+                    };
+                    if index < floor {
+                        self.fail(format!(
+                            "stale read: node {id} confirmed read {read} at index {index}, but {floor} was committed before it started"
+                        ));
+                    }
+                    self.reads_confirmed += 1;
+                }
+                Action::ReadsFailed { ids } => {
+                    for read in ids {
+                        self.reads.remove(&(id, read));
+                    }
+                }
                 Action::RoleChanged { role, term, .. } => {
                     if std::env::var("RAFTIX_SIM_TRACE").is_ok() {
                         eprintln!("step {}: node {id} {role} term {term}", self.step_no);
@@ -230,6 +255,8 @@ impl Sim {
     }
 
     fn restart(&mut self, id: NodeId) {
+        // A crashed node's reads are gone with it.
+        self.reads.retain(|(node, _), _| *node != id);
         let cfg = self.node_cfg(id);
         let node = self.node(id);
         let recovered = Recovered {
@@ -253,6 +280,20 @@ impl Sim {
             for lid in ids {
                 self.proposed.insert(lid, id);
             }
+            self.run_actions(id, acts);
+        }
+    }
+
+    /// Asks node `id` for a linearizable read (refused unless it believes it leads).
+    fn read(&mut self, id: NodeId) {
+        if !self.nodes[&id].up {
+            return;
+        }
+        self.next_read += 1;
+        let read = self.next_read;
+        let floor = self.committed.keys().next_back().copied().unwrap_or(0);
+        if let Ok(acts) = self.node(id).core.read_index(vec![read]) {
+            self.reads.insert((id, read), floor);
             self.run_actions(id, acts);
         }
     }
@@ -372,7 +413,14 @@ impl Sim {
                 let epoch = self.nodes[&pick].epoch;
                 self.step_node(pick, Event::LeaseExpired { epoch });
             }
-            820..=879 => self.step_node(pick, Event::HeartbeatTick),
+            820..=859 => self.step_node(pick, Event::HeartbeatTick),
+            860..=879 => {
+                let target = match self.current_leader() {
+                    Some(leader) if self.rng.chance(70) => leader,
+                    _ => pick,
+                };
+                self.read(target);
+            }
             880..=989 => {
                 if let Some(l) = self.current_leader() {
                     self.propose(l);
@@ -532,6 +580,7 @@ fn run(n: u64, pre_vote: bool, steps: u64) -> (usize, u64) {
 
 fn run_profile(n: u64, pre_vote: bool, churn: bool, steps: u64) -> (usize, u64) {
     let mut commits = 0;
+    let mut reads = 0;
     let mut max_term = 0;
     // Churn histories are short and rare: give them more seeds.
     for seed in seeds(if churn { 1000 } else { 150 }) {
@@ -556,8 +605,13 @@ fn run_profile(n: u64, pre_vote: bool, churn: bool, steps: u64) -> (usize, u64) 
             );
         }
         commits += sim.committed.len();
+        reads += sim.reads_confirmed;
         max_term = max_term.max(sim.leaders_by_term.keys().next_back().copied().unwrap_or(0));
     }
+    assert!(
+        reads > 100,
+        "the schedules must confirm linearizable reads ({reads})"
+    );
     (commits, max_term)
 }
 

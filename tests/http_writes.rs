@@ -232,3 +232,74 @@ async fn a_write_that_cannot_commit_in_time_answers_504_outcome_unknown() {
     );
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn reads_are_linearizable_by_default_and_stale_on_request() {
+    let (c, leader, follower, client) = started().await;
+    // Write through the leader, read at once through a follower: a linearizable read can never
+    // miss an acknowledged write (the follower hands the read to the leader).
+    for i in 0..20 {
+        let resp = client
+            .put(format!("{}/v1/kv/lin", c.url(leader)))
+            .send_body(i.to_string())
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), 200);
+        let mut got = client
+            .get(format!("{}/v1/kv/lin", c.url(follower)))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(got.status().as_u16(), 200);
+        assert_eq!(got.body().await.expect("body"), i.to_string().as_bytes());
+    }
+    // ?redirect=true: the follower names the leader instead.
+    let resp = client
+        .get(format!("{}/v1/kv/lin?redirect=true", c.url(follower)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 307);
+    // A follower cut off from the leader: stale reads still answer (with the old value), while
+    // linearizable reads refuse rather than risk a stale answer.
+    c.partition(&std::collections::BTreeSet::from([follower]))
+        .await;
+    let resp = client
+        .put(format!("{}/v1/kv/lin", c.url(leader)))
+        .send_body("after partition")
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut stale = client
+        .get(format!("{}/v1/kv/lin?consistency=stale", c.url(follower)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(stale.status().as_u16(), 200);
+    assert_eq!(
+        stale.body().await.expect("body"),
+        "19".as_bytes(),
+        "stale really is stale"
+    );
+    c.wait_until("the cut-off follower loses the leader", ELECTION, |s| {
+        s[&follower].leader.is_none()
+    })
+    .await;
+    let resp = client
+        .get(format!("{}/v1/kv/lin", c.url(follower)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        resp.status().as_u16(),
+        503,
+        "no leader: no linearizable read"
+    );
+    let (status, out) = send(
+        client.get(format!("{}/v1/kv/lin?consistency=eventual", c.url(leader))),
+        None,
+    )
+    .await;
+    assert_eq!((status, out["error"].clone()), (400, json!("bad_request")));
+    c.shutdown().await;
+}

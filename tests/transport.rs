@@ -28,7 +28,11 @@ fn heartbeat(from: NodeId, to: NodeId, commit: u64) -> Envelope {
     Envelope {
         from,
         to,
-        msg: Message::Heartbeat { term: 1, commit },
+        msg: Message::Heartbeat {
+            term: 1,
+            commit,
+            ctx: 0,
+        },
     }
 }
 
@@ -220,7 +224,14 @@ async fn oversized_message_is_dropped_without_killing_the_link() {
     link.do_send(SendToPeer(heartbeat(1, 3, 0))); // misaddressed
     link.do_send(SendToPeer(heartbeat(1, 2, 5)));
     let env = next_message(&mut rx).await;
-    assert_eq!(env.msg, Message::Heartbeat { term: 1, commit: 5 });
+    assert_eq!(
+        env.msg,
+        Message::Heartbeat {
+            term: 1,
+            commit: 5,
+            ctx: 0
+        }
+    );
     let s = stats(&link).await;
     assert_eq!((s.oversized, s.dropped, s.sent, s.connects), (1, 2, 1, 1));
 }

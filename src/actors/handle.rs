@@ -63,6 +63,16 @@ impl RaftHandle {
             .map_err(|e| ClientError::Unavailable(e.to_string()))?
     }
 
+    /// A linearizable read barrier (ReadIndex): on the leader, returns once the local state
+    /// machine reflects every write acknowledged before the call, with the applied index it
+    /// reached. On a follower returns `ClientError::NotLeader`.
+    pub async fn read_barrier(&self) -> Result<crate::core::Index, ClientError> {
+        self.addr
+            .send(crate::messages::node::ClientRead)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?
+    }
+
     /// The node's current status.
     pub async fn status(&self) -> Result<NodeStatus, ClientError> {
         self.addr

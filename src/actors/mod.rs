@@ -12,6 +12,7 @@ pub mod launch;
 pub mod log_store;
 pub mod node;
 mod node_queries;
+mod node_reads;
 mod node_writes;
 pub mod replicator;
 pub mod timer;

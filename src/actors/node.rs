@@ -65,6 +65,8 @@ pub struct RaftNode {
     pub(super) waiters: BTreeMap<Index, (Term, Waiter)>,
     /// Client commands waiting for the next `ProposeBatch`.
     pub(super) proposals: Vec<(bytes::Bytes, Waiter)>,
+    /// Linearizable reads in progress.
+    pub(super) reads: super::node_reads::Reads,
     pub(super) applied: Index,
     pub(super) peer_http: BTreeMap<NodeId, String>,
     subscribers: Vec<Recipient<RoleChange>>,
@@ -85,6 +87,7 @@ impl RaftNode {
             replicators: BTreeMap::new(),
             waiters: BTreeMap::new(),
             proposals: Vec::new(),
+            reads: Default::default(),
             peer_http: BTreeMap::new(),
             subscribers: Vec::new(),
             blocked: BTreeSet::new(),
@@ -124,6 +127,8 @@ impl RaftNode {
                 Action::Apply { entries } => self.parts.applier.do_send(Apply { entries }),
                 Action::ArmElection { epoch } => self.parts.timer.do_send(ArmElection { epoch }),
                 Action::RoleChanged { role, term, leader } => self.role_changed(role, term, leader),
+                Action::ReadReady { id, index } => self.read_ready(id, index),
+                Action::ReadsFailed { ids } => self.reads_failed(ids),
             }
         }
     }
@@ -245,6 +250,7 @@ impl Actor for RaftNode {
         for (_, waiter) in std::mem::take(&mut self.proposals) {
             let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
         }
+        self.reads_stopped(&reason);
         self.replicators.clear();
         self.parts.timer.do_send(SetHeartbeat(false));
         if let Some(listener) = self.parts.listener.take() {
@@ -362,6 +368,7 @@ impl Handler<Applied> for RaftNode {
                 let _ = waiter.send(result);
             }
         }
+        self.reads_applied();
     }
 }
 

@@ -109,6 +109,7 @@ impl RaftCore {
         self.leader = Some(self.cfg.id);
         self.votes.clear();
         let next = self.log.last_index() + 1;
+        self.reads_on_new_term(next);
         self.progress = self.cfg.peers().map(|p| (p, Progress::new(next))).collect();
         self.append_as_leader(vec![EntryPayload::Noop]);
         self.arm_election(); // the check-quorum interval

@@ -59,6 +59,19 @@ pub enum Action {
         /// Identifies this arming; earlier ones are now stale.
         epoch: u64,
     },
+    /// A linearizable read may be served once the state machine has applied `index`: this
+    /// leader's leadership was confirmed by a quorum after the read was requested (ReadIndex).
+    ReadReady {
+        /// The read's id, as given to `read_index`.
+        id: u64,
+        /// The commit index when the read was requested.
+        index: Index,
+    },
+    /// These reads cannot be served here: leadership was lost before they were confirmed.
+    ReadsFailed {
+        /// Ids of the reads.
+        ids: Vec<u64>,
+    },
     /// The node's role, term or known leader changed.
     RoleChanged {
         /// The new role.

@@ -54,9 +54,9 @@ impl RaftCore {
     }
 
     /// Handles a heartbeat: the leader caps `commit` at what this node is known to hold.
-    pub(super) fn handle_heartbeat(&mut self, from: NodeId, commit: Index) {
+    pub(super) fn handle_heartbeat(&mut self, from: NodeId, commit: Index, ctx: u64) {
         self.commit_to(commit.min(self.log.last_index()));
         let term = self.hard.term;
-        self.send(from, Message::HeartbeatResponse { term });
+        self.send(from, Message::HeartbeatResponse { term, ctx });
     }
 }

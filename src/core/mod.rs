@@ -11,6 +11,7 @@ mod follower;
 pub mod log;
 pub mod progress;
 pub mod raft;
+mod read_index;
 mod receive;
 mod replication;
 pub mod types;

@@ -71,6 +71,8 @@ pub struct RaftCore {
     /// A leader was heard from within the minimum election timeout (check-quorum lease): vote
     /// requests are ignored meanwhile.
     pub(super) leader_lease: bool,
+    /// Linearizable reads in flight (leader only).
+    pub(super) reads: super::read_index::ReadState,
     /// Last `(role, term, leader)` reported through `RoleChanged`.
     reported: Option<(Role, Term, Option<NodeId>)>,
 }
@@ -101,6 +103,7 @@ impl RaftCore {
             progress: BTreeMap::new(),
             out: Vec::new(),
             leader_lease: false,
+            reads: Default::default(),
             reported: None,
         }
     }
@@ -210,6 +213,7 @@ impl RaftCore {
 
     /// Follows `leader` (if known) in `term`, which must not be below the current term.
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        self.fail_reads();
         self.set_term(term);
         self.role = Role::Follower;
         self.leader = leader;
@@ -334,6 +338,7 @@ impl RaftCore {
         if index > self.commit {
             self.commit = index;
             self.maybe_apply();
+            self.reads_after_commit();
         }
     }
 
@@ -348,7 +353,7 @@ impl RaftCore {
     }
 
     /// Persists what the step changed, reports a role change, and hands over the actions.
-    fn finish_step(&mut self) -> Vec<Action> {
+    pub(super) fn finish_step(&mut self) -> Vec<Action> {
         self.flush();
         let now = (self.role, self.hard.term, self.leader);
         if self.reported != Some(now) {

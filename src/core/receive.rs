@@ -40,7 +40,7 @@ impl RaftCore {
                 // Tell a stale leader about the new term so that it steps down.
                 Message::AppendRequest { .. } | Message::Heartbeat { .. } => {
                     let term = self.hard.term;
-                    self.send(from, Message::HeartbeatResponse { term });
+                    self.send(from, Message::HeartbeatResponse { term, ctx: 0 });
                 }
                 Message::VoteRequest { pre_vote: true, .. } => self.reject_vote(from, true),
                 _ => {}
@@ -73,18 +73,18 @@ impl RaftCore {
                 self.accept_leader(term, from);
                 self.handle_append(from, prev, entries, commit);
             }
-            Message::Heartbeat { term, commit } => {
+            Message::Heartbeat { term, commit, ctx } => {
                 self.accept_leader(term, from);
-                self.handle_heartbeat(from, commit);
+                self.handle_heartbeat(from, commit, ctx);
             }
             Message::AppendResponse { outcome, .. } => {
                 if self.role == Role::Leader {
                     self.handle_append_response(from, outcome);
                 }
             }
-            Message::HeartbeatResponse { .. } => {
+            Message::HeartbeatResponse { ctx, .. } => {
                 if self.role == Role::Leader {
-                    self.handle_heartbeat_response(from);
+                    self.handle_heartbeat_response(from, ctx);
                 }
             }
         }

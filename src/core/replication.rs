@@ -95,7 +95,8 @@ impl RaftCore {
             .map(|(&id, p)| (id, p.match_index.min(self.commit)))
             .collect();
         for (peer, commit) in beats {
-            self.send(peer, Message::Heartbeat { term, commit });
+            let ctx = self.reads.round;
+            self.send(peer, Message::Heartbeat { term, commit, ctx });
         }
     }
 
@@ -139,7 +140,8 @@ impl RaftCore {
     /// pipeline window (whose messages may all have been lost) gets one slot back. The append
     /// that follows is sent even when empty: if entries were lost, its rejection switches the
     /// follower to probing from where the logs really agree (as etcd-raft does).
-    pub(super) fn handle_heartbeat_response(&mut self, from: NodeId) {
+    pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, ctx: u64) {
+        self.read_acknowledged(from, ctx);
         let last = self.log.last_index();
         let max_inflight = self.cfg.max_inflight;
         let Some(p) = self.progress.get_mut(&from) else {

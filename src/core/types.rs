@@ -143,11 +143,16 @@ pub enum Message {
         term: Term,
         /// The leader's commit index, capped at what the follower is known to hold.
         commit: Index,
+        /// The leader's latest read round (ReadIndex, dissertation §6.4), echoed in the answer:
+        /// an answer carrying round `r` proves the leader still led when round `r` began.
+        ctx: u64,
     },
     /// Answer to a `Heartbeat`.
     HeartbeatResponse {
         /// The follower's term.
         term: Term,
+        /// The `ctx` of the heartbeat answered (0 when answering anything else).
+        ctx: u64,
     },
 }
 
@@ -160,7 +165,7 @@ impl Message {
             | Message::AppendRequest { term, .. }
             | Message::AppendResponse { term, .. }
             | Message::Heartbeat { term, .. }
-            | Message::HeartbeatResponse { term } => *term,
+            | Message::HeartbeatResponse { term, .. } => *term,
         }
     }
 

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::input::{check_value, json_body, key_of, read_body};
 #[allow(unused_imports)]
 use super::openapi::{CasAnswer, CasRequest, DeleteAnswer, ErrorBody, WriteAnswer};
+use super::read::{prepare, ReadPlan};
 use super::write::{client_of, submit, Written};
 use super::{text_or_base64, ApiError, AppState};
 use crate::storage::{
@@ -190,9 +191,12 @@ pub async fn cas(
 
 /// `GET /v1/kv/{key}`: the raw value from this node's applied state, with `X-Raft-Index` (the
 /// applied index it reflects); a JSON 404 when absent.
-#[utoipa::path(get, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)")), responses((status = 200, description = "The raw value; X-Raft-Index is the applied index it reflects", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "No such key", body = ErrorBody), (status = 400, description = "Bad key", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum): reflects every write acknowledged before the read; stale (alias one): this node's applied state at once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding a linearizable read")), responses((status = 200, description = "The raw value; X-Raft-Index is the applied index it reflects", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "No such key", body = ErrorBody), (status = 400, description = "Bad key", body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = key_of(&req, &state.limits)?;
+    if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
+        return Ok(response);
+    }
     let kv = state.kv.clone();
     let lookup = web::block(move || -> Result<_, StorageError> {
         Ok((kv.get(&key)?, kv.applied_index()?, key))

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::input::check_key;
 #[allow(unused_imports)]
 use super::openapi::{ErrorBody, ListAnswer};
+use super::read::{prepare, ReadPlan};
 use super::{text_or_base64, ApiError, AppState};
 
 /// Default and largest page size.
@@ -24,12 +25,19 @@ pub struct ListQuery {
     limit: Option<usize>,
     /// Start after this key (the `next` of the previous page).
     after: Option<String>,
+    /// `linearizable` (default) or `stale`.
+    #[allow(dead_code)]
+    consistency: Option<String>,
+    /// Answer 307 on a follower instead of forwarding.
+    #[allow(dead_code)]
+    redirect: Option<bool>,
 }
 
 /// Answers `{"items": [{"key", "value"}...], "next": key|null, "applied": index}`; `next` is set
 /// when more keys follow (pass it as `after`). Values that are not UTF-8 come as `value_base64`.
-#[utoipa::path(get, path = "/v1/kv", tag = "kv", params(("prefix" = Option<String>, Query, description = "Only keys with this prefix"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"), ("after" = Option<String>, Query, description = "Continue after this key")), responses((status = 200, description = "Keys in order", body = ListAnswer), (status = 400, description = "Bad query", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/kv", tag = "kv", params(("prefix" = Option<String>, Query, description = "Only keys with this prefix"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"), ("after" = Option<String>, Query, description = "Continue after this key"), ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum) or stale (alias one)")), responses((status = 200, description = "Keys in order", body = ListAnswer), (status = 400, description = "Bad query", body = ErrorBody)))]
 pub async fn list(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -42,6 +50,9 @@ pub async fn list(
     }
     if let Some(after) = &query.after {
         check_key(after, &state.limits)?;
+    }
+    if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
+        return Ok(response);
     }
     let kv = state.kv.clone();
     let page = web::block(move || -> Result<_, crate::storage::StorageError> {

@@ -11,6 +11,7 @@ mod kv;
 mod list;
 mod metrics;
 pub mod openapi;
+pub mod read;
 pub mod seed_api;
 mod txn;
 pub mod write;

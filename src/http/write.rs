@@ -47,17 +47,29 @@ pub async fn submit(
         Err(ClientError::NotLeader {
             leader_id,
             leader_addr: Some(addr),
-        }) => {
-            let already_forwarded = req.headers().contains_key(FORWARDED_BY);
-            if state.redirect_writes || query_flag(req, "redirect") || already_forwarded {
-                Ok(Written::Relayed(redirect(req, leader_id, addr)))
-            } else {
-                forward(state, client, req, body, &addr)
-                    .await
-                    .map(Written::Relayed)
-            }
-        }
+        }) => to_leader(state, client, req, body, leader_id, addr)
+            .await
+            .map(Written::Relayed),
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Hands a request this follower cannot serve to the leader: forwards it and relays the answer,
+/// or answers 307 (with `?redirect=true`, the `redirect_writes` setting, or when the request
+/// was already forwarded once).
+pub async fn to_leader(
+    state: &AppState,
+    client: &awc::Client,
+    req: &HttpRequest,
+    body: &Bytes,
+    leader_id: Option<u64>,
+    addr: String,
+) -> Result<HttpResponse, ApiError> {
+    let already_forwarded = req.headers().contains_key(FORWARDED_BY);
+    if state.redirect_writes || query_flag(req, "redirect") || already_forwarded {
+        Ok(redirect(req, leader_id, addr))
+    } else {
+        forward(state, client, req, body, &addr).await
     }
 }
 

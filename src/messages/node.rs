@@ -251,3 +251,9 @@ pub struct ClusterView {
     /// Every voter.
     pub members: Vec<MemberView>,
 }
+
+/// Client -> node: a linearizable read barrier (ReadIndex). Answers, on the leader, the applied
+/// index at which the local state machine reflects every write acknowledged before the request.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<Index, ClientError>")]
+pub struct ClientRead;
