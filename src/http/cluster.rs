@@ -14,7 +14,8 @@ use crate::messages::node::{ClientError, GetCluster, GetLog};
 use crate::messages::node::{ClusterView, NodeStatus};
 use crate::storage::{GuardExpect, KvCommand, KvRequest, TxnOp};
 
-fn unavailable(err: actix::MailboxError) -> ApiError {
+/// A node that does not answer its mailbox.
+pub(crate) fn unavailable(err: actix::MailboxError) -> ApiError {
     ClientError::Unavailable(err.to_string()).into()
 }
 
@@ -28,13 +29,19 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// Every member with its addresses and health, as this node sees them.
 #[utoipa::path(get, path = "/v1/cluster", tag = "cluster", responses((status = 200, description = "Members with addresses and health", body = ClusterView)))]
 pub async fn cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let view = state
+    Ok(HttpResponse::Ok().json(cluster_view(&state).await?))
+}
+
+/// This node's view of the cluster.
+pub(crate) async fn cluster_view(
+    state: &AppState,
+) -> Result<crate::messages::node::ClusterView, ApiError> {
+    state
         .node
         .addr()
         .send(GetCluster)
         .await
-        .map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(view))
+        .map_err(unavailable)
 }
 
 /// Query of `GET /v1/log`.

@@ -12,9 +12,7 @@ use super::openapi::{CasAnswer, CasRequest, DeleteAnswer, ErrorBody, WriteAnswer
 use super::read::{prepare, ReadPlan};
 use super::write::{client_of, submit, Written};
 use super::{text_or_base64, ApiError, AppState};
-use crate::storage::{
-    KvCommand, KvOutput, KvRequest, KvResponse, StorageError, MAX_REQUEST_ID_LEN,
-};
+use crate::storage::{KvCommand, KvOutput, KvRequest, KvResponse, MAX_REQUEST_ID_LEN};
 
 /// Header naming a client's idempotency key: a retried write with the same key is applied at
 /// most once, and the retry returns the first result.
@@ -197,13 +195,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);
     }
-    let kv = state.kv.clone();
-    let lookup = web::block(move || -> Result<_, StorageError> {
-        Ok((kv.get(&key)?, kv.applied_index()?, key))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let (value, applied, key) = lookup.map_err(|e| ApiError::internal(e.to_string()))?;
+    let (value, applied, key) = super::read::read_local(&state, key).await?;
     match value {
         Some(value) => Ok(HttpResponse::Ok()
             .insert_header(("X-Raft-Index", applied.to_string()))

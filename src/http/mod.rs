@@ -3,7 +3,7 @@
 //! Every error answer is JSON: `{"error": "<code>", "message": "...", "leader": ...}`. Writes on a
 //! follower are forwarded to the leader (or redirected with `?redirect=true`); see [`write`].
 
-mod cluster;
+pub(crate) mod cluster;
 pub mod dashboard;
 mod error;
 mod input;

@@ -6,12 +6,13 @@
 //!   307 with `?redirect=true`).
 //! - `stale` (alias `one`): this node answers at once from its applied state, which may lag.
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
 use super::write::{client_of, to_leader};
 use super::{ApiError, AppState};
 use crate::messages::node::ClientError;
+use crate::storage::StorageError;
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,4 +64,17 @@ pub async fn prepare(state: &AppState, req: &HttpRequest) -> Result<ReadPlan, Ap
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Reads `key` from this node's applied state (off the async workers): the value, if any, and
+/// the applied index it reflects.
+pub async fn read_local(
+    state: &AppState,
+    key: String,
+) -> Result<(Option<Bytes>, crate::core::Index, String), ApiError> {
+    let kv = state.kv.clone();
+    web::block(move || -> Result<_, StorageError> { Ok((kv.get(&key)?, kv.applied_index()?, key)) })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))
 }

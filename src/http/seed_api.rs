@@ -30,11 +30,12 @@ use serde_json::{json, Value};
 pub use command::{command, parse_command_line, Command};
 
 use super::cluster::describe_entry;
+use super::cluster::unavailable;
 use super::error::method_not_allowed;
 use super::write::client_of;
 use super::{ApiError, AppState};
 use crate::core::Role;
-use crate::messages::node::{ClientError, GetCluster, GetLog, MemberView};
+use crate::messages::node::{GetLog, MemberView};
 
 /// How long `GET /api/status` waits for each other node's `/v1/status`.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
@@ -61,22 +62,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn unavailable(err: actix::MailboxError) -> ApiError {
-    ClientError::Unavailable(err.to_string()).into()
-}
-
 /// `GET /api/status`: the status of every node, as described in the module docs.
 #[utoipa::path(get, path = "/api/status", tag = "dashboard", responses((status = 200, description = "Status of every node (seed-compatible): {leader, term, nodes: [/v1/status or {id, error}], cluster, leader_cluster}")))]
 pub async fn status(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let view = state
-        .node
-        .addr()
-        .send(GetCluster)
-        .await
-        .map_err(unavailable)?;
+    let view = super::cluster::cluster_view(&state).await?;
     let client = client_of(&req);
     let nodes: Vec<Value> = join_all(view.members.iter().map(|m| probe(&state, &client, m))).await;
     let term = nodes.iter().filter_map(|n| n["term"].as_u64()).max();

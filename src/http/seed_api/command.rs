@@ -12,7 +12,7 @@ use crate::http::kv::write;
 use crate::http::write::{client_of, FORWARDED_BY};
 use crate::http::{text_or_base64, ApiError, AppState};
 use crate::messages::node::ClientError;
-use crate::storage::{KvCommand, KvOutput, StorageError};
+use crate::storage::{KvCommand, KvOutput};
 
 /// Body of `POST /api/command`: either `command` (a text line) or `op` + `key` (+ `value`).
 #[derive(Debug, Deserialize)]
@@ -188,13 +188,7 @@ async fn read_on_leader(
         };
         return relay(state, req, body, &addr).await;
     }
-    let kv = state.kv.clone();
-    let lookup = web::block(move || -> Result<_, StorageError> {
-        Ok((kv.get(&key)?, kv.applied_index()?, key))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let (value, applied, key) = lookup.map_err(|e| ApiError::internal(e.to_string()))?;
+    let (value, applied, key) = crate::http::read::read_local(&state, key).await?;
     let mut answer = json!({
         "ok": true,
         "op": "get",
