@@ -188,7 +188,7 @@ async fn read_on_leader(
         };
         return relay(state, req, body, &addr).await;
     }
-    let (value, applied, key) = crate::http::read::read_local(&state, key).await?;
+    let (value, applied, key) = crate::http::read::read_local(state, key).await?;
     let mut answer = json!({
         "ok": true,
         "op": "get",
