@@ -34,14 +34,29 @@ fn follower_rejects_append_with_stale_term_and_reports_its_term() {
     );
     let out = sent(&acts);
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].msg, Message::HeartbeatResponse { term: 5, ctx: 0 });
+    assert_eq!(
+        out[0].msg,
+        Message::HeartbeatResponse {
+            term: 5,
+            ctx: 0,
+            applied: 0
+        }
+    );
 }
 
 #[test]
 fn higher_term_in_any_message_turns_leader_into_follower() {
     let (mut c, _) = leader(3, 1, &[1]);
     assert_eq!(c.term(), 2);
-    recv(&mut c, 3, Message::HeartbeatResponse { term: 7, ctx: 0 });
+    recv(
+        &mut c,
+        3,
+        Message::HeartbeatResponse {
+            term: 7,
+            ctx: 0,
+            applied: 0,
+        },
+    );
     assert_eq!(c.role(), Role::Follower);
     assert_eq!(c.term(), 7);
     assert_eq!(c.voted_for(), None);
@@ -218,6 +233,7 @@ fn stale_election_timeout_epoch_is_ignored() {
             term: 1,
             commit: 0,
             ctx: 0,
+            leader_commit: 0,
         },
     ); // re-arms
     assert!(c.election_epoch() > stale);
@@ -314,6 +330,7 @@ fn node_hearing_from_leader_ignores_disruptive_vote_requests() {
             term: 3,
             commit: 0,
             ctx: 0,
+            leader_commit: 0,
         },
     );
     assert_eq!(c.leader(), Some(1));
@@ -345,6 +362,7 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
             term: 3,
             commit: 0,
             ctx: 0,
+            leader_commit: 0,
         },
     );
     let a = recv(
@@ -396,6 +414,7 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
             term: 3,
             commit: 0,
             ctx: 0,
+            leader_commit: 0,
         },
     );
     let a = recv(
@@ -413,7 +432,15 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
 #[test]
 fn check_quorum_leader_without_quorum_contact_steps_down() {
     let (mut c, _) = leader(5, 1, &[1]);
-    recv(&mut c, 2, Message::HeartbeatResponse { term: 2, ctx: 0 });
+    recv(
+        &mut c,
+        2,
+        Message::HeartbeatResponse {
+            term: 2,
+            ctx: 0,
+            applied: 0,
+        },
+    );
     fire_election(&mut c); // first check: only 2 of 5 active
     assert_eq!(c.role(), Role::Follower);
     assert_eq!(c.term(), 2, "stepping down does not change the term");
@@ -423,7 +450,15 @@ fn check_quorum_leader_without_quorum_contact_steps_down() {
 #[test]
 fn check_quorum_leader_with_quorum_contact_stays() {
     let (mut c, _) = leader(3, 1, &[1]);
-    recv(&mut c, 2, Message::HeartbeatResponse { term: 2, ctx: 0 });
+    recv(
+        &mut c,
+        2,
+        Message::HeartbeatResponse {
+            term: 2,
+            ctx: 0,
+            applied: 0,
+        },
+    );
     fire_election(&mut c);
     assert_eq!(c.role(), Role::Leader);
     // Activity is reset each round: silence in the next round means stepping down.
@@ -498,6 +533,7 @@ fn follower_never_truncates_committed_entries() {
             term: 3,
             commit: 2,
             ctx: 0,
+            leader_commit: 0,
         },
     );
     assert_eq!(c.commit_index(), 2);
@@ -746,6 +782,7 @@ fn committed_entries_are_applied_in_order_exactly_once() {
             term: 2,
             commit: 3,
             ctx: 0,
+            leader_commit: 0,
         },
     );
     assert!(applied(&again).is_empty());
@@ -761,6 +798,7 @@ fn proposal_on_follower_names_the_leader() {
             term: 2,
             commit: 0,
             ctx: 0,
+            leader_commit: 0,
         },
     );
     let err = c
@@ -779,6 +817,7 @@ fn messages_from_non_members_are_ignored() {
             term: 50,
             commit: 0,
             ctx: 0,
+            leader_commit: 0,
         },
     );
     assert!(a.iter().all(|x| !matches!(x, Action::Send(_))));
@@ -830,7 +869,15 @@ fn new_leader_serves_no_read_before_its_noop_commits() {
     let beats = read_round_heartbeats(&b);
     assert_eq!(beats.len(), 2, "one heartbeat per follower for the round");
     let ctx = beats[0].1;
-    let d = recv(&mut c, 3, Message::HeartbeatResponse { term, ctx });
+    let d = recv(
+        &mut c,
+        3,
+        Message::HeartbeatResponse {
+            term,
+            ctx,
+            applied: 0,
+        },
+    );
     assert_eq!(ready_reads(&d), vec![(7, 2)]);
 }
 
@@ -854,14 +901,38 @@ fn read_is_confirmed_only_by_a_quorum_answering_its_round() {
     assert_eq!(beats.len(), 4);
     let ctx = beats[0].1;
     // Answers to an older round (or plain heartbeats) confirm nothing.
-    let stale = recv(&mut c, 2, Message::HeartbeatResponse { term, ctx: ctx - 1 });
+    let stale = recv(
+        &mut c,
+        2,
+        Message::HeartbeatResponse {
+            term,
+            ctx: ctx - 1,
+            applied: 0,
+        },
+    );
     assert!(ready_reads(&stale).is_empty());
-    let one = recv(&mut c, 2, Message::HeartbeatResponse { term, ctx });
+    let one = recv(
+        &mut c,
+        2,
+        Message::HeartbeatResponse {
+            term,
+            ctx,
+            applied: 0,
+        },
+    );
     assert!(
         ready_reads(&one).is_empty(),
         "leader + 1 of 5 is not a quorum"
     );
-    let two = recv(&mut c, 4, Message::HeartbeatResponse { term, ctx });
+    let two = recv(
+        &mut c,
+        4,
+        Message::HeartbeatResponse {
+            term,
+            ctx,
+            applied: 0,
+        },
+    );
     assert_eq!(
         ready_reads(&two),
         vec![(1, 2), (2, 2)],
@@ -888,6 +959,7 @@ fn a_leader_that_steps_down_fails_its_pending_reads() {
         Message::HeartbeatResponse {
             term: term + 1,
             ctx: 0,
+            applied: 0,
         },
     );
     assert_eq!(c.role(), Role::Follower);

@@ -157,6 +157,7 @@ impl Sim {
                     }
                     self.reads_confirmed += 1;
                 }
+                Action::QuorumConfirmed { .. } => {}
                 Action::ReadsFailed { ids } => {
                     for read in ids {
                         self.reads.remove(&(id, read));
@@ -218,6 +219,9 @@ impl Sim {
             }
             self.node(id).applied.push(entry);
         }
+        let applied = self.nodes[&id].applied.len() as u64;
+        let acts = self.node(id).core.step(Event::Applied { index: applied });
+        self.run_actions(id, acts);
     }
 
     fn complete_io(&mut self, id: NodeId) {

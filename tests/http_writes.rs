@@ -253,13 +253,35 @@ async fn reads_are_linearizable_by_default_and_stale_on_request() {
         assert_eq!(got.status().as_u16(), 200);
         assert_eq!(got.body().await.expect("body"), i.to_string().as_bytes());
     }
-    // ?redirect=true: the follower names the leader instead.
+    // The follower serves linearizable reads itself (it asks the leader for a read index and
+    // waits for its own state machine): nothing is forwarded.
     let resp = client
-        .get(format!("{}/v1/kv/lin?redirect=true", c.url(follower)))
+        .get(format!("{}/v1/kv/lin", c.url(follower)))
         .send()
         .await
         .expect("send");
-    assert_eq!(resp.status().as_u16(), 307);
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        !resp.headers().contains_key("x-raftix-forwarded-to"),
+        "served by the follower"
+    );
+    // consistency=all is the leader's to answer: the follower forwards it.
+    let mut all = client
+        .get(format!("{}/v1/kv/lin?consistency=all", c.url(follower)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(all.status().as_u16(), 200);
+    assert!(all.headers().contains_key("x-raftix-forwarded-to"));
+    assert_eq!(all.body().await.expect("body"), "19".as_bytes());
+    // A lease read on the leader sees the last write.
+    let mut lease = client
+        .get(format!("{}/v1/kv/lin?consistency=lease", c.url(leader)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(lease.status().as_u16(), 200);
+    assert_eq!(lease.body().await.expect("body"), "19".as_bytes());
     // A follower cut off from the leader: stale reads still answer (with the old value), while
     // linearizable reads refuse rather than risk a stale answer.
     c.partition(&std::collections::BTreeSet::from([follower]))

@@ -32,6 +32,7 @@ fn heartbeat(from: NodeId, to: NodeId, commit: u64) -> Envelope {
             term: 1,
             commit,
             ctx: 0,
+            leader_commit: 0,
         },
     }
 }
@@ -229,7 +230,8 @@ async fn oversized_message_is_dropped_without_killing_the_link() {
         Message::Heartbeat {
             term: 1,
             commit: 5,
-            ctx: 0
+            ctx: 0,
+            leader_commit: 0
         }
     );
     let s = stats(&link).await;

@@ -9,8 +9,8 @@ use futures::future::{BoxFuture, Shared};
 
 use crate::core::NodeId;
 use crate::messages::node::{
-    BlockPeers, ClientError, ClientWrite, GetStatus, NodeStatus, RoleChange, Shutdown,
-    SubscribeRoles, WriteResult,
+    Ack, BlockPeers, ClientError, ClientWrite, GetStatus, NodeStatus, ReadMode, RoleChange,
+    Shutdown, SubscribeRoles, WriteResult,
 };
 use crate::metrics::NodeMetrics;
 
@@ -57,8 +57,16 @@ impl RaftHandle {
     /// committed and applied on this node. On a follower returns `ClientError::NotLeader` naming
     /// the leader (with its HTTP address when known).
     pub async fn submit(&self, command: Bytes) -> Result<WriteResult, ClientError> {
+        self.submit_with(command, Ack::Quorum).await
+    }
+
+    /// Like [`submit`](Self::submit), answering at the given acknowledgement level: `Quorum`
+    /// (committed and applied here), `All` (applied on every voter, else `NotEverywhere`) or
+    /// `Leader` (durable on the leader only; the output is empty and the write may be lost on
+    /// failover).
+    pub async fn submit_with(&self, command: Bytes, ack: Ack) -> Result<WriteResult, ClientError> {
         self.addr
-            .send(ClientWrite { command })
+            .send(ClientWrite { command, ack })
             .await
             .map_err(|e| ClientError::Unavailable(e.to_string()))?
     }
@@ -67,8 +75,18 @@ impl RaftHandle {
     /// machine reflects every write acknowledged before the call, with the applied index it
     /// reached. On a follower returns `ClientError::NotLeader`.
     pub async fn read_barrier(&self) -> Result<crate::core::Index, ClientError> {
+        self.read_barrier_with(ReadMode::Linearizable).await
+    }
+
+    /// A read barrier of the given mode: `Linearizable` (ReadIndex; on a follower the leader is
+    /// asked and the follower waits for its own state machine), `Lease` (served at once by a
+    /// leader holding its lease) or `All` (leader only: every voter applied the read index).
+    pub async fn read_barrier_with(
+        &self,
+        mode: ReadMode,
+    ) -> Result<crate::core::Index, ClientError> {
         self.addr
-            .send(crate::messages::node::ClientRead)
+            .send(crate::messages::node::ClientRead { mode })
             .await
             .map_err(|e| ClientError::Unavailable(e.to_string()))?
     }

@@ -141,6 +141,10 @@ pub fn start_node_on<S: StateMachine>(
     let http_addr = config.advertise_http().to_string();
     let peer_addrs = config.cluster.clone();
     let election_timeout_max = config.election_timeout_max();
+    let lease_duration = config
+        .election_timeout_min()
+        .saturating_sub(std::time::Duration::from_millis(config.lease_drift_ms));
+    let lease_enabled = config.check_quorum && !lease_duration.is_zero();
     let proposal_timeout = config.proposal_timeout();
     let node_metrics = metrics.clone();
     let addr = RaftNode::create(move |ctx| {
@@ -186,6 +190,10 @@ pub fn start_node_on<S: StateMachine>(
             links,
             peer_addrs,
             election_timeout_max,
+            lease_duration,
+            lease_enabled,
+            syncing_lag: config.syncing_lag,
+            slow_disk: std::time::Duration::from_millis(config.slow_disk_ms),
             applied,
             http_addr,
             proposal_timeout,

@@ -96,7 +96,10 @@ impl Handler<Flush> for LogStore {
                 let entries = ops.iter().map(|op| op.entries.len()).sum();
                 self.metrics
                     .record_fsync(ops.len(), entries, started.elapsed());
-                self.on_persisted.do_send(Persisted { io_seq });
+                self.on_persisted.do_send(Persisted {
+                    io_seq,
+                    took: started.elapsed(),
+                });
             }
             Err(err) => {
                 self.failed = true;

@@ -11,6 +11,8 @@ pub mod handle;
 pub mod launch;
 pub mod log_store;
 pub mod node;
+mod node_acks;
+mod node_health;
 mod node_queries;
 mod node_reads;
 mod node_writes;

@@ -40,6 +40,15 @@ pub struct NodeParts {
     pub peer_addrs: BTreeMap<NodeId, String>,
     /// Longest election timeout: a follower silent for longer counts as unreachable.
     pub election_timeout_max: Duration,
+    /// How long a quorum-confirmed round lets the leader serve reads locally: the minimum
+    /// election timeout less the clock-drift bound.
+    pub lease_duration: Duration,
+    /// Leases need check-quorum (followers ignoring campaigns while they hear a leader).
+    pub lease_enabled: bool,
+    /// A follower more entries than this behind the leader's commit is SYNCING.
+    pub syncing_lag: u64,
+    /// A durable write slower than this makes the node DEGRADED for a while.
+    pub slow_disk: Duration,
     /// The state machine's applied index at start.
     pub applied: Index,
     /// This node's advertised HTTP address.
@@ -62,9 +71,13 @@ pub struct RaftNode {
     pub(super) id: NodeId,
     pub(super) parts: NodeParts,
     pub(super) replicators: BTreeMap<NodeId, Addr<Replicator>>,
-    pub(super) waiters: BTreeMap<Index, (Term, Waiter)>,
+    pub(super) waiters: BTreeMap<Index, (Term, Ack, Waiter)>,
     /// Client commands waiting for the next `ProposeBatch`.
-    pub(super) proposals: Vec<(bytes::Bytes, Waiter)>,
+    pub(super) proposals: Vec<(bytes::Bytes, Ack, Waiter)>,
+    /// Writes and reads waiting for more than commit and apply here.
+    pub(super) acks: super::node_acks::Acks,
+    /// What the health state is computed from.
+    pub(super) health: super::node_health::HealthSignals,
     /// Linearizable reads in progress.
     pub(super) reads: super::node_reads::Reads,
     pub(super) applied: Index,
@@ -87,6 +100,8 @@ impl RaftNode {
             replicators: BTreeMap::new(),
             waiters: BTreeMap::new(),
             proposals: Vec::new(),
+            acks: Default::default(),
+            health: Default::default(),
             reads: Default::default(),
             peer_http: BTreeMap::new(),
             subscribers: Vec::new(),
@@ -108,6 +123,7 @@ impl RaftNode {
     }
 
     pub(super) fn execute(&mut self, actions: Vec<Action>) {
+        self.note_rounds();
         for action in actions {
             match action {
                 Action::Persist {
@@ -128,9 +144,12 @@ impl RaftNode {
                 Action::ArmElection { epoch } => self.parts.timer.do_send(ArmElection { epoch }),
                 Action::RoleChanged { role, term, leader } => self.role_changed(role, term, leader),
                 Action::ReadReady { id, index } => self.read_ready(id, index),
+                Action::QuorumConfirmed { round } => self.lease_confirmed(round),
                 Action::ReadsFailed { ids } => self.reads_failed(ids),
             }
         }
+        self.check_durable();
+        self.check_everywhere();
     }
 
     fn send(&mut self, envelope: crate::core::Envelope) {
@@ -161,6 +180,10 @@ impl RaftNode {
             NodeMetrics::bump(&self.parts.metrics.leader_changes);
         }
         self.last_leader = leader;
+        self.leader_known(leader);
+        if role != Role::Leader || self.last_role.map(|(_, t)| t) != Some(term) {
+            self.lease_lost();
+        }
         self.last_role = Some((role, term));
         self.parts.timer.do_send(SetHeartbeat(role == Role::Leader));
         self.replicators.clear(); // dropping the addresses stops the old term's replicators
@@ -193,6 +216,7 @@ impl RaftNode {
     fn status(&self) -> NodeStatus {
         let core = &self.parts.core;
         let last = core.last_log_id();
+        let lag = core.leader_commit().saturating_sub(self.applied);
         let peers = core
             .followers()
             .into_iter()
@@ -215,7 +239,10 @@ impl RaftNode {
             leader: core.leader(),
             leader_addr: self.leader_addr(core.leader()),
             commit: core.commit_index(),
+            leader_commit: core.leader_commit(),
             applied: self.applied,
+            lag,
+            health: self.health(lag),
             last_log_index: last.index,
             last_log_term: last.term,
             members: core.config().voters.iter().copied().collect(),
@@ -244,12 +271,13 @@ impl Actor for RaftNode {
             .failure
             .clone()
             .unwrap_or_else(|| "node stopped".to_string());
-        for (_, (_, waiter)) in std::mem::take(&mut self.waiters) {
+        for (_, (_, _, waiter)) in std::mem::take(&mut self.waiters) {
             let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
         }
-        for (_, waiter) in std::mem::take(&mut self.proposals) {
+        for (_, _, waiter) in std::mem::take(&mut self.proposals) {
             let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
         }
+        self.acks_stopped(&reason);
         self.reads_stopped(&reason);
         self.replicators.clear();
         self.parts.timer.do_send(SetHeartbeat(false));
@@ -309,6 +337,7 @@ impl Handler<Persisted> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: Persisted, _: &mut Context<Self>) {
         let _span = self.span();
+        self.disk_write_took(msg.took);
         self.step(Event::Persisted { io_seq: msg.io_seq });
     }
 }
@@ -322,6 +351,9 @@ impl Handler<PeerMessage> for RaftNode {
         }
         let _span = self.span();
         NodeMetrics::bump(&self.parts.metrics.messages_in);
+        self.health
+            .last_contact
+            .insert(envelope.from, std::time::Instant::now());
         if let Some(replicator) = self.replicators.get(&envelope.from) {
             match envelope.msg {
                 Message::AppendResponse {
@@ -346,7 +378,7 @@ impl Handler<PeerIntroduced> for RaftNode {
 impl Handler<Applied> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: Applied, _: &mut Context<Self>) {
-        let metrics = &self.parts.metrics;
+        let metrics = self.parts.metrics.clone();
         for (log_id, output) in msg.outputs {
             self.applied = self.applied.max(log_id.index);
             // Waiters at or below this index are decided now.
@@ -354,21 +386,29 @@ impl Handler<Applied> for RaftNode {
                 if *entry.key() > log_id.index {
                     break;
                 }
-                let (index, (term, waiter)) = entry.remove_entry();
-                let result = if index == log_id.index && term == log_id.term {
-                    NodeMetrics::bump(&metrics.proposals_ok);
-                    Ok(WriteResult {
-                        log_id,
-                        output: output.clone(),
-                    })
-                } else {
+                let (index, (term, ack, waiter)) = entry.remove_entry();
+                if index != log_id.index || term != log_id.term {
                     NodeMetrics::bump(&metrics.proposals_failed);
-                    Err(ClientError::ProposalDropped)
+                    let _ = waiter.send(Err(ClientError::ProposalDropped));
+                    continue;
+                }
+                NodeMetrics::bump(&metrics.proposals_ok);
+                let result = WriteResult {
+                    log_id,
+                    output: output.clone(),
                 };
-                let _ = waiter.send(result);
+                if ack == Ack::All {
+                    let deadline = std::time::Instant::now() + self.parts.proposal_timeout;
+                    let what = super::node_acks::Everywhere::Write(waiter, result);
+                    self.acks.everywhere.push((index, deadline, what));
+                } else {
+                    let _ = waiter.send(Ok(result));
+                }
             }
         }
         self.reads_applied();
+        let applied = self.applied;
+        self.step(Event::Applied { index: applied });
     }
 }
 

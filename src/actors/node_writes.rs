@@ -6,7 +6,7 @@ use actix::{AsyncContext, Context, Handler, ResponseFuture};
 use futures::channel::oneshot;
 
 use crate::core::Role;
-use crate::messages::node::{ClientError, ClientWrite, WriteResult};
+use crate::messages::node::{Ack, ClientError, ClientWrite, WriteResult};
 use crate::metrics::NodeMetrics;
 
 use super::node::RaftNode;
@@ -28,11 +28,15 @@ impl Handler<ClientWrite> for RaftNode {
             return Box::pin(async move { Err(err) });
         }
         let (tx, rx) = oneshot::channel();
-        self.proposals.push((msg.command, tx));
+        self.proposals.push((msg.command, msg.ack, tx));
         if self.proposals.len() == 1 {
             ctx.notify(ProposeBatch);
         }
-        let timeout = self.parts.proposal_timeout;
+        // ack=all answers NotEverywhere itself after a second timeout, counted from the apply.
+        let timeout = match msg.ack {
+            Ack::All => self.parts.proposal_timeout * 2 + std::time::Duration::from_millis(500),
+            _ => self.parts.proposal_timeout,
+        };
         Box::pin(async move {
             match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(result)) => result,
@@ -54,18 +58,27 @@ impl Handler<ProposeBatch> for RaftNode {
     fn handle(&mut self, _: ProposeBatch, _: &mut Context<Self>) {
         let _span = self.span();
         let batch = std::mem::take(&mut self.proposals);
-        let (commands, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let mut commands = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for (command, ack, waiter) in batch {
+            commands.push(command);
+            waiters.push((ack, waiter));
+        }
         match self.parts.core.propose(commands) {
             Ok((ids, actions)) => {
-                for (id, waiter) in ids.into_iter().zip(waiters) {
-                    self.waiters.insert(id.index, (id.term, waiter));
+                for (id, (ack, waiter)) in ids.into_iter().zip(waiters) {
+                    if ack == Ack::Leader {
+                        self.acks.durable.insert(id.index, (id.term, waiter));
+                    } else {
+                        self.waiters.insert(id.index, (id.term, ack, waiter));
+                    }
                 }
                 self.execute(actions);
             }
             Err(not_leader) => {
                 // Leadership was lost between queuing and proposing.
                 let addr = self.leader_addr(not_leader.leader);
-                for waiter in waiters {
+                for (_, waiter) in waiters {
                     NodeMetrics::bump(&self.parts.metrics.proposals_failed);
                     let _ = waiter.send(Err(ClientError::NotLeader {
                         leader_id: not_leader.leader,

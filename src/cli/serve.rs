@@ -80,6 +80,16 @@ pub struct ServeArgs {
     /// Largest value accepted over HTTP [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     pub max_value_bytes: Option<usize>,
+    /// Clock-drift bound of lease reads; the lease lasts the minimum election timeout less this
+    /// [default: 50].
+    #[arg(long, value_name = "MS")]
+    pub lease_drift_ms: Option<u64>,
+    /// A follower more entries than this behind the leader's commit is SYNCING [default: 1000].
+    #[arg(long, value_name = "ENTRIES")]
+    pub syncing_lag: Option<u64>,
+    /// A durable log write slower than this makes the node DEGRADED for a while [default: 500].
+    #[arg(long, value_name = "MS")]
+    pub slow_disk_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -108,6 +118,9 @@ impl ServeArgs {
             redirect_writes: self.redirect_writes.then_some(true),
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,
+            lease_drift_ms: self.lease_drift_ms,
+            syncing_lag: self.syncing_lag,
+            slow_disk_ms: self.slow_disk_ms,
         })
     }
 

@@ -132,6 +132,32 @@ pub struct NodeConfig {
     /// Largest value accepted over HTTP, in bytes.
     #[serde(default = "default_max_value_bytes")]
     pub max_value_bytes: usize,
+    /// Clock-drift bound of lease reads: the lease lasts the minimum election timeout less this.
+    #[serde(default = "default_lease_drift_ms")]
+    pub lease_drift_ms: u64,
+    /// A follower further behind the leader's commit than this many entries is SYNCING.
+    #[serde(default = "default_syncing_lag")]
+    pub syncing_lag: u64,
+    /// A durable log write slower than this (milliseconds) makes the node DEGRADED for a while.
+    #[serde(default = "default_slow_disk_ms")]
+    pub slow_disk_ms: u64,
+}
+
+/// Default for [`NodeConfig::lease_drift_ms`].
+pub const DEFAULT_LEASE_DRIFT_MS: u64 = 50;
+/// Default for [`NodeConfig::syncing_lag`].
+pub const DEFAULT_SYNCING_LAG: u64 = 1000;
+/// Default for [`NodeConfig::slow_disk_ms`].
+pub const DEFAULT_SLOW_DISK_MS: u64 = 500;
+
+fn default_lease_drift_ms() -> u64 {
+    DEFAULT_LEASE_DRIFT_MS
+}
+fn default_syncing_lag() -> u64 {
+    DEFAULT_SYNCING_LAG
+}
+fn default_slow_disk_ms() -> u64 {
+    DEFAULT_SLOW_DISK_MS
 }
 
 fn default_max_key_bytes() -> usize {
@@ -211,6 +237,9 @@ impl NodeConfig {
             redirect_writes: false,
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            lease_drift_ms: DEFAULT_LEASE_DRIFT_MS,
+            syncing_lag: DEFAULT_SYNCING_LAG,
+            slow_disk_ms: DEFAULT_SLOW_DISK_MS,
         }
     }
 

@@ -39,6 +39,9 @@ pub struct PartialConfig {
     pub redirect_writes: Option<bool>,
     pub max_key_bytes: Option<usize>,
     pub max_value_bytes: Option<usize>,
+    pub lease_drift_ms: Option<u64>,
+    pub syncing_lag: Option<u64>,
+    pub slow_disk_ms: Option<u64>,
 }
 
 impl PartialConfig {
@@ -88,6 +91,9 @@ impl PartialConfig {
             redirect_writes: over.redirect_writes.or(self.redirect_writes),
             max_key_bytes: over.max_key_bytes.or(self.max_key_bytes),
             max_value_bytes: over.max_value_bytes.or(self.max_value_bytes),
+            lease_drift_ms: over.lease_drift_ms.or(self.lease_drift_ms),
+            syncing_lag: over.syncing_lag.or(self.syncing_lag),
+            slow_disk_ms: over.slow_disk_ms.or(self.slow_disk_ms),
         }
     }
 
@@ -130,6 +136,9 @@ impl PartialConfig {
         set(&mut c.redirect_writes, self.redirect_writes);
         set(&mut c.max_key_bytes, self.max_key_bytes);
         set(&mut c.max_value_bytes, self.max_value_bytes);
+        set(&mut c.lease_drift_ms, self.lease_drift_ms);
+        set(&mut c.syncing_lag, self.syncing_lag);
+        set(&mut c.slow_disk_ms, self.slow_disk_ms);
         c.validate()?;
         Ok(c)
     }

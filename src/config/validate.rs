@@ -155,6 +155,17 @@ impl NodeConfig {
                 ),
             ));
         }
+        if self.lease_drift_ms >= self.election_timeout_min_ms {
+            return Err(ConfigError::invalid(
+                "lease_drift_ms",
+                self.lease_drift_ms,
+                format!(
+                    "must be less than --election-timeout-min-ms (election_timeout_min_ms) = {}",
+                    self.election_timeout_min_ms
+                ),
+            ));
+        }
+        non_zero("slow_disk_ms", self.slow_disk_ms)?;
         Ok(())
     }
 

@@ -24,6 +24,11 @@ pub enum Event {
     HeartbeatTick,
     /// A message from a peer.
     Receive(Envelope),
+    /// The state machine has applied every entry up to `index` (reported to the leader).
+    Applied {
+        /// Highest applied index.
+        index: Index,
+    },
     /// Every `Persist` with an `io_seq` up to and including this one is durable.
     Persisted {
         /// Sequence number of the latest completed `Persist`.
@@ -66,6 +71,12 @@ pub enum Action {
         id: u64,
         /// The commit index when the read was requested.
         index: Index,
+    },
+    /// A quorum acknowledged read round `round` (every heartbeat tick starts one): this node
+    /// led when the round began. The runtime derives the leader lease from it.
+    QuorumConfirmed {
+        /// The round.
+        round: u64,
     },
     /// These reads cannot be served here: leadership was lost before they were confirmed.
     ReadsFailed {

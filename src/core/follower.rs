@@ -13,6 +13,7 @@ impl RaftCore {
         entries: Vec<Entry>,
         leader_commit: Index,
     ) {
+        self.leader_commit_seen = self.leader_commit_seen.max(leader_commit);
         let term = self.hard.term;
         if prev.index < self.commit {
             // Everything up to `commit` already matches the leader: say so and let it move on.
@@ -54,9 +55,16 @@ impl RaftCore {
     }
 
     /// Handles a heartbeat: the leader caps `commit` at what this node is known to hold.
-    pub(super) fn handle_heartbeat(&mut self, from: NodeId, commit: Index, ctx: u64) {
+    pub(super) fn handle_heartbeat(
+        &mut self,
+        from: NodeId,
+        commit: Index,
+        ctx: u64,
+        leader_commit: Index,
+    ) {
+        self.leader_commit_seen = self.leader_commit_seen.max(leader_commit);
         self.commit_to(commit.min(self.log.last_index()));
-        let term = self.hard.term;
-        self.send(from, Message::HeartbeatResponse { term, ctx });
+        let (term, applied) = (self.hard.term, self.applied_report);
+        self.send(from, Message::HeartbeatResponse { term, ctx, applied });
     }
 }

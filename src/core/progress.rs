@@ -30,6 +30,8 @@ pub struct Progress {
     pub inflight: VecDeque<Index>,
     /// Heard from this follower since the last check-quorum round.
     pub recent_active: bool,
+    /// Highest index the follower reported applied.
+    pub applied: Index,
 }
 
 impl Progress {
@@ -42,6 +44,7 @@ impl Progress {
             probe_sent: false,
             inflight: VecDeque::new(),
             recent_active: false,
+            applied: 0,
         }
     }
 

@@ -71,7 +71,11 @@ pub struct RaftCore {
     /// A leader was heard from within the minimum election timeout (check-quorum lease): vote
     /// requests are ignored meanwhile.
     pub(super) leader_lease: bool,
-    /// Linearizable reads in flight (leader only).
+    /// Highest index the state machine reported applied (sent to the leader in heartbeats).
+    pub(super) applied_report: Index,
+    /// Highest commit index a leader of this node's terms has told it about (uncapped).
+    pub(super) leader_commit_seen: Index,
+    /// Linearizable reads in flight.
     pub(super) reads: super::read_index::ReadState,
     /// Last `(role, term, leader)` reported through `RoleChanged`.
     reported: Option<(Role, Term, Option<NodeId>)>,
@@ -103,6 +107,8 @@ impl RaftCore {
             progress: BTreeMap::new(),
             out: Vec::new(),
             leader_lease: false,
+            applied_report: applied,
+            leader_commit_seen: applied,
             reads: Default::default(),
             reported: None,
         }
@@ -126,6 +132,7 @@ impl RaftCore {
             Event::HeartbeatTick => self.on_heartbeat_tick(),
             Event::Receive(envelope) => self.on_receive(envelope),
             Event::Persisted { io_seq } => self.on_persisted(io_seq),
+            Event::Applied { index } => self.applied_report = self.applied_report.max(index),
         }
         self.finish_step()
     }
@@ -207,6 +214,21 @@ impl RaftCore {
             .iter()
             .map(|(&id, p)| (id, p.match_index, p.next_index))
             .collect()
+    }
+    /// The applied index each follower last reported, when leader.
+    pub fn followers_applied(&self) -> Vec<(NodeId, Index)> {
+        self.progress
+            .iter()
+            .map(|(&id, p)| (id, p.applied))
+            .collect()
+    }
+    /// The highest commit index a leader has told this node about (its own commit on a leader).
+    pub fn leader_commit(&self) -> Index {
+        if self.role == Role::Leader {
+            self.commit
+        } else {
+            self.leader_commit_seen.max(self.commit)
+        }
     }
 
     // ----- role transitions -----

@@ -40,7 +40,14 @@ impl RaftCore {
                 // Tell a stale leader about the new term so that it steps down.
                 Message::AppendRequest { .. } | Message::Heartbeat { .. } => {
                     let term = self.hard.term;
-                    self.send(from, Message::HeartbeatResponse { term, ctx: 0 });
+                    self.send(
+                        from,
+                        Message::HeartbeatResponse {
+                            term,
+                            ctx: 0,
+                            applied: 0,
+                        },
+                    );
                 }
                 Message::VoteRequest { pre_vote: true, .. } => self.reject_vote(from, true),
                 _ => {}
@@ -73,18 +80,29 @@ impl RaftCore {
                 self.accept_leader(term, from);
                 self.handle_append(from, prev, entries, commit);
             }
-            Message::Heartbeat { term, commit, ctx } => {
+            Message::Heartbeat {
+                term,
+                commit,
+                ctx,
+                leader_commit,
+            } => {
                 self.accept_leader(term, from);
-                self.handle_heartbeat(from, commit, ctx);
+                self.handle_heartbeat(from, commit, ctx, leader_commit);
+            }
+            Message::ReadIndexRequest { ids, .. } => self.handle_read_index_request(from, ids),
+            Message::ReadIndexResponse { ids, index, .. } => {
+                if self.leader == Some(from) {
+                    self.handle_read_index_response(ids, index);
+                }
             }
             Message::AppendResponse { outcome, .. } => {
                 if self.role == Role::Leader {
                     self.handle_append_response(from, outcome);
                 }
             }
-            Message::HeartbeatResponse { ctx, .. } => {
+            Message::HeartbeatResponse { ctx, applied, .. } => {
                 if self.role == Role::Leader {
-                    self.handle_heartbeat_response(from, ctx);
+                    self.handle_heartbeat_response(from, ctx, applied);
                 }
             }
         }

@@ -83,20 +83,11 @@ impl RaftCore {
         last_sent.is_some() && !probing
     }
 
-    /// Heartbeat interval: keep followers' timers quiet and tell them the commit index.
+    /// Heartbeat interval: keep followers' timers quiet, tell them the commit index, and start a
+    /// read round whose confirmation renews the leader's lease.
     pub(super) fn on_heartbeat_tick(&mut self) {
-        if self.role != super::types::Role::Leader {
-            return;
-        }
-        let term = self.hard.term;
-        let beats: Vec<(NodeId, Index)> = self
-            .progress
-            .iter()
-            .map(|(&id, p)| (id, p.match_index.min(self.commit)))
-            .collect();
-        for (peer, commit) in beats {
-            let ctx = self.reads.round;
-            self.send(peer, Message::Heartbeat { term, commit, ctx });
+        if self.role == super::types::Role::Leader {
+            self.new_round();
         }
     }
 
@@ -140,7 +131,10 @@ impl RaftCore {
     /// pipeline window (whose messages may all have been lost) gets one slot back. The append
     /// that follows is sent even when empty: if entries were lost, its rejection switches the
     /// follower to probing from where the logs really agree (as etcd-raft does).
-    pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, ctx: u64) {
+    pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, ctx: u64, applied: Index) {
+        if let Some(p) = self.progress.get_mut(&from) {
+            p.applied = p.applied.max(applied);
+        }
         self.read_acknowledged(from, ctx);
         let last = self.log.last_index();
         let max_inflight = self.cfg.max_inflight;

@@ -146,6 +146,8 @@ pub enum Message {
         /// The leader's latest read round (ReadIndex, dissertation §6.4), echoed in the answer:
         /// an answer carrying round `r` proves the leader still led when round `r` began.
         ctx: u64,
+        /// The leader's own commit index (uncapped), so the follower knows how far behind it is.
+        leader_commit: Index,
     },
     /// Answer to a `Heartbeat`.
     HeartbeatResponse {
@@ -153,6 +155,26 @@ pub enum Message {
         term: Term,
         /// The `ctx` of the heartbeat answered (0 when answering anything else).
         ctx: u64,
+        /// The highest index the follower's state machine has applied.
+        applied: Index,
+    },
+    /// Follower -> leader: linearizable reads served by the follower need a read index
+    /// (dissertation §6.4: the leader confirms its leadership, then answers its commit index).
+    ReadIndexRequest {
+        /// The follower's term.
+        term: Term,
+        /// The follower's ids for these reads.
+        ids: Vec<u64>,
+    },
+    /// Leader -> follower: the read index for `ids`, or `None` when the leader could not confirm
+    /// its leadership (the reads fail).
+    ReadIndexResponse {
+        /// The leader's term.
+        term: Term,
+        /// The follower's read ids.
+        ids: Vec<u64>,
+        /// The index the follower must have applied before serving the reads.
+        index: Option<Index>,
     },
 }
 
@@ -165,7 +187,9 @@ impl Message {
             | Message::AppendRequest { term, .. }
             | Message::AppendResponse { term, .. }
             | Message::Heartbeat { term, .. }
-            | Message::HeartbeatResponse { term, .. } => *term,
+            | Message::HeartbeatResponse { term, .. }
+            | Message::ReadIndexRequest { term, .. }
+            | Message::ReadIndexResponse { term, .. } => *term,
         }
     }
 
@@ -180,6 +204,8 @@ impl Message {
             Message::AppendResponse { .. } => "append_response",
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatResponse { .. } => "heartbeat_response",
+            Message::ReadIndexRequest { .. } => "read_index_request",
+            Message::ReadIndexResponse { .. } => "read_index_response",
         }
     }
 }

@@ -177,8 +177,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Readiness: this node knows a leader and has applied everything it knows committed. 503
-/// otherwise, with the reason.
+/// Readiness: this node knows a leader, has applied everything it knows committed, and is
+/// ACTIVE (not SYNCING or DEGRADED). 503 otherwise, with the reason and the health state.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Knows a leader and applied all it knows committed", body = ReadyAnswer), (status = 503, description = "Not ready, with the reason", body = ReadyAnswer)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let status = state.node.status().await?;
@@ -189,12 +189,21 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "applied {} of {} committed entries",
             status.applied, status.commit
         ))
+    } else if status.health.state != crate::messages::node::HealthState::Active {
+        Some(
+            status
+                .health
+                .reason
+                .clone()
+                .unwrap_or_else(|| "not active".into()),
+        )
     } else {
         None
     };
     let body = json!({
         "ready": reason.is_none(),
         "reason": reason,
+        "health": status.health,
         "leader": status.leader,
         "commit": status.commit,
         "applied": status.applied,

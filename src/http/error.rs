@@ -114,6 +114,12 @@ impl From<ClientError> for ApiError {
                 message,
                 leader: None,
             },
+            ClientError::NotEverywhere { .. } => Self {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                code: "not_everywhere",
+                message,
+                leader: None,
+            },
             ClientError::Unavailable(_) => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",

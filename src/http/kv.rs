@@ -1,6 +1,7 @@
 //! Single-key routes on the built-in key-value store: `PUT`, `GET`, `DELETE /v1/kv/{key}` and
 //! `POST /v1/kv/{key}/cas`.
 
+use crate::messages::node::Ack;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -13,6 +14,33 @@ use super::read::{prepare, ReadPlan};
 use super::write::{client_of, submit, Written};
 use super::{text_or_base64, ApiError, AppState};
 use crate::storage::{KvCommand, KvOutput, KvRequest, KvResponse, MAX_REQUEST_ID_LEN};
+
+/// The `ack` query parameter of a write: `quorum` (default), `all` or `leader`.
+pub fn ack_of(req: &HttpRequest) -> Result<Ack, ApiError> {
+    let value = req
+        .query_string()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ack="));
+    match value {
+        None | Some("quorum") => Ok(Ack::Quorum),
+        Some("all") => Ok(Ack::All),
+        Some("leader") | Some("one") => Ok(Ack::Leader),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unknown ack {other:?}: use quorum, all or leader"
+        ))),
+    }
+}
+
+/// `ack=leader` answers before the state machine runs the command, so commands whose answer
+/// is their result (CAS, transactions) refuse it.
+pub fn refuse_leader_ack(req: &HttpRequest) -> Result<(), ApiError> {
+    if ack_of(req)? == Ack::Leader {
+        return Err(ApiError::bad_request(
+            "ack=leader answers before the command runs: not available for CAS or transactions",
+        ));
+    }
+    Ok(())
+}
 
 /// Header naming a client's idempotency key: a retried write with the same key is applied at
 /// most once, and the retry returns the first result.
@@ -79,14 +107,23 @@ pub(super) async fn write(
     command: KvCommand,
     answer: impl FnOnce(KvOutput) -> Result<Value, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    let ack = ack_of(req)?;
     let request = KvRequest {
         request_id: request_id(req)?,
         issued_at_ms: now_ms(),
         command,
     };
     let client = client_of(req);
-    match submit(state, &client, req, body, request.encode()).await? {
+    match submit(state, &client, req, body, request.encode(), ack).await? {
         Written::Relayed(response) => Ok(response),
+        Written::Applied(done) if ack == Ack::Leader => {
+            // Durable on the leader only: no state machine output yet.
+            Ok(HttpResponse::Ok().json(json!({
+                "index": done.log_id.index,
+                "term": done.log_id.term,
+                "ack": "leader",
+            })))
+        }
         Written::Applied(done) => {
             let response = KvResponse::decode(&done.output).map_err(|e| {
                 ApiError::internal(format!("undecodable state machine output: {e}"))
@@ -166,6 +203,7 @@ pub async fn cas(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let key = key_of(&req, &state.limits)?;
+    refuse_leader_ack(&req)?;
     let body = read_body(payload, state.limits.max_value_bytes * 2 + 1024).await?;
     let cas: CasBody = json_body(&body)?;
     if let Some(value) = &cas.value {
@@ -192,13 +230,18 @@ pub async fn cas(
 #[utoipa::path(get, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum): reflects every write acknowledged before the read; stale (alias one): this node's applied state at once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding a linearizable read")), responses((status = 200, description = "The raw value; X-Raft-Index is the applied index it reflects", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "No such key", body = ErrorBody), (status = 400, description = "Bad key", body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = key_of(&req, &state.limits)?;
-    if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
-        return Ok(response);
-    }
+    let lag = match prepare(&state, &req).await? {
+        ReadPlan::Relayed(response) => return Ok(response),
+        ReadPlan::Local { lag } => lag,
+    };
     let (value, applied, key) = super::read::read_local(&state, key).await?;
     match value {
         Some(value) => Ok(HttpResponse::Ok()
             .insert_header(("X-Raft-Index", applied.to_string()))
+            .insert_header((
+                "X-Raft-Lag",
+                lag.map(|l| l.to_string()).unwrap_or_else(|| "0".into()),
+            ))
             .content_type("application/octet-stream")
             .body(value)),
         None => Err(ApiError::not_found(

@@ -25,9 +25,12 @@ pub struct ListQuery {
     limit: Option<usize>,
     /// Start after this key (the `next` of the previous page).
     after: Option<String>,
-    /// `linearizable` (default) or `stale`.
+    /// `linearizable` (default), `lease`, `stale` or `all`.
     #[allow(dead_code)]
     consistency: Option<String>,
+    /// With `consistency=stale`: refuse when further behind.
+    #[allow(dead_code)]
+    max_lag: Option<u64>,
     /// Answer 307 on a follower instead of forwarding.
     #[allow(dead_code)]
     redirect: Option<bool>,
@@ -54,6 +57,7 @@ pub async fn list(
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);
     }
+
     let kv = state.kv.clone();
     let page = web::block(move || -> Result<_, crate::storage::StorageError> {
         let rows = kv.scan(&query.prefix, query.after.as_deref(), limit + 1)?;

@@ -11,7 +11,7 @@ use prometheus::{Encoder, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use super::{ApiError, AppState};
 use crate::core::Role;
-use crate::messages::node::{ClientError, GetCluster};
+use crate::messages::node::{ClientError, GetCluster, HealthState};
 
 /// Counts and times a request under its route pattern (`/v1/kv/{key:.+}`, not the key: label
 /// values stay few).
@@ -69,6 +69,28 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         .map_err(|e| ApiError::from(ClientError::Unavailable(e.to_string())))?;
     let now = Registry::new();
     gauge(&now, "raftix_term", "Current term", status.term as i64);
+    gauge(
+        &now,
+        "raftix_lag_entries",
+        "Entries behind the leader's commit this node last heard",
+        status.lag as i64,
+    );
+    if let Some(health) = gauge_vec(
+        &now,
+        "raftix_health",
+        "1 for this node's health state",
+        "state",
+    ) {
+        for (name, state) in [
+            ("ACTIVE", HealthState::Active),
+            ("SYNCING", HealthState::Syncing),
+            ("DEGRADED", HealthState::Degraded),
+        ] {
+            health
+                .with_label_values(&[name])
+                .set(i64::from(status.health.state == state));
+        }
+    }
     gauge(
         &now,
         "raftix_is_leader",

@@ -99,6 +99,7 @@ pub async fn txn(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    super::kv::refuse_leader_ack(&req)?;
     let limit = (state.limits.max_value_bytes + state.limits.max_key_bytes + 64) * MAX_TXN_OPS;
     let body = read_body(payload, limit).await?;
     let parsed: TxnBody = json_body(&body)?;

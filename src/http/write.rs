@@ -41,8 +41,9 @@ pub async fn submit(
     req: &HttpRequest,
     body: &Bytes,
     command: Bytes,
+    ack: crate::messages::node::Ack,
 ) -> Result<Written, ApiError> {
-    match state.node.submit(command).await {
+    match state.node.submit_with(command, ack).await {
         Ok(done) => Ok(Written::Applied(done)),
         Err(ClientError::NotLeader {
             leader_id,

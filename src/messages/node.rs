@@ -35,6 +35,30 @@ pub struct HeartbeatTick;
 pub struct Persisted {
     /// Latest durable write.
     pub io_seq: u64,
+    /// How long the durable write (transaction and fsync) took.
+    pub took: std::time::Duration,
+}
+
+/// A node's health, with the reason when it is not `ACTIVE`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Health {
+    /// `ACTIVE`, `SYNCING` (behind the leader's commit, catching up) or `DEGRADED` (a leader
+    /// without quorum contact, a slow disk, or no reachable leader).
+    pub state: HealthState,
+    /// Why the state is not `ACTIVE`.
+    pub reason: Option<String>,
+}
+
+/// The three health states of seed 002.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HealthState {
+    /// Serving normally.
+    Active,
+    /// Catching up with the leader.
+    Syncing,
+    /// Impaired; see the reason.
+    Degraded,
 }
 
 /// Applier -> node: entries were applied; `outputs` holds each entry's id and result.
@@ -90,6 +114,27 @@ pub enum ClientError {
     /// The node is shutting down or failed.
     #[error("node unavailable: {0}")]
     Unavailable(String),
+    /// `ack=all`: the write IS committed (and applied on the leader) but not every voter applied
+    /// it in time.
+    #[error("committed at index {index} (term {term}) but not yet applied on every voter")]
+    NotEverywhere {
+        /// Where the write sits in the log.
+        index: Index,
+        /// Its term.
+        term: Term,
+    },
+}
+
+/// When a write is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ack {
+    /// Once committed (stored on a quorum) and applied on the leader.
+    #[default]
+    Quorum,
+    /// Once committed and applied on every voter (or `NotEverywhere` after the timeout).
+    All,
+    /// Once durable on the leader's disk, before it is committed: may be lost on failover.
+    Leader,
 }
 
 /// Client -> node: replicate a command and answer once it is committed and applied here.
@@ -98,6 +143,8 @@ pub enum ClientError {
 pub struct ClientWrite {
     /// The command for the state machine.
     pub command: Bytes,
+    /// When to answer.
+    pub ack: Ack,
 }
 
 /// A command that was committed and applied.
@@ -141,8 +188,14 @@ pub struct NodeStatus {
     pub leader_addr: Option<String>,
     /// Commit index.
     pub commit: Index,
+    /// The leader's commit index as this node last heard it (its own commit on the leader).
+    pub leader_commit: Index,
     /// Last index applied by the state machine.
     pub applied: Index,
+    /// Entries this node's state machine is behind the leader's commit it last heard.
+    pub lag: u64,
+    /// ACTIVE / SYNCING / DEGRADED with the reason.
+    pub health: Health,
     /// Last log index.
     pub last_log_index: Index,
     /// Term of the last log entry.
@@ -256,4 +309,20 @@ pub struct ClusterView {
 /// index at which the local state machine reflects every write acknowledged before the request.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Result<Index, ClientError>")]
-pub struct ClientRead;
+pub struct ClientRead {
+    /// How the read is made safe.
+    pub mode: ReadMode,
+}
+
+/// How a linearizable read is made safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// ReadIndex: a heartbeat round confirms leadership (on a follower: the leader is asked).
+    #[default]
+    Linearizable,
+    /// The leader's lease, when it holds one (else as `Linearizable`). Relies on bounded clock
+    /// drift between nodes.
+    Lease,
+    /// As `Linearizable`, and every voter has applied the read index (leader only).
+    All,
+}

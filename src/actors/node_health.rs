@@ -1,0 +1,103 @@
+//! The node's health state (ACTIVE / SYNCING / DEGRADED, seed 002), with the reason, from what
+//! the node observes: contact with its peers, its distance from the leader's commit, and how
+//! long its disk writes take.
+
+use std::time::{Duration, Instant};
+
+use crate::core::{NodeId, Role};
+use crate::messages::node::{Health, HealthState};
+
+use super::node::RaftNode;
+
+/// How long one slow disk write keeps the node DEGRADED.
+const SLOW_DISK_MEMORY: Duration = Duration::from_secs(10);
+
+/// What health is computed from.
+#[derive(Default)]
+pub(super) struct HealthSignals {
+    /// When each peer was last heard from.
+    pub last_contact: std::collections::BTreeMap<NodeId, Instant>,
+    /// Since when this node has known no leader.
+    pub leaderless_since: Option<Instant>,
+    /// The latest slow disk write: when it ended and how long it took.
+    pub slow_disk: Option<(Instant, Duration)>,
+}
+
+impl RaftNode {
+    /// Records a durable write's duration.
+    pub(super) fn disk_write_took(&mut self, took: Duration) {
+        if took > self.parts.slow_disk {
+            tracing::warn!(
+                node = self.id,
+                took_ms = took.as_millis() as u64,
+                "slow durable log write"
+            );
+            self.health.slow_disk = Some((Instant::now(), took));
+        }
+    }
+
+    /// Records the known leader after a role change.
+    pub(super) fn leader_known(&mut self, leader: Option<NodeId>) {
+        match leader {
+            Some(_) => self.health.leaderless_since = None,
+            None => {
+                self.health
+                    .leaderless_since
+                    .get_or_insert_with(Instant::now);
+            }
+        }
+    }
+
+    /// Peers this node heard from within the longest election timeout.
+    pub(super) fn peers_in_contact(&self) -> usize {
+        let window = self.parts.election_timeout_max;
+        self.health
+            .last_contact
+            .values()
+            .filter(|t| t.elapsed() <= window)
+            .count()
+    }
+
+    /// The node's health now.
+    pub(super) fn health(&self, lag: u64) -> Health {
+        let core = &self.parts.core;
+        let degraded = |reason: String| Health {
+            state: HealthState::Degraded,
+            reason: Some(reason),
+        };
+        if let Some((at, took)) = self.health.slow_disk {
+            if at.elapsed() < SLOW_DISK_MEMORY {
+                return degraded(format!(
+                    "slow disk: a durable log write took {} ms (threshold {} ms)",
+                    took.as_millis(),
+                    self.parts.slow_disk.as_millis()
+                ));
+            }
+        }
+        let window = self.parts.election_timeout_max.as_millis();
+        if core.role() == Role::Leader {
+            let peers = core.config().voters.len() - 1;
+            let heard = self.peers_in_contact();
+            if heard + 1 < core.config().quorum() {
+                return degraded(format!(
+                    "leader without quorum contact: heard from {heard} of {peers} peers within {window} ms"
+                ));
+            }
+        } else if let Some(since) = self.health.leaderless_since {
+            let ms = since.elapsed().as_millis();
+            if ms > window {
+                return degraded(format!("no leader reachable for {ms} ms"));
+            }
+        }
+        if lag > self.parts.syncing_lag {
+            return Health {
+                state: HealthState::Syncing,
+                reason: Some(format!("{lag} entries behind the leader's commit")),
+            };
+        }
+        Health {
+            state: HealthState::Active,
+            reason: None,
+        }
+    }
+}
