@@ -498,6 +498,13 @@ async fn metrics_export_state_counters_histograms_and_http_traffic() {
     assert!(value("raftix_log_fsync_duration_seconds_count ") >= 1.0);
     assert!(value("raftix_apply_duration_seconds_count ") >= 1.0);
     assert_eq!(value(r#"raftix_role{role="LEADER"} "#), 1.0);
+    assert_eq!(
+        value(r#"raftix_health{state="ACTIVE"} "#)
+            + value(r#"raftix_health{state="DEGRADED"} "#)
+            + value(r#"raftix_health{state="SYNCING"} "#),
+        1.0
+    );
+    assert!(text.contains("raftix_lag_entries "), "{text}");
     assert!(
         value(r#"raftix_http_requests_total{method="PUT",route="/v1/kv/{key:.+}",status="200"} "#)
             >= 3.0

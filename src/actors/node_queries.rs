@@ -5,7 +5,7 @@ use actix::{Context, Handler, MessageResult, ResponseFuture};
 use futures::future::join_all;
 
 use crate::core::Role;
-use crate::messages::node::{ClusterView, GetCluster, GetLog, LogSlice, MemberView};
+use crate::messages::node::{ClusterView, GetCluster, GetLog, HealthState, LogSlice, MemberView};
 use crate::messages::peer_link::GetLinkStats;
 use crate::messages::replicator::GetReplicationStats;
 
@@ -41,6 +41,10 @@ impl Handler<GetCluster> for RaftNode {
             .map(|(peer, m, _)| (peer, m))
             .collect();
         let silent_after = self.parts.election_timeout_max.as_millis() as u64;
+        let syncing_lag = self.parts.syncing_lag;
+        let own = self
+            .health(core.leader_commit().saturating_sub(self.applied))
+            .state;
         let mut members = Vec::new();
         let mut probes = Vec::new();
         for (&member, peer_addr) in &self.parts.peer_addrs {
@@ -61,6 +65,7 @@ impl Handler<GetCluster> for RaftNode {
                 lag: progress.get(&member).map(|m| last.saturating_sub(*m)),
                 last_ack_ms_ago: None,
                 rtt_ms: None,
+                state: None,
             });
             let link = self.parts.links.get(&member).map(|l| l.send(GetLinkStats));
             let replication = self
@@ -82,6 +87,7 @@ impl Handler<GetCluster> for RaftNode {
         Box::pin(async move {
             for (member, (link, replication)) in members.iter_mut().zip(join_all(probes).await) {
                 if member.is_self {
+                    member.state = Some(own);
                     continue;
                 }
                 member.connected = link.map(|l| l.connected);
@@ -90,9 +96,11 @@ impl Handler<GetCluster> for RaftNode {
                     member.rtt_ms = stats.rtt_us.map(|us| us as f64 / 1000.0);
                 }
                 member.health = if role == Role::Leader {
+                    // Connected but silent for an election timeout is as good as unreachable;
+                    // "unknown" only until a fresh leader heard anything at all.
                     match member.last_ack_ms_ago {
                         Some(ms) if ms <= silent_after => "ok",
-                        _ if member.connected == Some(true) => "unknown",
+                        None if member.connected == Some(true) => "unknown",
                         _ => "unreachable",
                     }
                 } else {
@@ -102,6 +110,15 @@ impl Handler<GetCluster> for RaftNode {
                         None => "unknown",
                     }
                 };
+                if role == Role::Leader {
+                    member.state = Some(if member.health == "unreachable" {
+                        HealthState::Degraded
+                    } else if member.lag.is_some_and(|lag| lag > syncing_lag) {
+                        HealthState::Syncing
+                    } else {
+                        HealthState::Active
+                    });
+                }
             }
             ClusterView {
                 id,

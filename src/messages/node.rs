@@ -280,6 +280,10 @@ pub struct MemberView {
     /// `ok`, `unreachable` or `unknown`, from the answering node's point of view.
     #[schema(value_type = String)]
     pub health: &'static str,
+    /// The member's health state: its own for the answering node; on a leader, for followers,
+    /// SYNCING when further behind than the syncing threshold and DEGRADED when unreachable;
+    /// null when unknown.
+    pub state: Option<HealthState>,
     /// Whether the answering node's link to it is connected (not for itself).
     pub connected: Option<bool>,
     /// Highest index known stored there (leader only).
