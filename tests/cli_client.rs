@@ -365,3 +365,67 @@ fn failover_dead_endpoints_and_a_killed_leader() {
     let get = expect(&cluster, run(&eps, &["get", "b"]), 0, "get after the kill");
     assert_eq!(get.stdout, "2");
 }
+
+#[test]
+fn consistency_and_ack_levels() {
+    let (cluster, leader) = start();
+    let follower = follower_of(&cluster, leader);
+    let eps = endpoints(&cluster, follower);
+    let all = expect(
+        &cluster,
+        run(&eps, &["put", "lvl", "1", "--ack", "all"]),
+        0,
+        "put --ack all",
+    );
+    assert!(all.stdout.starts_with("OK index="), "{all:?}");
+    // --ack all answered only once every voter applied it: even a stale read on the
+    // follower sees it at once.
+    let stale = expect(
+        &cluster,
+        run(&eps, &["get", "lvl", "--consistency", "stale"]),
+        0,
+        "stale get",
+    );
+    assert_eq!(stale.stdout, "1");
+    for level in ["linearizable", "lease", "all"] {
+        let got = expect(
+            &cluster,
+            run(&eps, &["get", "lvl", "--consistency", level]),
+            0,
+            level,
+        );
+        assert_eq!(got.stdout, "1", "{level}");
+    }
+    let leader_ack = expect(
+        &cluster,
+        run(&eps, &["put", "lvl", "2", "--ack", "leader", "--json"]),
+        0,
+        "put --ack leader",
+    );
+    assert_eq!(leader_ack.json()["ack"], "leader");
+    // CAS has no answer before it runs: --ack leader is refused by the server (exit 5).
+    expect(
+        &cluster,
+        run(
+            &eps,
+            &[
+                "cas",
+                "lvl",
+                "--expected",
+                "2",
+                "--value",
+                "3",
+                "--ack",
+                "leader",
+            ],
+        ),
+        5,
+        "cas --ack leader",
+    );
+    expect(
+        &cluster,
+        run(&eps, &["get", "lvl", "--consistency", "eventual"]),
+        2,
+        "bad level",
+    );
+}

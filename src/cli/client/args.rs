@@ -37,6 +37,13 @@ pub struct ClientOpts {
         value_parser = clap::value_parser!(u64).range(1..),
     )]
     pub timeout_ms: u64,
+    /// Read consistency of `get` and `list`: linearizable (default), lease, stale or all.
+    #[arg(long, value_name = "LEVEL", value_parser = ["linearizable", "quorum", "lease", "stale", "one", "all"])]
+    pub consistency: Option<String>,
+    /// When `put`, `del`, `cas` answer: quorum (default), all (applied on every voter) or
+    /// leader (durable on the leader only; `put`/`del` only).
+    #[arg(long, value_name = "LEVEL", value_parser = ["quorum", "all", "leader"])]
+    pub ack: Option<String>,
 }
 
 /// The client subcommands (merged into `raftix`'s own subcommands).

@@ -98,6 +98,10 @@ pub struct Session {
     endpoints: Vec<String>,
     leader: Option<String>,
     timeout: Duration,
+    /// `consistency=` added to key-value reads.
+    consistency: Option<String>,
+    /// `ack=` added to writes.
+    ack: Option<String>,
 }
 
 impl Session {
@@ -119,6 +123,8 @@ impl Session {
             endpoints,
             leader: None,
             timeout,
+            consistency: None,
+            ack: None,
         })
     }
 
@@ -180,6 +186,13 @@ impl Session {
         out
     }
 
+    /// Adds `consistency=` to key-value reads and `ack=` to writes.
+    pub fn with_levels(mut self, consistency: Option<String>, ack: Option<String>) -> Self {
+        self.consistency = consistency;
+        self.ack = ack;
+        self
+    }
+
     /// One attempt at `base`, following one 307 for a write.
     fn attempt(
         &mut self,
@@ -188,12 +201,21 @@ impl Session {
         key: Option<&str>,
         deadline: Instant,
     ) -> Result<Answer, Failure> {
-        let path = if request.write {
-            let sep = if request.path.contains('?') { '&' } else { '?' };
-            format!("{}{sep}redirect=true", request.path)
-        } else {
-            request.path.clone()
+        let mut path = request.path.clone();
+        let mut add = |param: String| {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            path = format!("{path}{sep}{param}");
         };
+        if request.write {
+            add("redirect=true".to_string());
+            if let Some(ack) = &self.ack {
+                add(format!("ack={ack}"));
+            }
+        } else if request.path.starts_with("/v1/kv") {
+            if let Some(level) = &self.consistency {
+                add(format!("consistency={level}"));
+            }
+        }
         let mut url = format!("{base}{path}");
         let mut at = base.to_string();
         let mut redirects = 0;
