@@ -68,6 +68,12 @@ function nodeCard(node, member, leader) {
   const known = down ? lastSeen.get(node.id) : node;
   const rows = [];
   if (down) card.append(el("div", { class: "node-seen" }, known ? "unreachable; last seen:" : "unreachable"));
+  if (!down && node.health) {
+    const state = node.health.state;
+    card.setAttribute("data-state", state);
+    card.append(el("div", { class: `health ${state}`, title: node.health.reason || state },
+      state, node.health.reason ? el("span", { class: "health-reason" }, ` — ${node.health.reason}`) : null));
+  }
   if (known) {
     rows.push(["term", known.term], ["leader", show(known.leader)], ["commit", known.commit],
       ["applied", known.applied], ["last log", `${known.last_log_index} (t${known.last_log_term})`]);

@@ -31,7 +31,8 @@ const SNAPSHOT_JS: &str = r#"
 const text = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
 return {
   cards: [...document.querySelectorAll('#nodes .node-card')].map((c) => ({
-    id: Number(c.dataset.nodeId), role: c.dataset.role, health: c.dataset.health })),
+    id: Number(c.dataset.nodeId), role: c.dataset.role, health: c.dataset.health,
+    state: c.dataset.state ?? null })),
   kv: [...document.querySelectorAll('#kv-view tr[data-key]')].map((r) => ({
     key: r.dataset.key, value: r.cells[1].textContent })),
   log: [...document.querySelectorAll('#log-view tr[data-index]')].map((r) => ({
@@ -215,11 +216,17 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     fx.must(&format!("load {url}"), fx.browser.goto(&url));
 
     // Three healthy nodes, exactly one of them the leader.
-    fx.wait_page("3 healthy node cards and exactly one leader", |page| {
-        let cards = cards(page);
-        let healthy = cards.len() == 3 && cards.iter().all(|(_, _, h)| h == "up");
-        (healthy && leaders(page) == [leader]).then_some(())
-    });
+    fx.wait_page(
+        "3 healthy, ACTIVE node cards and exactly one leader",
+        |page| {
+            let cards = cards(page);
+            let healthy = cards.len() == 3 && cards.iter().all(|(_, _, h)| h == "up");
+            let active = page["cards"]
+                .as_array()
+                .is_some_and(|c| c.iter().all(|card| card["state"] == "ACTIVE"));
+            (healthy && active && leaders(page) == [leader]).then_some(())
+        },
+    );
 
     // A put typed into the command box shows up in the key-value view and the log.
     fx.run_command("SET dash-key hello from chromium");
