@@ -452,6 +452,14 @@ impl ProcCluster {
         child.wait().expect("reap killed node");
     }
 
+    /// Sends `signal` (e.g. `libc::SIGSTOP`, `libc::SIGCONT`) to node `id`'s process.
+    pub fn signal(&self, id: u64, signal: i32) {
+        let pid = self.node(id).child.as_ref().expect("node is running").id();
+        // SAFETY: plain kill(2) on the pid of our own, not yet reaped, child.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill({signal}) of node {id}");
+    }
+
     /// Sends SIGTERM to node `id` and waits (bounded) for it to exit; returns its exit status.
     pub fn sigterm(&mut self, id: u64) -> ExitStatus {
         let pid = self.node(id).child.as_ref().expect("node is running").id();
