@@ -23,6 +23,7 @@
 //! ```
 
 mod history;
+mod memo;
 mod report;
 mod search;
 

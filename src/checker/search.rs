@@ -4,18 +4,25 @@
 //! Call and return events are put in one doubly linked list in time order (calls before returns
 //! at equal times, so touching intervals count as concurrent). The search walks the list from the
 //! head: at a call it tries to linearize that operation now (the register model must accept its
-//! observed output), and if the pair (set of linearized operations, register state) was never
-//! seen, lifts the call and its return out of the list, pushes the choice and restarts from the
-//! head. Reaching a return event means that operation's return passed without it being
+//! observed output), and if the configuration (operations linearized, register state) was never
+//! seen (nor one that dominates it, see `memo.rs`), lifts the call and its return out of the
+//! list, pushes the choice and restarts from the head. Reaching a return event means that operation's return passed without it being
 //! linearized: the search backtracks, putting the last choice back and trying the next call after
 //! it. The history is linearizable once every determinate operation is linearized; indeterminate
 //! operations (no return, or unknown output) have their return at infinity, so they may be
 //! linearized at any point after their call or left out ("never happened").
+//!
+//! Indeterminate operations multiply the configurations, so the search prunes those another
+//! configuration dominates: see `memo.rs` (fewer indeterminate operations used is better),
+//! `earlier_twins` (identical pending ones are interchangeable), and the loop (candidates are
+//! tried determinate first; an indeterminate operation that changes nothing, or is overwritten
+//! by the very next write, is never linearized).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::history::{KvInput, KvOutputObs, Operation};
+use super::memo::{Linearized, Memo};
 
 /// No node (end of list).
 const NIL: usize = usize::MAX;
@@ -32,10 +39,12 @@ pub struct CheckConfig {
 }
 
 impl Default for CheckConfig {
-    /// 5 million steps (a few seconds in a debug build) and 10 s per key.
+    /// 20 million steps and 10 s per key. A linearizable history of a few hundred operations
+    /// per key takes thousands of steps; proving a violation in one can take millions (a step is
+    /// ~0.1-0.2 µs in a debug build).
     fn default() -> Self {
         CheckConfig {
-            max_steps: 5_000_000,
+            max_steps: 20_000_000,
             time_budget: Some(Duration::from_secs(10)),
         }
     }
@@ -48,7 +57,7 @@ pub struct Stats {
     pub ops: usize,
     /// Search steps taken.
     pub steps: u64,
-    /// Distinct (linearized set, state) pairs memoized.
+    /// Configurations (linearized set, state) memoized.
     pub states: usize,
     /// Time spent.
     pub elapsed: Duration,
@@ -77,7 +86,7 @@ pub(crate) enum Outcome {
 }
 
 /// One operation compiled to interned values (0 = absent).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Step {
     /// A read that saw this value.
     Read(u32),
@@ -238,19 +247,34 @@ pub(crate) fn search(history: &[Operation], config: &CheckConfig) -> Outcome {
         }
     }
     let mut list = Events::new(&times);
-    let mut remaining = determinate.iter().filter(|&&d| d).count();
-    let words = steps.len().div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Box<[u64]>, u32)> = HashSet::new();
-    let mut stack: Vec<(usize, u32)> = Vec::new();
+    let twin = earlier_twins(&steps, &times, &determinate);
+    // Each operation's bit, in the determinate or the indeterminate set.
+    let mut counts = (0, 0);
+    let slot: Vec<usize> = determinate
+        .iter()
+        .map(|&d| {
+            let next = if d { &mut counts.0 } else { &mut counts.1 };
+            *next += 1;
+            *next - 1
+        })
+        .collect();
+    let mut remaining = counts.0;
+    let mut linearized = Linearized::new(counts.0, counts.1);
+    let mut memo = Memo::default();
+    // (call lifted, state before it, pass it was chosen in)
+    let mut stack: Vec<(usize, u32, bool)> = Vec::new();
+    // Each configuration's candidates are tried in two passes: determinate operations first,
+    // then indeterminate ones, so the configurations that leave indeterminate operations unused
+    // (which dominate those using them, see `memo.rs`) are explored and memoized first.
+    let mut late = false;
     let mut best: Option<Stuck> = None;
     let mut state = 0u32;
     let mut entry = list.next[HEAD];
     let mut count: u64 = 0;
-    let stats = |count, cache: &HashSet<_>| Stats {
+    let stats = |count, memo: &Memo| Stats {
         ops: steps.len(),
         steps: count,
-        states: cache.len(),
+        states: memo.len(),
         elapsed: started.elapsed(),
     };
     while remaining > 0 {
@@ -258,47 +282,91 @@ pub(crate) fn search(history: &[Operation], config: &CheckConfig) -> Outcome {
         let out_of_time =
             count.is_multiple_of(1024) && config.time_budget.is_some_and(|b| started.elapsed() > b);
         if count > config.max_steps || out_of_time {
-            return Outcome::Exhausted(stats(count, &cache));
+            return Outcome::Exhausted(stats(count, &memo));
         }
         if entry != NIL && list.ret_of[entry] != NIL {
             let i = list.op[entry];
+            if determinate[i] == late {
+                entry = list.next[entry];
+                continue;
+            }
             if let Some(after) = steps[i].apply(state) {
-                linearized[i / 64] |= 1 << (i % 64);
-                if cache.insert((linearized.clone().into_boxed_slice(), after)) {
-                    stack.push((entry, state));
+                // Pruned, each for a configuration that dominates it: an indeterminate operation
+                // that changes nothing (leave it out); one with an earlier identical twin still
+                // pending (use the twin); a write right after an indeterminate operation (leave
+                // that one out: its effect is overwritten unseen).
+                let overwrites = matches!(steps[i], Step::Set(_))
+                    && stack
+                        .last()
+                        .is_some_and(|&(c, _, _)| !determinate[list.op[c]]);
+                let useless = overwrites
+                    || !determinate[i]
+                        && (after == state
+                            || twin[i].is_some_and(|t| !linearized.has(false, slot[t])));
+                linearized.set(determinate[i], slot[i], true);
+                if !useless && memo.visit(&linearized, after) {
+                    stack.push((entry, state, late));
                     state = after;
                     list.lift(entry);
                     remaining -= usize::from(determinate[i]);
                     entry = list.next[HEAD];
+                    late = false;
                     continue;
                 }
-                linearized[i / 64] &= !(1 << (i % 64));
+                linearized.set(determinate[i], slot[i], false);
             }
             entry = list.next[entry];
+            continue;
+        }
+        if !late && counts.1 > 0 {
+            late = true;
+            entry = list.next[HEAD];
             continue;
         }
         // A return (or the end) reached with its operation unlinearized: dead end.
         if best.as_ref().is_none_or(|b| stack.len() > b.prefix.len()) && entry != NIL {
             best = Some(Stuck {
-                prefix: stack.iter().map(|&(c, _)| origin[list.op[c]]).collect(),
+                prefix: stack.iter().map(|&(c, _, _)| origin[list.op[c]]).collect(),
                 state: interner.value(state),
                 blocked: origin[list.op[entry]],
             });
         }
-        let Some((call, before)) = stack.pop() else {
+        let Some((call, before, pass)) = stack.pop() else {
             let stuck = best.unwrap_or(Stuck {
                 prefix: Vec::new(),
                 state: None,
                 blocked: 0,
             });
-            return Outcome::Violation(stuck, stats(count, &cache));
+            return Outcome::Violation(stuck, stats(count, &memo));
         };
         let i = list.op[call];
-        linearized[i / 64] &= !(1 << (i % 64));
+        linearized.set(determinate[i], slot[i], false);
         state = before;
         list.unlift(call);
         remaining += usize::from(determinate[i]);
         entry = list.next[call];
+        late = pass;
     }
-    Outcome::Linearizable(stats(count, &cache))
+    Outcome::Linearizable(stats(count, &memo))
+}
+
+/// For each indeterminate operation, the one called just before it with the same step, if any.
+///
+/// Two pending indeterminate operations with the same step are interchangeable (both were called,
+/// neither ever returns), so the search only linearizes one once every earlier twin is: the
+/// linearized twins are always the earliest ones, which keeps their permutations out of the
+/// search.
+fn earlier_twins(
+    steps: &[Step],
+    times: &[(u64, Option<u64>)],
+    determinate: &[bool],
+) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..steps.len()).filter(|&i| !determinate[i]).collect();
+    order.sort_by_key(|&i| (times[i].0, i));
+    let mut last: HashMap<Step, usize> = HashMap::new();
+    let mut twin = vec![None; steps.len()];
+    for i in order {
+        twin[i] = last.insert(steps[i], i);
+    }
+    twin
 }
