@@ -6,6 +6,7 @@
 //! - [`actors`]: the actix runtime around the core.
 //! - [`http`]: the REST gateway.
 pub mod actors;
+pub mod checker;
 pub mod cli;
 pub mod config;
 pub mod core;
