@@ -325,3 +325,54 @@ async fn reads_are_linearizable_by_default_and_stale_on_request() {
     assert_eq!((status, out["error"].clone()), (400, json!("bad_request")));
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn ack_all_with_a_voter_cut_off_answers_504_not_everywhere_but_commits() {
+    let mut c = TestCluster::start_with(3, |cfg| cfg.proposal_timeout_ms = 400).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let client = awc::Client::builder().disable_redirects().finish();
+    // With every voter up, ack=all answers 200 once all applied it.
+    let (status, out) = send(
+        client.put(format!("{}/v1/kv/everywhere?ack=all", c.url(leader))),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    for node in c.nodes.values() {
+        assert_eq!(
+            node.kv.get("everywhere").expect("read").as_deref(),
+            Some(&b""[..]),
+            "applied on every voter"
+        );
+    }
+    let lonely = *c.ids().iter().find(|&&id| id != leader).expect("follower");
+    c.partition(&std::collections::BTreeSet::from([lonely]))
+        .await;
+    let (status, out) = send(
+        client.put(format!("{}/v1/kv/partial?ack=all", c.url(leader))),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, out["error"].clone()),
+        (504, json!("not_everywhere")),
+        "{out}"
+    );
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("committed"),
+        "{out}"
+    );
+    // It IS committed: the majority has it, and the cut-off node gets it after healing.
+    assert!(c.nodes[&leader].kv.get("partial").expect("read").is_some());
+    c.heal().await;
+    c.wait_until("the healed node applies it", ELECTION, |s| {
+        s[&lonely].applied == s[&leader].commit
+    })
+    .await;
+    assert!(c.nodes[&lonely].kv.get("partial").expect("read").is_some());
+    c.shutdown().await;
+}
