@@ -1,8 +1,9 @@
 //! `Applier`: the only writer of the state machine. Runs on its own arbiter (thread) so that
 //! applying never stalls the node's mailbox. Applies committed entries in order and reports
-//! each entry's output; a state machine error is fatal for the node.
+//! each entry's output; a state machine error is fatal for the node. Group apply: every `Apply`
+//! waiting in the mailbox goes into one state machine transaction (one durable commit).
 
-use actix::{Actor, Context, Handler, Recipient};
+use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +20,8 @@ pub struct Applier<S: StateMachine> {
     on_failure: Recipient<StorageFailed>,
     failed: bool,
     metrics: Arc<NodeMetrics>,
+    /// Committed entries waiting for the next `ApplyBatch`, in log order.
+    pending: Vec<crate::core::Entry>,
 }
 
 impl<S: StateMachine> Applier<S> {
@@ -35,6 +38,7 @@ impl<S: StateMachine> Applier<S> {
             on_failure,
             failed: false,
             metrics,
+            pending: Vec::new(),
         }
     }
 }
@@ -50,13 +54,34 @@ impl<S: StateMachine> Actor for Applier<S> {
 impl<S: StateMachine> Handler<Apply> for Applier<S> {
     type Result = ();
 
-    fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
+    /// Queues the entries; every `Apply` waiting in the mailbox is applied by one `ApplyBatch`
+    /// (one state machine transaction) once the mailbox has drained.
+    fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) {
         if self.failed || msg.entries.is_empty() {
             return;
         }
+        if self.pending.is_empty() {
+            ctx.notify(ApplyBatch);
+        }
+        self.pending.extend(msg.entries);
+    }
+}
+
+/// Self-message: apply everything queued.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct ApplyBatch;
+
+impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
+    type Result = ();
+
+    fn handle(&mut self, _: ApplyBatch, _: &mut Context<Self>) {
+        let queued = std::mem::take(&mut self.pending);
+        if self.failed {
+            return;
+        }
         let applied_before = self.machine.applied_index();
-        let fresh: Vec<_> = msg
-            .entries
+        let fresh: Vec<_> = queued
             .into_iter()
             .filter(|e| e.index > applied_before)
             .collect();

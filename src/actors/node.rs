@@ -184,6 +184,9 @@ impl RaftNode {
         if role != Role::Leader || self.last_role.map(|(_, t)| t) != Some(term) {
             self.lease_lost();
         }
+        if role == Role::Leader && self.last_role != Some((role, term)) {
+            self.health.leader_since = Some(std::time::Instant::now());
+        }
         self.last_role = Some((role, term));
         self.parts.timer.do_send(SetHeartbeat(role == Role::Leader));
         self.replicators.clear(); // dropping the addresses stops the old term's replicators

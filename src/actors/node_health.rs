@@ -21,6 +21,8 @@ pub(super) struct HealthSignals {
     pub leaderless_since: Option<Instant>,
     /// The latest slow disk write: when it ended and how long it took.
     pub slow_disk: Option<(Instant, Duration)>,
+    /// When this node last took office as leader.
+    pub leader_since: Option<Instant>,
 }
 
 impl RaftNode {

@@ -42,6 +42,10 @@ impl Handler<GetCluster> for RaftNode {
             .collect();
         let silent_after = self.parts.election_timeout_max.as_millis() as u64;
         let syncing_lag = self.parts.syncing_lag;
+        let in_office_ms = self
+            .health
+            .leader_since
+            .map_or(0, |t| t.elapsed().as_millis() as u64);
         let own = self
             .health(core.leader_commit().saturating_sub(self.applied))
             .state;
@@ -97,10 +101,12 @@ impl Handler<GetCluster> for RaftNode {
                 }
                 member.health = if role == Role::Leader {
                     // Connected but silent for an election timeout is as good as unreachable;
-                    // "unknown" only until a fresh leader heard anything at all.
+                    // "unknown" only while a fresh leader has not been in office that long.
                     match member.last_ack_ms_ago {
                         Some(ms) if ms <= silent_after => "ok",
-                        None if member.connected == Some(true) => "unknown",
+                        None if member.connected == Some(true) && in_office_ms <= silent_after => {
+                            "unknown"
+                        }
                         _ => "unreachable",
                     }
                 } else {
