@@ -6,7 +6,7 @@
 #   BENCH_TARGETS=raftix scripts/bench.sh  # one target only
 #
 # Environment: BENCH_SECS (measured seconds per run, 10), BENCH_WARMUP (unmeasured seconds before
-# each run, 3), BENCH_THREADS (load generator threads, 1), BENCH_TARGETS ("raftix etcd"),
+# each run, 3), BENCH_THREADS (load generator threads, 2), BENCH_TARGETS ("raftix etcd"),
 # BENCH_OUT (docs/benchmarks.md), CARGO_TARGET_DIR (where the release binary is built).
 #
 # A 3-node raftix cluster (`raftix up`) and a 3-node etcd cluster (3 `etcd` processes, default
@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${BENCH_SECS:-10}
 WARMUP=${BENCH_WARMUP:-3}
-THREADS=${BENCH_THREADS:-1}
+THREADS=${BENCH_THREADS:-2}
 TARGETS=${BENCH_TARGETS:-raftix etcd}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -217,9 +217,9 @@ record_cluster() {
   local target=$1 file=$2 idle=$3 logfile=$4 from=$5 pattern=$6
   local elections warnings
   elections=$(tail -c +"$((from + 1))" "$logfile" | grep -Eci "$pattern" || true)
-  warnings=$(tail -c +"$((from + 1))" "$logfile" | grep -Ec ' WARN |"level":"warn"| ERROR |"level":"error"' || true)
+  warnings=$(tail -c +"$((from + 1))" "$logfile" | grep -Ec ' WARN | ERROR | W \| | E \| |"level":"(warn|error)"' || true)
   local examples
-  examples=$(tail -c +"$((from + 1))" "$logfile" | grep -E ' WARN |"level":"warn"| ERROR |"level":"error"' |
+  examples=$(tail -c +"$((from + 1))" "$logfile" | grep -E ' WARN | ERROR | W \| | E \| |"level":"(warn|error)"' |
     cut -c1-300 | sort | uniq -c | sort -rn | head -n 8 || true)
   jq -n --arg target "$target" --argjson idle "$idle" --argjson after "$(node_rss_json)" \
     --argjson elections "$elections" --argjson warnings "$warnings" --arg examples "$examples" \
@@ -310,13 +310,14 @@ bench_etcd() {
     return
   fi
   sleep 3
-  local idle from
+  local idle sizes=()
   idle=$(node_rss_json)
-  cat "$dir"/e?.log >"$dir/all.log"
-  from=$(stat -c %s "$dir/all.log")
+  for i in 1 2 3; do sizes+=("$(stat -c %s "$dir/e$i.log")"); done
   run_workloads etcd "$endpoints"
-  cat "$dir"/e?.log >"$dir/all.log"
-  record_cluster etcd "$RESULTS/cluster-etcd.json" "$idle" "$dir/all.log" "$from" 'elected leader'
+  # What each member logged during the runs, one after the other.
+  : >"$dir/runs.log"
+  for i in 1 2 3; do tail -c +"$((sizes[i - 1] + 1))" "$dir/e$i.log" >>"$dir/runs.log"; done
+  record_cluster etcd "$RESULTS/cluster-etcd.json" "$idle" "$dir/runs.log" 0 'elected leader'
   stop_cluster
 }
 
@@ -588,5 +589,6 @@ jq -n --arg start "$START" --arg finish "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     etcd: $etcd, raftix: $raftix, commit: $commit, secs: $secs, warmup: $warmup, threads: $threads}' \
   >"$RESULTS/meta.json"
 
+mkdir -p "$(dirname "$OUT")"
 render_report "$RESULTS" "$OUT"
 log "wrote $OUT"
