@@ -5,7 +5,9 @@
 //! - [`transport`]: TCP framing between peers.
 //! - [`actors`]: the actix runtime around the core.
 //! - [`http`]: the REST gateway.
+//! - [`bench`]: the load generator of `raftix bench`.
 pub mod actors;
+pub mod bench;
 pub mod checker;
 pub mod cli;
 pub mod config;

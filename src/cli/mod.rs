@@ -4,6 +4,7 @@
 //! add a variant to [`Command`] with its own `Args` struct and a match arm in [`Cli::run`]. The
 //! client subcommands (`put`, `get`, ...) live in [`client`] and are merged in as one variant.
 
+pub mod bench;
 pub mod client;
 pub mod serve;
 mod supervise;
@@ -48,6 +49,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run a local cluster of N nodes on 127.0.0.1, one child process each, until Ctrl-C.
     Up(UpArgs),
+    /// Load generator: drive a raftix or etcd cluster and report throughput and latency.
+    Bench(bench::BenchArgs),
     /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`.
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -74,6 +77,7 @@ impl Cli {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e, e.exit_code()),
             },
+            Command::Bench(args) => bench::run(args),
             Command::Client(command) => command.run(),
         }
     }
