@@ -47,11 +47,32 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
         _ = sigterm.recv() => { tracing::info!("SIGTERM received, shutting down"); None }
         reason = node.stopped() => Some(reason.unwrap_or_else(|| "node stopped".into())),
     };
+    if failure.is_none() {
+        hand_over(&node, &config).await;
+    }
     server_handle.stop(true).await;
     let _ = server_task.await;
     node.shutdown().await;
     match failure {
         Some(reason) => Err(reason.into()),
         None => Ok(()),
+    }
+}
+
+/// A leader that is asked to stop hands leadership to the most up-to-date voter first, so the
+/// cluster does not wait an election timeout for a new leader (bounded: it stops anyway).
+async fn hand_over(node: &crate::actors::RaftHandle, config: &NodeConfig) {
+    let leading = node
+        .status()
+        .await
+        .is_ok_and(|s| s.role == crate::core::Role::Leader);
+    if !leading || config.cluster.len() < 2 {
+        return;
+    }
+    let limit = config.election_timeout_max() * 2;
+    match tokio::time::timeout(limit, node.transfer_leader(None)).await {
+        Ok(Ok(leader)) => tracing::info!("handed leadership to node {leader} before stopping"),
+        Ok(Err(err)) => tracing::warn!("leadership transfer before stopping failed: {err}"),
+        Err(_) => tracing::warn!("leadership transfer before stopping timed out"),
     }
 }

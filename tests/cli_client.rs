@@ -429,3 +429,27 @@ fn consistency_and_ack_levels() {
         "bad level",
     );
 }
+
+#[test]
+fn transfer_leader_command() {
+    let (cluster, leader) = start();
+    let follower = follower_of(&cluster, leader);
+    let eps = endpoints(&cluster, leader);
+    let to = follower.to_string();
+    let done = expect(
+        &cluster,
+        run(&eps, &["transfer-leader", "--to", &to]),
+        0,
+        "transfer-leader",
+    );
+    assert!(
+        done.stdout.starts_with(&format!("OK leader={follower} ")),
+        "{done:?}"
+    );
+    expect(
+        &cluster,
+        run(&eps, &["transfer-leader", "--to", "99"]),
+        5,
+        "unknown target",
+    );
+}

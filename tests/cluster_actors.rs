@@ -304,3 +304,102 @@ async fn divergent_uncommitted_entries_are_overwritten() {
     }
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn leadership_moves_to_the_chosen_node_under_write_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let c = Arc::new(TestCluster::start(3).await);
+    let old = c.wait_leader(&c.ids(), ELECTION).await;
+    let old_term = c.statuses().await[&old].term;
+    // A writer keeps writing through whoever leads, recording what was acknowledged.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writer = {
+        let (c, stop, acked) = (c.clone(), stop.clone(), acked.clone());
+        actix_rt::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let statuses = c.statuses().await;
+                let leader = statuses
+                    .values()
+                    .find(|s| s.role == Role::Leader)
+                    .map(|s| s.id);
+                let Some(leader) = leader else {
+                    actix_rt::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                if c.put(leader, &format!("w{n}"), "v").await.is_ok() {
+                    acked.lock().expect("acked").push(format!("w{n}"));
+                }
+            }
+        })
+    };
+    let count = || acked.lock().map(|a| a.len()).unwrap_or(0);
+    let wait_writes = |at_least: usize| async move {
+        let deadline = std::time::Instant::now() + ELECTION;
+        while count() < at_least {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "writes stalled at {}",
+                count()
+            );
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    wait_writes(10).await;
+
+    let target = *c.ids().iter().find(|&&id| id != old).expect("follower");
+    let new = c.nodes[&old]
+        .handle
+        .transfer_leader(Some(target))
+        .await
+        .expect("transfer");
+    assert_eq!(new, target);
+    let s = c
+        .wait_until("everyone follows the target", ELECTION, |s| {
+            cluster::agreed_leader(s, &c.ids()) == Some(target)
+        })
+        .await;
+    assert!(s[&target].term > old_term);
+    // Without a target: the most up-to-date other voter.
+    let next = c.nodes[&target]
+        .handle
+        .transfer_leader(None)
+        .await
+        .expect("transfer");
+    assert_ne!(next, target);
+    c.wait_until("everyone follows the next leader", ELECTION, |s| {
+        cluster::agreed_leader(s, &c.ids()) == Some(next)
+    })
+    .await;
+    // Refusals: a follower names the leader; an unknown node is invalid.
+    match c.nodes[&target].handle.transfer_leader(Some(old)).await {
+        Err(ClientError::NotLeader { leader_id, .. }) => assert_eq!(leader_id, Some(next)),
+        other => panic!("expected NotLeader, got {other:?}"),
+    }
+    assert!(matches!(
+        c.nodes[&next].handle.transfer_leader(Some(42)).await,
+        Err(ClientError::Invalid(_))
+    ));
+    let before = count();
+    wait_writes(before + 10).await;
+    stop.store(true, Ordering::SeqCst);
+    writer.await.expect("writer");
+    let acked = acked.lock().expect("acked").clone();
+    c.wait_until("all applied", ELECTION, |s| {
+        s.values().all(|x| x.applied == s[&next].commit)
+    })
+    .await;
+    for node in c.nodes.values() {
+        for key in &acked {
+            assert!(
+                node.kv.get(key).expect("read").is_some(),
+                "acknowledged {key} lost"
+            );
+        }
+    }
+    c.shutdown().await;
+}

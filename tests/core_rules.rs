@@ -74,6 +74,7 @@ fn vote_granted_at_most_once_per_term() {
             term: 2,
             last_log: LogId::new(1, 1),
             pre_vote: false,
+            transfer: false,
         },
     );
     let a = [a.clone(), complete_persists(&mut c, &a)].concat();
@@ -90,6 +91,7 @@ fn vote_granted_at_most_once_per_term() {
             term: 2,
             last_log: LogId::new(1, 1),
             pre_vote: false,
+            transfer: false,
         },
     );
     assert_eq!(
@@ -114,6 +116,7 @@ fn vote_rejected_when_candidate_log_is_less_up_to_date() {
             term: 4,
             last_log: LogId::new(2, 9),
             pre_vote: false,
+            transfer: false,
         },
     );
     let a = [a.clone(), complete_persists(&mut c, &a)].concat();
@@ -130,6 +133,7 @@ fn vote_rejected_when_candidate_log_is_less_up_to_date() {
             term: 4,
             last_log: LogId::new(3, 1),
             pre_vote: false,
+            transfer: false,
         },
     );
     let b = [b.clone(), complete_persists(&mut c, &b)].concat();
@@ -149,6 +153,7 @@ fn vote_is_persisted_before_it_is_granted() {
             term: 2,
             last_log: LogId::new(1, 1),
             pre_vote: false,
+            transfer: false,
         },
     );
     assert!(
@@ -184,7 +189,8 @@ fn candidate_requests_votes_only_after_persisting_its_own_vote() {
         == Message::VoteRequest {
             term: 2,
             last_log: LogId::new(1, 1),
-            pre_vote: false
+            pre_vote: false,
+            transfer: false,
         }));
 }
 
@@ -272,7 +278,8 @@ fn pre_vote_does_not_change_term_or_vote() {
         == Message::VoteRequest {
             term: 5,
             last_log: LogId::new(1, 1),
-            pre_vote: true
+            pre_vote: true,
+            transfer: false,
         }));
 }
 
@@ -304,6 +311,7 @@ fn pre_vote_is_granted_without_changing_the_voter() {
             term: 4,
             last_log: LogId::new(1, 1),
             pre_vote: true,
+            transfer: false,
         },
     );
     assert_eq!(
@@ -342,6 +350,7 @@ fn node_hearing_from_leader_ignores_disruptive_vote_requests() {
                 term: 9,
                 last_log: LogId::new(9, 9),
                 pre_vote,
+                transfer: false,
             },
         );
         assert!(sent(&a).is_empty());
@@ -372,6 +381,7 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
             term: 4,
             last_log: LogId::new(1, 1),
             pre_vote: true,
+            transfer: false,
         },
     );
     assert!(sent(&a).is_empty(), "in lease: ignored");
@@ -384,6 +394,7 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
             term: 4,
             last_log: LogId::new(1, 1),
             pre_vote: true,
+            transfer: false,
         },
     );
     assert!(sent(&a).is_empty(), "a stale lease expiry changes nothing");
@@ -396,6 +407,7 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
             term: 4,
             last_log: LogId::new(1, 1),
             pre_vote: true,
+            transfer: false,
         },
     );
     assert_eq!(
@@ -424,6 +436,7 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
             term: 4,
             last_log: LogId::new(1, 1),
             pre_vote: true,
+            transfer: false,
         },
     );
     assert!(sent(&a).is_empty());
@@ -980,4 +993,187 @@ fn single_node_leader_confirms_reads_at_once() {
     assert_eq!(c.commit_index(), 1);
     let r = c.read_index(vec![3]).expect("leader");
     assert_eq!(ready_reads(&r), vec![(3, 1)]);
+}
+
+// ----- §3.10 of the dissertation: leadership transfer -----
+
+fn timeout_now_to(actions: &[Action]) -> Vec<u64> {
+    sent(actions)
+        .into_iter()
+        .filter(|e| matches!(e.msg, Message::TimeoutNow { .. }))
+        .map(|e| e.to)
+        .collect()
+}
+
+#[test]
+fn transfer_to_an_up_to_date_follower_sends_timeout_now_and_refuses_writes() {
+    let (mut c, _) = leader(3, 1, &[1]);
+    let term = c.term();
+    recv(
+        &mut c,
+        2,
+        Message::AppendResponse {
+            term,
+            outcome: AppendOutcome::Success { match_index: 2 },
+        },
+    );
+    let (target, a) = c.transfer_leader(Some(2)).expect("leader");
+    assert_eq!(target, 2);
+    assert_eq!(timeout_now_to(&a), vec![2]);
+    assert_eq!(c.transferring_to(), Some(2));
+    let refused = c
+        .propose(vec![Bytes::from_static(b"x")])
+        .expect_err("no writes during a transfer");
+    assert_eq!(
+        refused.leader, None,
+        "clients are told to retry, not sent back here"
+    );
+}
+
+#[test]
+fn transfer_to_a_lagging_follower_first_brings_it_up_to_date() {
+    let (mut c, _) = leader(3, 1, &[1]);
+    let term = c.term();
+    let (_, a) = c.transfer_leader(Some(3)).expect("leader");
+    assert!(
+        timeout_now_to(&a).is_empty(),
+        "node 3 does not hold the whole log yet"
+    );
+    // Node 3 has the election's probe in flight: flow control waits for its answer.
+    let b = recv(
+        &mut c,
+        3,
+        Message::AppendResponse {
+            term,
+            outcome: AppendOutcome::Success { match_index: 2 },
+        },
+    );
+    assert_eq!(
+        timeout_now_to(&b),
+        vec![3],
+        "caught up: now it may campaign"
+    );
+}
+
+#[test]
+fn timeout_now_makes_the_target_campaign_and_voters_in_lease_grant_it() {
+    // Node 2 follows leader 1 and gets TimeoutNow: it campaigns at once, without pre-vote.
+    let mut target = core(2, 3, hs(3, None), &[1], true);
+    recv(
+        &mut target,
+        1,
+        Message::Heartbeat {
+            term: 3,
+            commit: 0,
+            ctx: 0,
+            leader_commit: 0,
+        },
+    );
+    let a = recv(&mut target, 1, Message::TimeoutNow { term: 3 });
+    assert_eq!(target.role(), Role::Candidate);
+    assert_eq!(target.term(), 4);
+    let b = complete_persists(&mut target, &a);
+    let requests = sent(&b);
+    assert!(!requests.is_empty());
+    assert!(requests.iter().all(|e| e.msg
+        == Message::VoteRequest {
+            term: 4,
+            last_log: LogId::new(1, 1),
+            pre_vote: false,
+            transfer: true
+        }));
+    // Node 3 still hears from leader 1 (in lease) yet grants the transfer campaign.
+    let mut voter = core(3, 3, hs(3, None), &[1], true);
+    recv(
+        &mut voter,
+        1,
+        Message::Heartbeat {
+            term: 3,
+            commit: 0,
+            ctx: 0,
+            leader_commit: 0,
+        },
+    );
+    let v = recv(
+        &mut voter,
+        2,
+        Message::VoteRequest {
+            term: 4,
+            last_log: LogId::new(1, 1),
+            pre_vote: false,
+            transfer: true,
+        },
+    );
+    let v = [v.clone(), complete_persists(&mut voter, &v)].concat();
+    assert!(sent(&v).iter().any(|e| e.msg
+        == Message::VoteResponse {
+            term: 4,
+            granted: true,
+            pre_vote: false
+        }));
+    // TimeoutNow from anyone but the known leader is ignored.
+    let mut other = core(2, 3, hs(3, None), &[1], true);
+    recv(
+        &mut other,
+        1,
+        Message::Heartbeat {
+            term: 3,
+            commit: 0,
+            ctx: 0,
+            leader_commit: 0,
+        },
+    );
+    recv(&mut other, 3, Message::TimeoutNow { term: 3 });
+    assert_eq!(other.role(), Role::Follower);
+}
+
+#[test]
+fn a_stalled_transfer_is_abandoned_after_an_election_timeout() {
+    let (mut c, _) = leader(3, 1, &[1]);
+    let term = c.term();
+    c.transfer_leader(Some(3)).expect("leader");
+    recv(
+        &mut c,
+        2,
+        Message::HeartbeatResponse {
+            term,
+            ctx: 0,
+            applied: 0,
+        },
+    ); // keep a quorum
+    fire_election(&mut c);
+    assert_eq!(c.role(), Role::Leader);
+    assert_eq!(c.transferring_to(), None);
+    assert!(
+        c.propose(vec![Bytes::from_static(b"x")]).is_ok(),
+        "writes resume"
+    );
+}
+
+#[test]
+fn transfer_without_a_target_picks_the_most_up_to_date_voter() {
+    let (mut c, _) = leader(3, 1, &[1, 1]);
+    let term = c.term();
+    recv(
+        &mut c,
+        2,
+        Message::AppendResponse {
+            term,
+            outcome: AppendOutcome::Success { match_index: 1 },
+        },
+    );
+    recv(
+        &mut c,
+        3,
+        Message::AppendResponse {
+            term,
+            outcome: AppendOutcome::Success { match_index: 3 },
+        },
+    );
+    let (target, _) = c.transfer_leader(None).expect("leader");
+    assert_eq!(target, 3);
+    assert_eq!(
+        c.transfer_leader(Some(9)).map(|(t, _)| t),
+        Err(raftix::core::TransferError::UnknownTarget(9))
+    );
 }

@@ -65,6 +65,7 @@ struct Sim {
     reads: BTreeMap<(NodeId, u64), Index>,
     next_read: u64,
     reads_confirmed: usize,
+    transfers: usize,
 }
 
 impl Sim {
@@ -90,6 +91,7 @@ impl Sim {
             reads: BTreeMap::new(),
             next_read: 0,
             reads_confirmed: 0,
+            transfers: 0,
         };
         for id in 1..=n {
             let node = SimNode {
@@ -417,7 +419,21 @@ impl Sim {
                 let epoch = self.nodes[&pick].epoch;
                 self.step_node(pick, Event::LeaseExpired { epoch });
             }
-            820..=859 => self.step_node(pick, Event::HeartbeatTick),
+            820..=827 => {
+                // Leadership transfer to a random node (or the most up-to-date one).
+                if let Some(leader) = self.current_leader() {
+                    let to = if self.rng.chance(50) {
+                        Some(pick)
+                    } else {
+                        None
+                    };
+                    if let Ok((_, acts)) = self.node(leader).core.transfer_leader(to) {
+                        self.transfers += 1;
+                        self.run_actions(leader, acts);
+                    }
+                }
+            }
+            828..=859 => self.step_node(pick, Event::HeartbeatTick),
             860..=879 => {
                 let target = match self.current_leader() {
                     Some(leader) if self.rng.chance(70) => leader,

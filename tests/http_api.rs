@@ -555,6 +555,7 @@ async fn openapi_document_describes_every_route() {
         "/readyz",
         "/metrics",
         "/openapi.json",
+        "/v1/cluster/transfer-leader",
         "/api/status",
         "/api/logs",
         "/api/command",

@@ -376,3 +376,48 @@ async fn ack_all_with_a_voter_cut_off_answers_504_not_everywhere_but_commits() {
     assert!(c.nodes[&lonely].kv.get("partial").expect("read").is_some());
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn transfer_leader_endpoint_hands_over_and_refuses_bad_targets() {
+    let (c, leader, follower, client) = started().await;
+    // Sent to a follower: forwarded to the leader, which hands over to the follower itself.
+    let (status, out) = send(
+        client.post(format!("{}/v1/cluster/transfer-leader", c.url(follower))),
+        Some(json!({"to": follower})),
+    )
+    .await;
+    assert_eq!(
+        (status, out["leader"].clone()),
+        (200, json!(follower)),
+        "{out}"
+    );
+    c.wait_until("everyone follows the new leader", ELECTION, |s| {
+        cluster::agreed_leader(s, &c.ids()) == Some(follower)
+    })
+    .await;
+    // Empty body: the most up-to-date other voter.
+    let resp = client
+        .post(format!("{}/v1/cluster/transfer-leader", c.url(follower)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    let (status, out) = send(
+        client.post(format!("{}/v1/cluster/transfer-leader", c.url(leader))),
+        Some(json!({"to": 99})),
+    )
+    .await;
+    assert_eq!(
+        (status, out["error"].clone()),
+        (400, json!("bad_request")),
+        "{out}"
+    );
+    let resp = client
+        .post(format!("{}/v1/cluster/transfer-leader", c.url(leader)))
+        .insert_header(("content-type", "application/json"))
+        .send_body("{not json")
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 400);
+    c.shutdown().await;
+}

@@ -128,3 +128,31 @@ fn sigterm_on_the_leader_under_load_finishes_or_cleanly_fails_every_request() {
         tally.cut.len()
     );
 }
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_leadership_over_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = ProcCluster::start(3, dir);
+    let (leader, term) = cluster.wait_leader(Duration::from_secs(10));
+    let status = cluster.sigterm(leader);
+    assert!(status.success(), "exit status {status}");
+    let log = std::fs::read_to_string(&cluster.node(leader).log_path).unwrap_or_default();
+    assert!(
+        log.contains("handed leadership to node"),
+        "no handover logged:\n{}",
+        cluster.log_tails()
+    );
+    // The new leader took office before the old one exited: it is there at once, in a later term.
+    let others: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&id| id != leader)
+        .collect();
+    let statuses: Vec<serde_json::Value> =
+        others.iter().filter_map(|&id| cluster.status(id)).collect();
+    let new_leader = statuses.iter().find(|s| s["role"] == "LEADER");
+    assert!(
+        new_leader.is_some_and(|s| s["term"].as_u64() > Some(term)),
+        "{statuses:?}"
+    );
+}

@@ -91,6 +91,15 @@ impl RaftHandle {
             .map_err(|e| ClientError::Unavailable(e.to_string()))?
     }
 
+    /// Hands leadership to `to` (or the most up-to-date other voter) and returns the new
+    /// leader once it took office. On a follower returns `ClientError::NotLeader`.
+    pub async fn transfer_leader(&self, to: Option<NodeId>) -> Result<NodeId, ClientError> {
+        self.addr
+            .send(crate::messages::node::TransferLeader { to })
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?
+    }
+
     /// The node's current status.
     pub async fn status(&self) -> Result<NodeStatus, ClientError> {
         self.addr

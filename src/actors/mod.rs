@@ -15,6 +15,7 @@ mod node_acks;
 mod node_health;
 mod node_queries;
 mod node_reads;
+mod node_transfer;
 mod node_writes;
 pub mod replicator;
 pub mod timer;

@@ -76,6 +76,8 @@ pub struct RaftNode {
     pub(super) proposals: Vec<(bytes::Bytes, Ack, Waiter)>,
     /// Writes and reads waiting for more than commit and apply here.
     pub(super) acks: super::node_acks::Acks,
+    /// Leadership transfers waiting for a new leader.
+    pub(super) transfers: Vec<super::node_transfer::TransferWaiter>,
     /// What the health state is computed from.
     pub(super) health: super::node_health::HealthSignals,
     /// Linearizable reads in progress.
@@ -102,6 +104,7 @@ impl RaftNode {
             proposals: Vec::new(),
             acks: Default::default(),
             health: Default::default(),
+            transfers: Vec::new(),
             reads: Default::default(),
             peer_http: BTreeMap::new(),
             subscribers: Vec::new(),
@@ -181,6 +184,7 @@ impl RaftNode {
         }
         self.last_leader = leader;
         self.leader_known(leader);
+        self.transfers_settled(leader);
         if role != Role::Leader || self.last_role.map(|(_, t)| t) != Some(term) {
             self.lease_lost();
         }

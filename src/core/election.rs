@@ -23,7 +23,9 @@ impl RaftCore {
     }
 
     /// Check-quorum: a leader cut off from a majority steps down so that clients look elsewhere.
+    /// A leadership transfer still pending after an election timeout is abandoned here.
     fn check_quorum(&mut self) {
+        self.transferee = None;
         if self.cfg.check_quorum {
             let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
             if active < self.cfg.quorum() {
@@ -43,11 +45,20 @@ impl RaftCore {
         self.role = Role::PreCandidate;
         self.leader = None;
         self.progress.clear();
-        self.start_campaign(true);
+        self.start_campaign(true, false);
     }
 
     /// Starts a real election in a new term, voting for itself (§5.2).
     pub(super) fn become_candidate(&mut self) {
+        self.campaign(false);
+    }
+
+    /// Campaigns at once after a leader's `TimeoutNow` (leadership transfer, §3.10).
+    pub(super) fn campaign_for_transfer(&mut self) {
+        self.campaign(true);
+    }
+
+    fn campaign(&mut self, transfer: bool) {
         let term = self.hard.term + 1;
         self.set_term(term);
         self.hard.voted_for = Some(self.cfg.id);
@@ -55,10 +66,10 @@ impl RaftCore {
         self.role = Role::Candidate;
         self.leader = None;
         self.progress.clear();
-        self.start_campaign(false);
+        self.start_campaign(false, transfer);
     }
 
-    fn start_campaign(&mut self, pre_vote: bool) {
+    fn start_campaign(&mut self, pre_vote: bool, transfer: bool) {
         self.votes.clear();
         self.votes.insert(self.cfg.id, true);
         self.arm_election();
@@ -75,6 +86,7 @@ impl RaftCore {
                     term,
                     last_log,
                     pre_vote,
+                    transfer,
                 },
             );
         }

@@ -14,10 +14,12 @@ pub mod raft;
 mod read_index;
 mod receive;
 mod replication;
+pub mod transfer;
 pub mod types;
 
 pub use config::CoreConfig;
 pub use event::{Action, Event};
 pub use log::RaftLog;
 pub use raft::{NotLeader, RaftCore, Recovered};
+pub use transfer::TransferError;
 pub use types::*;

@@ -75,6 +75,8 @@ pub struct RaftCore {
     pub(super) applied_report: Index,
     /// Highest commit index a leader of this node's terms has told it about (uncapped).
     pub(super) leader_commit_seen: Index,
+    /// Leadership transfer in progress: its target (proposals are refused meanwhile).
+    pub(super) transferee: Option<NodeId>,
     /// Linearizable reads in flight.
     pub(super) reads: super::read_index::ReadState,
     /// Last `(role, term, leader)` reported through `RoleChanged`.
@@ -109,6 +111,7 @@ impl RaftCore {
             leader_lease: false,
             applied_report: applied,
             leader_commit_seen: applied,
+            transferee: None,
             reads: Default::default(),
             reported: None,
         }
@@ -149,6 +152,10 @@ impl RaftCore {
             return Err(NotLeader {
                 leader: self.leader,
             });
+        }
+        if self.transferee.is_some() {
+            // Handing over: no new writes until the transfer ends (clients retry).
+            return Err(NotLeader { leader: None });
         }
         let ids = self.append_as_leader(
             commands
@@ -236,6 +243,7 @@ impl RaftCore {
     /// Follows `leader` (if known) in `term`, which must not be below the current term.
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         self.fail_reads();
+        self.transferee = None;
         self.set_term(term);
         self.role = Role::Follower;
         self.leader = leader;

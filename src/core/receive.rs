@@ -14,10 +14,13 @@ impl RaftCore {
         let term = msg.term();
         if term > self.hard.term {
             match &msg {
-                Message::VoteRequest { pre_vote, .. } => {
+                Message::VoteRequest {
+                    pre_vote, transfer, ..
+                } => {
                     // Check-quorum lease: while this node hears from a leader it ignores
-                    // campaigns, so a node rejoining from a partition cannot depose it.
-                    if self.cfg.check_quorum && self.in_lease() {
+                    // campaigns, so a node rejoining from a partition cannot depose it; except
+                    // the campaign the leader itself asked for (leadership transfer).
+                    if self.cfg.check_quorum && self.in_lease() && !transfer {
                         return;
                     }
                     if !pre_vote {
@@ -65,6 +68,7 @@ impl RaftCore {
                 term,
                 last_log,
                 pre_vote,
+                ..
             } => self.handle_vote_request(from, term, last_log, pre_vote),
             Message::VoteResponse {
                 term,
@@ -90,6 +94,7 @@ impl RaftCore {
                 self.handle_heartbeat(from, commit, ctx, leader_commit);
             }
             Message::ReadIndexRequest { ids, .. } => self.handle_read_index_request(from, ids),
+            Message::TimeoutNow { .. } => self.handle_timeout_now(from),
             Message::ReadIndexResponse { ids, index, .. } => {
                 if self.leader == Some(from) {
                     self.handle_read_index_response(ids, index);

@@ -36,6 +36,11 @@ impl RaftCore {
         }
     }
 
+    /// Sends `peer` an append now (even an empty one), as flow control allows.
+    pub(super) fn send_append_to(&mut self, peer: NodeId) {
+        self.send_append(peer, true);
+    }
+
     /// Sends `peer` append messages until it is up to date or its window is full.
     fn send_appends(&mut self, peer: NodeId) {
         while self.send_append(peer, false) {}
@@ -105,6 +110,9 @@ impl RaftCore {
                     self.maybe_commit();
                 }
                 self.send_appends(from);
+                if self.transferee == Some(from) {
+                    self.nudge_transfer(from);
+                }
             }
             AppendOutcome::Conflict {
                 rejected_prev,

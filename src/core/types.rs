@@ -109,6 +109,14 @@ pub enum Message {
         last_log: LogId,
         /// Whether this is a pre-vote.
         pre_vote: bool,
+        /// The campaign follows a leadership transfer (`TimeoutNow`): voters hearing from the
+        /// old leader consider it anyway (dissertation §3.10).
+        transfer: bool,
+    },
+    /// Leader -> transfer target: start an election now, skipping pre-vote (§3.10).
+    TimeoutNow {
+        /// The leader's term.
+        term: Term,
     },
     /// Answer to a `VoteRequest`.
     VoteResponse {
@@ -189,6 +197,7 @@ impl Message {
             | Message::Heartbeat { term, .. }
             | Message::HeartbeatResponse { term, .. }
             | Message::ReadIndexRequest { term, .. }
+            | Message::TimeoutNow { term }
             | Message::ReadIndexResponse { term, .. } => *term,
         }
     }
@@ -205,6 +214,7 @@ impl Message {
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatResponse { .. } => "heartbeat_response",
             Message::ReadIndexRequest { .. } => "read_index_request",
+            Message::TimeoutNow { .. } => "timeout_now",
             Message::ReadIndexResponse { .. } => "read_index_response",
         }
     }

@@ -120,6 +120,12 @@ impl From<ClientError> for ApiError {
                 message,
                 leader: None,
             },
+            ClientError::Invalid(_) => Self {
+                status: StatusCode::BAD_REQUEST,
+                code: "bad_request",
+                message,
+                leader: None,
+            },
             ClientError::Unavailable(_) => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",

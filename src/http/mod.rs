@@ -13,6 +13,7 @@ mod metrics;
 pub mod openapi;
 pub mod read;
 pub mod seed_api;
+mod transfer;
 mod txn;
 pub mod write;
 
@@ -134,6 +135,11 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .service(
                         web::resource("/v1/txn")
                             .route(web::post().to(txn::txn))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/v1/cluster/transfer-leader")
+                            .route(web::post().to(transfer::transfer_leader))
                             .default_service(web::to(error::method_not_allowed)),
                     )
                     .service(get("/v1/status", web::to(cluster::status)))

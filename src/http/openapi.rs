@@ -189,6 +189,7 @@ pub struct ReadyAnswer {
         super::txn::txn,
         super::cluster::status,
         super::cluster::cluster,
+        super::transfer::transfer_leader,
         super::cluster::log,
         super::cluster::healthz,
         super::cluster::readyz,

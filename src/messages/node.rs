@@ -114,6 +114,9 @@ pub enum ClientError {
     /// The node is shutting down or failed.
     #[error("node unavailable: {0}")]
     Unavailable(String),
+    /// The request cannot be carried out as asked (for example an unknown transfer target).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// `ack=all`: the write IS committed (and applied on the leader) but not every voter applied
     /// it in time.
     #[error("committed at index {index} (term {term}) but not yet applied on every voter")]
@@ -329,4 +332,13 @@ pub enum ReadMode {
     Lease,
     /// As `Linearizable`, and every voter has applied the read index (leader only).
     All,
+}
+
+/// Client -> node: hand leadership to `to` (or the most up-to-date other voter) and answer the
+/// new leader once it took office (dissertation §3.10). Writes are refused during the transfer.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<NodeId, ClientError>")]
+pub struct TransferLeader {
+    /// The target, or `None` for the most up-to-date voter.
+    pub to: Option<NodeId>,
 }

@@ -73,6 +73,20 @@ pub enum ClientCommand {
     /// Show entries of the replicated log, one line each.
     #[command(after_help = EXIT_CODES_HELP)]
     Log(LogArgs),
+    /// Hand leadership to a node (or the most up-to-date voter); prints the new leader.
+    #[command(name = "transfer-leader", after_help = EXIT_CODES_HELP)]
+    TransferLeader(TransferArgs),
+}
+
+/// `transfer-leader [--to ID]`.
+#[derive(Clone, Debug, Args)]
+pub struct TransferArgs {
+    /// The node to hand leadership to (default: the most up-to-date voter).
+    #[arg(long, value_name = "ID")]
+    pub to: Option<u64>,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
 }
 
 /// Flags of a subcommand that takes only the common ones.

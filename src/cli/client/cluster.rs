@@ -228,3 +228,33 @@ fn describe(entry: &Value) -> String {
         _ => command.to_string(),
     }
 }
+
+/// The answer of a leadership transfer.
+#[derive(Debug, Deserialize)]
+struct Transferred {
+    leader: u64,
+    term: u64,
+}
+
+/// `transfer-leader [--to ID]`: prints `OK leader=N term=T` once the new leader took office.
+pub fn transfer_leader(args: super::args::TransferArgs) -> Result<u8, ClientError> {
+    let mut session = session_of(&args.opts)?;
+    let body = match args.to {
+        Some(id) => serde_json::json!({ "to": id }),
+        None => serde_json::json!({}),
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    let request = Request::write(
+        reqwest::Method::POST,
+        "/v1/cluster/transfer-leader".into(),
+        Some((bytes, "application/json")),
+    );
+    let answer = check(session.send(&request)?, None)?;
+    let (raw, done): (Value, Transferred) = decode(&answer)?;
+    if args.opts.json {
+        json_line(&raw)?;
+    } else {
+        line(&format!("OK leader={} term={}", done.leader, done.term))?;
+    }
+    Ok(EXIT_OK)
+}

@@ -38,6 +38,7 @@ impl ClientCommand {
             ClientCommand::Status(args) => cluster::status(args),
             ClientCommand::Members(args) => cluster::members(args),
             ClientCommand::Log(args) => cluster::log(args),
+            ClientCommand::TransferLeader(args) => cluster::transfer_leader(args),
         };
         match result {
             Ok(code) => ExitCode::from(code),
