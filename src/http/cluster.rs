@@ -14,6 +14,20 @@ use crate::messages::node::{ClientError, GetCluster, GetLog};
 use crate::messages::node::{ClusterView, NodeStatus};
 use crate::storage::{GuardExpect, KvCommand, KvRequest, TxnOp};
 
+/// Up to `limit` entries of this node's log from `from`.
+pub(crate) async fn log_slice(
+    state: &AppState,
+    from: u64,
+    limit: usize,
+) -> Result<crate::messages::node::LogSlice, ApiError> {
+    state
+        .node
+        .addr()
+        .send(GetLog { from, limit })
+        .await
+        .map_err(unavailable)
+}
+
 /// A node that does not answer its mailbox.
 pub(crate) fn unavailable(err: actix::MailboxError) -> ApiError {
     ClientError::Unavailable(err.to_string()).into()
@@ -74,12 +88,7 @@ pub async fn log(
                 .max(1)
         }
     };
-    let slice = state
-        .node
-        .addr()
-        .send(GetLog { from, limit })
-        .await
-        .map_err(unavailable)?;
+    let slice = log_slice(&state, from, limit).await?;
     let entries: Vec<Value> = slice.entries.iter().map(describe_entry).collect();
     Ok(HttpResponse::Ok().json(json!({
         "first_index": slice.first_index,

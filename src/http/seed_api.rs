@@ -30,12 +30,11 @@ use serde_json::{json, Value};
 pub use command::{command, parse_command_line, Command};
 
 use super::cluster::describe_entry;
-use super::cluster::unavailable;
 use super::error::method_not_allowed;
 use super::write::client_of;
 use super::{ApiError, AppState};
 use crate::core::Role;
-use crate::messages::node::{GetLog, MemberView};
+use crate::messages::node::MemberView;
 
 /// How long `GET /api/status` waits for each other node's `/v1/status`.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
@@ -157,12 +156,7 @@ pub async fn logs(
     }
     let last = state.node.status().await?.last_log_index;
     let from = last.saturating_sub(limit as u64 - 1).max(1);
-    let slice = state
-        .node
-        .addr()
-        .send(GetLog { from, limit })
-        .await
-        .map_err(unavailable)?;
+    let slice = super::cluster::log_slice(&state, from, limit).await?;
     let entries: Vec<Value> = slice
         .entries
         .iter()
