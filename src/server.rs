@@ -19,7 +19,16 @@ pub fn run(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
-    let data_dir = DataDir::prepare(&config.data_dir, &config.cluster_name, config.id)?;
+    let mut data_dir = DataDir::prepare(&config.data_dir, &config.cluster_name, config.id)?;
+    if data_dir.check_voters(config.cluster.keys().copied(), config.force_new_cluster)?
+        && config.force_new_cluster
+    {
+        tracing::warn!(
+            node = config.id,
+            voters = ?config.cluster.keys().collect::<Vec<_>>(),
+            "--force-new-cluster: the data dir now records these voters (lost-quorum recovery)"
+        );
+    }
     let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
     let kv = machine.reader();
     let node = start_node(&config, &data_dir, machine).await?;

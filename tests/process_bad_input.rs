@@ -362,3 +362,46 @@ fn bad_flags_are_reported_before_anything_starts() {
         assert!(!data_dir.exists(), "{what}: the data dir was created");
     }
 }
+
+/// Restarting a node with other voters is refused (it could elect two leaders); an operator's
+/// explicit `--force-new-cluster` turns one survivor of a lost quorum into a one-node cluster
+/// with all its data.
+#[test]
+fn other_voters_are_refused_and_force_new_cluster_recovers_a_survivor() {
+    let mut cluster = ProcCluster::start(3, tempfile::tempdir().expect("tempdir"));
+    cluster.wait_leader(Duration::from_secs(10));
+    for i in 0..5 {
+        cluster.put_ok(&format!("k{i}"), b"kept");
+    }
+    cluster.wait_converged(6, Duration::from_secs(10));
+    for id in cluster.ids() {
+        cluster.stop(id);
+    }
+    let alone = format!("1=127.0.0.1:{}", cluster.node(1).peer_port);
+    cluster.reconfigure(alone.clone(), Vec::new());
+    let (status, stderr) = cluster.run_expecting_exit(1, &[], Duration::from_secs(10));
+    assert!(!status.success(), "a changed voter set must be refused");
+    assert!(
+        stderr.contains("[1, 2, 3]") && stderr.contains("--force-new-cluster"),
+        "{stderr}"
+    );
+    cluster.reconfigure(alone, vec!["--force-new-cluster".to_string()]);
+    cluster.restart(1);
+    cluster.wait_for(Duration::from_secs(10), "node 1 leads alone", || {
+        cluster
+            .status(1)
+            .filter(|s| s["role"] == "LEADER")
+            .map(|_| ())
+    });
+    for i in 0..5 {
+        assert_eq!(
+            cluster.get(1, &format!("k{i}")).as_deref(),
+            Some(&b"kept"[..]),
+            "k{i} survived"
+        );
+    }
+    assert!(
+        cluster.put(1, "after", b"recovery").acked().is_some(),
+        "the recovered cluster takes writes"
+    );
+}

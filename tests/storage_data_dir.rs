@@ -19,7 +19,8 @@ fn first_start_writes_identity_and_restart_accepts_it() {
         Identity {
             format_version: FORMAT_VERSION,
             cluster_name: "prod".into(),
-            node_id: 1
+            node_id: 1,
+            voters: None,
         }
     );
     assert!(!root.join(format!("{IDENTITY_FILE}.tmp")).exists());
@@ -119,4 +120,32 @@ fn raft_data_without_identity_is_refused() {
         assert!(err.to_string().contains("no raftix-identity.json"), "{err}");
         assert!(!tmp.path().join(IDENTITY_FILE).exists());
     }
+}
+
+#[test]
+fn voters_are_recorded_once_and_a_different_set_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dir = DataDir::prepare(tmp.path(), "prod", 1).unwrap();
+    assert!(
+        dir.check_voters([3, 1, 2], false).unwrap(),
+        "recorded at the first start"
+    );
+    assert!(
+        !dir.check_voters([1, 2, 3], false).unwrap(),
+        "same set, any order"
+    );
+    // A restart with other voters is refused, naming both sets, and changes nothing.
+    let mut again = DataDir::prepare(tmp.path(), "prod", 1).unwrap();
+    let err = again.check_voters([1], false).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("[1, 2, 3]") && msg.contains("[1]") && msg.contains("--force-new-cluster"),
+        "{msg}"
+    );
+    assert_eq!(again.identity().voters, Some(vec![1, 2, 3]));
+    // Forced (lost-quorum recovery): the new set is recorded and then holds.
+    assert!(again.check_voters([1], true).unwrap());
+    let mut after = DataDir::prepare(tmp.path(), "prod", 1).unwrap();
+    assert!(!after.check_voters([1], false).unwrap());
+    assert!(after.check_voters([1, 2, 3], false).is_err());
 }

@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// A durable log write slower than this makes the node DEGRADED for a while [default: 500].
     #[arg(long, value_name = "MS")]
     pub slow_disk_ms: Option<u64>,
+    /// Lost-quorum recovery: start with the voters of --cluster although the data dir records
+    /// others (it records the new set). Only for a cluster that lost its quorum for good: see
+    /// README.
+    #[arg(long)]
+    pub force_new_cluster: bool,
 }
 
 impl ServeArgs {
@@ -121,6 +126,7 @@ impl ServeArgs {
             lease_drift_ms: self.lease_drift_ms,
             syncing_lag: self.syncing_lag,
             slow_disk_ms: self.slow_disk_ms,
+            force_new_cluster: self.force_new_cluster.then_some(true),
         })
     }
 

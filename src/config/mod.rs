@@ -141,6 +141,10 @@ pub struct NodeConfig {
     /// A durable log write slower than this (milliseconds) makes the node DEGRADED for a while.
     #[serde(default = "default_slow_disk_ms")]
     pub slow_disk_ms: u64,
+    /// Lost-quorum recovery: accept `cluster` even though the data dir records other voters
+    /// (and record it). Dangerous; see README.
+    #[serde(default)]
+    pub force_new_cluster: bool,
 }
 
 /// Default for [`NodeConfig::lease_drift_ms`].
@@ -240,6 +244,7 @@ impl NodeConfig {
             lease_drift_ms: DEFAULT_LEASE_DRIFT_MS,
             syncing_lag: DEFAULT_SYNCING_LAG,
             slow_disk_ms: DEFAULT_SLOW_DISK_MS,
+            force_new_cluster: false,
         }
     }
 

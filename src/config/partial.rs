@@ -42,6 +42,7 @@ pub struct PartialConfig {
     pub lease_drift_ms: Option<u64>,
     pub syncing_lag: Option<u64>,
     pub slow_disk_ms: Option<u64>,
+    pub force_new_cluster: Option<bool>,
 }
 
 impl PartialConfig {
@@ -94,6 +95,7 @@ impl PartialConfig {
             lease_drift_ms: over.lease_drift_ms.or(self.lease_drift_ms),
             syncing_lag: over.syncing_lag.or(self.syncing_lag),
             slow_disk_ms: over.slow_disk_ms.or(self.slow_disk_ms),
+            force_new_cluster: over.force_new_cluster.or(self.force_new_cluster),
         }
     }
 
@@ -139,6 +141,7 @@ impl PartialConfig {
         set(&mut c.lease_drift_ms, self.lease_drift_ms);
         set(&mut c.syncing_lag, self.syncing_lag);
         set(&mut c.slow_disk_ms, self.slow_disk_ms);
+        set(&mut c.force_new_cluster, self.force_new_cluster);
         c.validate()?;
         Ok(c)
     }

@@ -34,6 +34,10 @@ pub struct Identity {
     pub cluster_name: String,
     /// Id of the node the directory belongs to.
     pub node_id: NodeId,
+    /// Ids of the voters of the cluster, recorded at the first start and checked at every
+    /// start after (absent in directories written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<Vec<NodeId>>,
 }
 
 /// Only the version, read first so that a newer format is reported as such, not as garbage.
@@ -75,6 +79,7 @@ impl DataDir {
                     format_version: FORMAT_VERSION,
                     cluster_name: cluster_name.to_string(),
                     node_id,
+                    voters: None,
                 };
                 write_identity(&root, &fresh)?;
                 fresh
@@ -112,6 +117,36 @@ impl DataDir {
     /// The identity recorded in the directory.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Checks the voters given at this start against the ones recorded (recording them the
+    /// first time). A different set is refused, unless `force` (an operator's explicit
+    /// lost-quorum recovery), which records the new set instead. Returns whether the recorded
+    /// set changed.
+    pub fn check_voters(
+        &mut self,
+        voters: impl IntoIterator<Item = NodeId>,
+        force: bool,
+    ) -> Result<bool, StorageError> {
+        let mut given: Vec<NodeId> = voters.into_iter().collect();
+        given.sort_unstable();
+        given.dedup();
+        match &self.identity.voters {
+            Some(stored) if *stored == given => return Ok(false),
+            Some(stored) if !force => {
+                return Err(StorageError::MembershipChanged {
+                    path: self.root.clone(),
+                    stored: stored.clone(),
+                    given,
+                })
+            }
+            _ => {}
+        }
+        let mut updated = self.identity.clone();
+        updated.voters = Some(given);
+        write_identity(&self.root, &updated)?;
+        self.identity = updated;
+        Ok(true)
     }
 }
 

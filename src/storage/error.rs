@@ -137,6 +137,21 @@ pub enum StorageError {
         /// The data directory.
         path: PathBuf,
     },
+    /// The node was started with other voters than the ones recorded in its data dir.
+    #[error(
+        "data directory {path} belongs to a cluster of voters {stored:?}, not {given:?}: \
+         restarting nodes with another --cluster could elect two leaders; start it with its \
+         original --cluster, or, to recover from a lost quorum on purpose, start it with \
+         --force-new-cluster (see README)"
+    )]
+    MembershipChanged {
+        /// The data directory.
+        path: PathBuf,
+        /// The voters recorded in it.
+        stored: Vec<NodeId>,
+        /// The voters given now.
+        given: Vec<NodeId>,
+    },
     /// A write would break the log's invariants (a caller bug); nothing was written.
     #[error("invalid log write: {what}; nothing was written")]
     InvalidWrite {

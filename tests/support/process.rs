@@ -452,6 +452,13 @@ impl ProcCluster {
         child.wait().expect("reap killed node");
     }
 
+    /// Changes the `--cluster` value and the extra flags of every later spawn (for tests that
+    /// restart nodes with another configuration).
+    pub fn reconfigure(&mut self, cluster_flag: String, extra: Vec<String>) {
+        self.cluster_flag = cluster_flag;
+        self.extra_args = extra;
+    }
+
     /// Sends `signal` (e.g. `libc::SIGSTOP`, `libc::SIGCONT`) to node `id`'s process.
     pub fn signal(&self, id: u64, signal: i32) {
         let pid = self.node(id).child.as_ref().expect("node is running").id();
