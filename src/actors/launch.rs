@@ -72,6 +72,19 @@ pub fn start_node_on<S: StateMachine>(
     machine: S,
     listener: TcpListener,
 ) -> Result<RaftHandle, StartError> {
+    // Membership is fixed by the first start (see `DataDir::check_voters`): a data dir that
+    // records other voters is refused here too, for embedders as for `raftix serve`.
+    if let Some(stored) = &data_dir.identity().voters {
+        let given: Vec<u64> = config.cluster.keys().copied().collect();
+        if *stored != given && !config.force_new_cluster {
+            return Err(StorageError::MembershipChanged {
+                path: data_dir.path().to_path_buf(),
+                stored: stored.clone(),
+                given,
+            }
+            .into());
+        }
+    }
     let storage = LogStorage::open(data_dir.log_path(), config.log_map_size)?;
     let loaded = storage.load()?;
     let last_index = loaded
