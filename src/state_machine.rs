@@ -30,4 +30,28 @@ pub trait StateMachine: Send + 'static {
     /// Returns one output per entry, in order (an empty output for entries without a command).
     /// The effects and the new applied index must become durable together, before returning.
     fn apply(&mut self, entries: &[Entry]) -> Result<Vec<Bytes>, StateMachineError>;
+
+    /// Captures the state as of `applied_index()` for a snapshot.
+    ///
+    /// Called on the applier's thread between two `apply` calls; it must be quick (open a read
+    /// transaction, clone a small structure). The returned source writes the captured state on
+    /// another thread while `apply` goes on, so it must not see later changes.
+    fn snapshot(&mut self) -> Result<Box<dyn SnapshotSource>, StateMachineError>;
+
+    /// Replaces the whole state with a snapshot's contents (as written by a [`SnapshotSource`]
+    /// of this state machine type) and makes `last_index` the applied index, durably and
+    /// atomically: after a crash the state is either the old one or the restored one.
+    ///
+    /// Malformed data is [`StateMachineError::Corrupt`] and leaves the state unchanged.
+    fn restore(
+        &mut self,
+        last_index: Index,
+        data: &mut dyn std::io::Read,
+    ) -> Result<(), StateMachineError>;
+}
+
+/// A state machine's state captured by [`StateMachine::snapshot`], written out on another thread.
+pub trait SnapshotSource: Send + 'static {
+    /// Writes the captured state to `out` (in a format [`StateMachine::restore`] reads back).
+    fn write_to(self: Box<Self>, out: &mut dyn std::io::Write) -> Result<(), StateMachineError>;
 }

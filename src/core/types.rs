@@ -3,6 +3,8 @@
 //! These types are shared by the pure core, the storage layer and the peer transport (they are the
 //! wire and disk format, encoded with bincode 2). This module must not import actix, heed or tokio.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +43,57 @@ pub enum EntryPayload {
     Noop,
     /// An opaque command for the state machine.
     Command(Bytes),
+    /// A new cluster configuration (dissertation §4.1: it takes effect on every node as soon as
+    /// the node appends it, committed or not). Single-server changes only: it differs from the
+    /// configuration before it by at most one voter.
+    Config(Membership),
+}
+
+/// The members of the cluster: voters elect leaders and count for quorums; learners receive the
+/// log but never vote and never count. A node is in at most one of the two sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// Members that vote and count for every quorum.
+    pub voters: BTreeSet<NodeId>,
+    /// Members that only receive the log.
+    pub learners: BTreeSet<NodeId>,
+    /// Peer (Raft) address of each member.
+    pub addrs: BTreeMap<NodeId, String>,
+}
+
+impl Membership {
+    /// Voters only, without addresses (for tests and simulations).
+    pub fn with_voters(voters: impl IntoIterator<Item = NodeId>) -> Self {
+        Self {
+            voters: voters.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `id` is a voter or a learner.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.learners.contains(&id)
+    }
+
+    /// Every member, voters first.
+    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.voters.iter().chain(self.learners.iter()).copied()
+    }
+
+    /// Votes needed for a majority of the voters.
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+}
+
+/// What a snapshot stands for: the state after applying every entry up to `last`, in a cluster
+/// whose configuration (as of `last`) is `membership`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The last entry the snapshot covers.
+    pub last: LogId,
+    /// The configuration in force at `last`.
+    pub membership: Membership,
 }
 
 /// One entry of the replicated log.
@@ -65,6 +118,7 @@ impl Entry {
         24 + match &self.payload {
             EntryPayload::Noop => 0,
             EntryPayload::Command(bytes) => bytes.len(),
+            EntryPayload::Config(m) => 16 * (m.voters.len() + m.learners.len()) + 32 * m.addrs.len(),
         }
     }
 }

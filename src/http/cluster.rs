@@ -110,6 +110,12 @@ pub fn describe_entry(entry: &Entry) -> Value {
             "type": "command",
             "command": describe_command(bytes),
         }),
+        EntryPayload::Config(m) => json!({
+            "index": entry.index,
+            "term": entry.term,
+            "type": "config",
+            "command": {"voters": m.voters, "learners": m.learners, "addrs": m.addrs},
+        }),
     }
 }
 

@@ -181,7 +181,7 @@ impl KvStateMachine {
         clock: &mut u64,
     ) -> Result<Bytes, StorageError> {
         let bytes = match &entry.payload {
-            EntryPayload::Noop => return Ok(KvOutput::Noop.encode()),
+            EntryPayload::Noop | EntryPayload::Config(_) => return Ok(KvOutput::Noop.encode()),
             EntryPayload::Command(bytes) => bytes,
         };
         if !KvRequest::is_request(bytes) {
