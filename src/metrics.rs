@@ -32,6 +32,12 @@ pub struct NodeMetrics {
     pub proposals_failed: IntCounter,
     /// Times this node observed a new leader.
     pub leader_changes: IntCounter,
+    /// Snapshots this node took.
+    pub snapshots_taken: IntCounter,
+    /// Snapshot transfers this node started as leader.
+    pub snapshots_sent: IntCounter,
+    /// Snapshots received from a leader and installed.
+    pub snapshots_installed: IntCounter,
     /// Peer messages received.
     pub messages_in: IntCounter,
     /// Peer messages sent.
@@ -146,6 +152,17 @@ impl NodeMetrics {
                 r,
                 "raftix_leader_changes_total",
                 "Times this node saw a new leader",
+            ),
+            snapshots_taken: counter(r, "raftix_snapshots_taken_total", "Snapshots taken"),
+            snapshots_sent: counter(
+                r,
+                "raftix_snapshots_sent_total",
+                "Snapshot transfers started as leader",
+            ),
+            snapshots_installed: counter(
+                r,
+                "raftix_snapshots_installed_total",
+                "Snapshots received from a leader and installed",
             ),
             messages_in: counter(
                 r,

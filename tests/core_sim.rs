@@ -6,6 +6,11 @@
 //! state-machine safety; at the end it heals everything and checks that the cluster converges and
 //! that every acknowledged proposal is applied everywhere.
 //!
+//! Nodes also take snapshots and compact their logs at random, leaders stream snapshots to
+//! followers that fell behind the compacted log (the transfer may be lost), and leaders make
+//! random single-server membership changes (learners added, promoted, demoted, members removed,
+//! the leader included) with two spare nodes; the checks then cover every member.
+//!
 //! A failure prints its seed; rerun one seed with `RAFTIX_SIM_SEED=N cargo test --test core_sim`.
 //! `RAFTIX_SIM_SEEDS=N` sets how many seeds each test runs.
 
@@ -13,9 +18,20 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use raftix::core::{
-    Action, CoreConfig, Entry, Envelope, Event, HardState, Index, LogId, NodeId, RaftCore, RaftLog,
-    Recovered, Role, Term,
+    Action, ConfigChange, CoreConfig, Entry, EntryPayload, Envelope, Event, HardState, Index,
+    LogId, Membership, NodeId, RaftCore, RaftLog, Recovered, Role, SnapshotMeta, Term,
 };
+
+/// A disk write waiting to complete, in order.
+enum SimIo {
+    /// The core's `Persist`.
+    Persist(Action),
+    /// Drop entries up to this one (after a snapshot).
+    Purge(LogId),
+}
+
+/// A snapshot in the simulation: what it covers and the state machine (the applied prefix).
+type SimSnapshot = (SnapshotMeta, Vec<Entry>);
 
 #[path = "support/rng.rs"]
 mod rng;
@@ -25,10 +41,17 @@ struct SimNode {
     core: RaftCore,
     up: bool,
     disk_hard: HardState,
+    /// The entry before `disk_log[0]` (compaction or an installed snapshot).
+    disk_base: LogId,
     disk_log: Vec<Entry>,
-    pending_io: VecDeque<Action>,
+    pending_io: VecDeque<SimIo>,
+    /// The state machine: every applied entry from index 1 (durable at once).
     applied: Vec<Entry>,
     epoch: u64,
+    /// The latest durable snapshot.
+    snapshot: Option<SimSnapshot>,
+    /// Snapshots received from leaders, handed to the core but not installed yet.
+    incoming: BTreeMap<LogId, SimSnapshot>,
 }
 
 struct Sim {
@@ -52,6 +75,10 @@ struct Sim {
     next_read: u64,
     reads_confirmed: usize,
     transfers: usize,
+    /// Snapshot transfers in flight: `(from, to, leader term, snapshot)`.
+    snaps: Vec<(NodeId, NodeId, Term, SimSnapshot)>,
+    snapshots_installed: usize,
+    changes: usize,
 }
 
 impl Sim {
@@ -78,16 +105,23 @@ impl Sim {
             next_read: 0,
             reads_confirmed: 0,
             transfers: 0,
+            snaps: Vec::new(),
+            snapshots_installed: 0,
+            changes: 0,
         };
-        for id in 1..=n {
+        // Two spare nodes that start outside the cluster and may be added later.
+        for id in 1..=n + 2 {
             let node = SimNode {
                 core: RaftCore::new(sim.node_cfg(id), Recovered::default()),
                 up: true,
                 disk_hard: HardState::default(),
+                disk_base: LogId::default(),
                 disk_log: Vec::new(),
                 pending_io: VecDeque::new(),
                 applied: Vec::new(),
                 epoch: 0,
+                snapshot: None,
+                incoming: BTreeMap::new(),
             };
             sim.nodes.insert(id, node);
             let acts = sim.node(id).core.start();
@@ -123,8 +157,19 @@ impl Sim {
 
     fn run_actions(&mut self, id: NodeId, acts: Vec<Action>) {
         for act in acts {
+            if std::env::var("RAFTIX_SIM_NODE").ok() == Some(id.to_string()) {
+                match &act {
+                    Action::Persist { io_seq, install, truncate_from, entries, .. } => eprintln!(
+                        "step {}: node {id} persist #{io_seq} install {:?} truncate {truncate_from:?} entries {:?}",
+                        self.step_no,
+                        install.as_ref().map(|m| m.last),
+                        entries.iter().map(|e| e.index).collect::<Vec<_>>()
+                    ),
+                    other => eprintln!("step {}: node {id} {other:?}", self.step_no),
+                }
+            }
             match act {
-                Action::Persist { .. } => self.node(id).pending_io.push_back(act),
+                Action::Persist { .. } => self.node(id).pending_io.push_back(SimIo::Persist(act)),
                 Action::Send(env) => {
                     if !self.cut.contains(&(env.from, env.to)) {
                         self.net.push(env);
@@ -151,6 +196,27 @@ impl Sim {
                         self.reads.remove(&(id, read));
                     }
                 }
+                Action::SendSnapshot { to } => {
+                    let term = self.nodes[&id].core.term();
+                    let Some(snap) = self.nodes[&id].snapshot.clone() else {
+                        self.fail(format!("node {id} asked to send a snapshot it does not have"));
+                    };
+                    self.snaps.push((id, to, term, snap));
+                }
+                Action::Restore { meta } => {
+                    let Some((held, data)) = self.nodes[&id].snapshot.clone() else {
+                        self.fail(format!("node {id} restores without a snapshot"));
+                    };
+                    if held != meta {
+                        self.fail(format!("node {id} restores {meta:?} but holds {held:?}"));
+                    }
+                    self.check_snapshot_data(id, &data);
+                    self.node(id).applied = data;
+                    let applied = meta.last.index;
+                    let acts = self.node(id).core.step(Event::Applied { index: applied });
+                    self.run_actions(id, acts);
+                }
+                Action::MembershipChanged { .. } => {}
                 Action::RoleChanged { role, term, .. } => {
                     if std::env::var("RAFTIX_SIM_TRACE").is_ok() {
                         eprintln!("step {}: node {id} {role} term {term}", self.step_no);
@@ -172,13 +238,30 @@ impl Sim {
             }
         }
         self.leaders_by_term.insert(term, id);
-        // Leader completeness: every committed entry is in the new leader's log.
+        // Leader completeness: every committed entry is in the new leader's log (or in the
+        // snapshot its log was compacted into).
         let log = self.nodes[&id].core.log().clone();
-        for (index, entry) in &self.committed {
+        for (index, entry) in self.committed.range(log.first_index()..) {
             if log.get(*index) != Some(entry) {
                 self.fail(format!(
                     "leader completeness: leader {id} of term {term} lacks committed entry {index}"
                 ));
+            }
+        }
+    }
+
+    /// A snapshot's state is a prefix of the committed entries.
+    fn check_snapshot_data(&mut self, id: NodeId, data: &[Entry]) {
+        for entry in data {
+            match self.committed.get(&entry.index) {
+                Some(c) if c != entry => self.fail(format!(
+                    "state machine safety: node {id} restores a snapshot holding {:?} at {} but {:?} was applied elsewhere",
+                    entry.log_id(), entry.index, c.log_id()
+                )),
+                Some(_) => {}
+                None => {
+                    self.committed.insert(entry.index, entry.clone());
+                }
             }
         }
     }
@@ -213,28 +296,57 @@ impl Sim {
     }
 
     fn complete_io(&mut self, id: NodeId) {
-        let Some(Action::Persist {
+        let io = self.node(id).pending_io.pop_front();
+        if let Some(SimIo::Purge(base)) = io {
+            let node = self.node(id);
+            if base.index > node.disk_base.index {
+                node.disk_log.retain(|e| e.index > base.index);
+                node.disk_base = base;
+            }
+            return;
+        }
+        let Some(SimIo::Persist(Action::Persist {
             io_seq,
             hard_state,
+            install,
             truncate_from,
             entries,
-        }) = self.node(id).pending_io.pop_front()
+        })) = io
         else {
             return;
         };
+        if let Some(meta) = install {
+            let incoming = self.node(id).incoming.remove(&meta.last);
+            match incoming {
+                Some(snap) if snap.0 == meta => {
+                    let node = self.node(id);
+                    node.snapshot = Some(snap);
+                    node.disk_base = meta.last;
+                    node.disk_log.clear();
+                    self.snapshots_installed += 1;
+                }
+                other => self.fail(format!(
+                    "node {id} installs {meta:?} but received {:?}",
+                    other.map(|s| s.0)
+                )),
+            }
+        }
         let node = self.node(id);
         if let Some(h) = hard_state {
             node.disk_hard = h;
         }
         if let Some(t) = truncate_from {
-            node.disk_log.truncate(t.saturating_sub(1) as usize);
+            node.disk_log.retain(|e| e.index < t);
         }
         for e in entries {
-            assert_eq!(
-                e.index,
-                node.disk_log.len() as u64 + 1,
-                "persist must extend the disk log"
-            );
+            let next = node.disk_base.index + node.disk_log.len() as u64 + 1;
+            if e.index != next {
+                let base = node.disk_base;
+                self.fail(format!(
+                    "node {id}: persist appends entry {} but the disk log (base {base:?}) continues at {next}",
+                    e.index
+                ));
+            }
             node.disk_log.push(e);
         }
         self.step_node(id, Event::Persisted { io_seq });
@@ -244,17 +356,136 @@ impl Sim {
         let node = self.node(id);
         node.up = false;
         node.pending_io.clear(); // unsynced writes are lost
+        node.incoming.clear();
+    }
+
+    /// The configuration as of the node's applied index (what its snapshot records).
+    fn applied_membership(&self, id: NodeId) -> Membership {
+        let node = &self.nodes[&id];
+        node.applied
+            .iter()
+            .rev()
+            .find_map(|e| match &e.payload {
+                EntryPayload::Config(m) => Some(m.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.cfg.initial.clone())
+    }
+
+    /// The node snapshots its state machine and compacts its log, keeping a random tail.
+    fn take_snapshot(&mut self, id: NodeId) {
+        if !self.nodes[&id].up {
+            return;
+        }
+        let applied = self.nodes[&id].applied.clone();
+        let Some(last) = applied.last().map(Entry::log_id) else {
+            return;
+        };
+        if self.nodes[&id]
+            .snapshot
+            .as_ref()
+            .is_some_and(|(m, _)| m.last.index >= last.index)
+        {
+            return;
+        }
+        let meta = SnapshotMeta {
+            last,
+            membership: self.applied_membership(id),
+        };
+        let tail = self.rng.below(4);
+        let node = self.node(id);
+        node.snapshot = Some((meta, applied));
+        if let Some(base) = node.core.compact(last.index.saturating_sub(tail)) {
+            // The runtime purges the disk log in order with the persists issued before.
+            node.pending_io.push_back(SimIo::Purge(base));
+        }
+    }
+
+    /// Delivers (or loses) snapshot transfer `i`.
+    fn deliver_snapshot(&mut self, i: usize, lose: bool) {
+        let (from, to, term, snap) = self.snaps.swap_remove(i);
+        let cut = self.cut.contains(&(from, to)) || self.cut.contains(&(to, from));
+        if lose || cut || !self.nodes[&to].up {
+            self.step_node(from, Event::SnapshotSent { to, last: None });
+            return;
+        }
+        let meta = snap.0.clone();
+        self.node(to).incoming.insert(meta.last, snap);
+        self.step_node(
+            to,
+            Event::SnapshotReceived {
+                from,
+                term,
+                meta: meta.clone(),
+            },
+        );
+        self.step_node(
+            from,
+            Event::SnapshotSent {
+                to,
+                last: Some(meta.last),
+            },
+        );
+    }
+
+    /// The leader makes a random membership change.
+    fn change_membership(&mut self, leader: NodeId) {
+        let m = self.nodes[&leader].core.membership().clone();
+        let ids = self.ids();
+        let outsiders: Vec<NodeId> = ids.iter().copied().filter(|i| !m.contains(*i)).collect();
+        let learners: Vec<NodeId> = m.learners.iter().copied().collect();
+        let voters: Vec<NodeId> = m.voters.iter().copied().collect();
+        let pick = |rng: &mut Rng, from: &[NodeId]| -> Option<NodeId> {
+            (!from.is_empty()).then(|| from[rng.below(from.len() as u64) as usize])
+        };
+        let change = match self.rng.below(4) {
+            0 => pick(&mut self.rng, &outsiders).map(|id| ConfigChange::AddLearner {
+                id,
+                addr: format!("sim-{id}"),
+            }),
+            1 => pick(&mut self.rng, &learners).map(|id| ConfigChange::Promote { id }),
+            2 if voters.len() > 3 => {
+                pick(&mut self.rng, &voters).map(|id| ConfigChange::Demote { id })
+            }
+            3 if voters.len() > 3 || !learners.is_empty() => {
+                let all: Vec<NodeId> = m.members().collect();
+                pick(&mut self.rng, &all)
+                    .filter(|id| voters.len() > 3 || !m.voters.contains(id))
+                    .map(|id| ConfigChange::Remove { id })
+            }
+            _ => None,
+        };
+        let Some(change) = change else { return };
+        if let Ok((Some(_), acts)) = self.node(leader).core.propose_change(change) {
+            self.changes += 1;
+            self.run_actions(leader, acts);
+        }
     }
 
     fn restart(&mut self, id: NodeId) {
         // A crashed node's reads are gone with it.
         self.reads.retain(|(node, _), _| *node != id);
         let cfg = self.node_cfg(id);
+        // What the runtime does at start: a snapshot newer than the log's matching prefix
+        // replaces the log, and a state machine behind the snapshot is restored from it.
+        let snapshot = self.nodes[&id].snapshot.clone();
+        if let Some((meta, data)) = snapshot.clone() {
+            let node = self.node(id);
+            let log = RaftLog::new(node.disk_base, node.disk_log.clone());
+            if !log.matches(meta.last) {
+                node.disk_base = meta.last;
+                node.disk_log.clear();
+            }
+            if (node.applied.len() as u64) < meta.last.index {
+                node.applied = data;
+            }
+        }
         let node = self.node(id);
         let recovered = Recovered {
             hard_state: node.disk_hard,
-            log: RaftLog::new(LogId::default(), node.disk_log.clone()),
+            log: RaftLog::new(node.disk_base, node.disk_log.clone()),
             applied: node.applied.len() as u64,
+            snapshot: snapshot.map(|s| s.0),
         };
         node.core = RaftCore::new(cfg, recovered);
         node.up = true;
@@ -365,8 +596,9 @@ impl Sim {
                 _ => pick,
             };
             let down = self.nodes.values().filter(|x| !x.up).count();
+            let voters = self.cfg.initial.voters.len();
             if self.nodes[&victim].up {
-                if down < (n as usize - 1) / 2 || self.rng.chance(20) {
+                if down < (voters - 1) / 2 || self.rng.chance(20) {
                     self.crash(victim);
                 }
             } else {
@@ -382,6 +614,11 @@ impl Sim {
             return;
         }
         match roll {
+            0..=19 if !self.snaps.is_empty() => {
+                let i = self.rng.below(self.snaps.len() as u64) as usize;
+                let lose = self.rng.chance(10);
+                self.deliver_snapshot(i, lose);
+            }
             0..=539 if !self.net.is_empty() => {
                 let i = self.rng.below(self.net.len() as u64) as usize;
                 if self.rng.chance(5) {
@@ -427,7 +664,13 @@ impl Sim {
                 };
                 self.read(target);
             }
-            880..=989 => {
+            880..=891 => {
+                if let Some(l) = self.current_leader() {
+                    self.change_membership(l);
+                }
+            }
+            892..=901 => self.take_snapshot(pick),
+            902..=989 => {
                 if let Some(l) = self.current_leader() {
                     self.propose(l);
                 } else {
@@ -456,9 +699,10 @@ impl Sim {
             for &b in &ids[i + 1..] {
                 let lb = self.nodes[&b].core.log();
                 let top = la.last_index().min(lb.last_index());
-                let agree = (1..=top).rev().find(|&k| la.term_at(k) == lb.term_at(k));
+                let low = la.first_index().max(lb.first_index());
+                let agree = (low..=top).rev().find(|&k| la.term_at(k) == lb.term_at(k));
                 if let Some(h) = agree {
-                    for k in 1..=h {
+                    for k in low..=h {
                         if la.get(k) != lb.get(k) {
                             self.fail(format!(
                                 "log matching: nodes {a} and {b} agree at {h} but differ at {k}"
@@ -483,6 +727,10 @@ impl Sim {
         loop {
             if !self.net.is_empty() {
                 self.deliver(0);
+                continue;
+            }
+            if !self.snaps.is_empty() {
+                self.deliver_snapshot(0, false);
                 continue;
             }
             let busy = self
@@ -511,8 +759,20 @@ impl Sim {
             self.check_log_matching();
             match self.current_leader() {
                 None => {
-                    // Let one node's timer fire (the others are "slower").
-                    let id = self.ids()[round % self.nodes.len()];
+                    // Let one node's timer fire (the others are "slower"): every other round the
+                    // voter with the most up-to-date log and term, as random timeouts eventually
+                    // do, else the next node in turn. Without the first, nodes holding a stale
+                    // configuration and a short log can keep deposing leaders in lockstep.
+                    let best = self
+                        .nodes
+                        .iter()
+                        .filter(|(_, x)| x.up && x.core.is_voter())
+                        .max_by_key(|(_, x)| (x.core.last_log_id(), x.core.term()))
+                        .map(|(&id, _)| id);
+                    let id = match best {
+                        Some(id) if round % 2 == 0 => id,
+                        _ => self.ids()[round % self.nodes.len()],
+                    };
                     let epoch = self.nodes[&id].epoch;
                     self.step_node(id, Event::LeaseExpired { epoch });
                     self.step_node(id, Event::ElectionTimeout { epoch });
@@ -524,9 +784,14 @@ impl Sim {
                     }
                     self.step_node(l, Event::HeartbeatTick);
                     let target = self.nodes[&l].core.last_log_id().index;
-                    let done = self.nodes.values().all(|x| {
-                        x.applied.len() as u64 == target && x.core.commit_index() == target
-                    });
+                    let members = self.nodes[&l].core.membership().clone();
+                    let done = self
+                        .nodes
+                        .iter()
+                        .filter(|(id, _)| members.contains(**id))
+                        .all(|(_, x)| {
+                            x.applied.len() as u64 == target && x.core.commit_index() == target
+                        });
                     if done {
                         return;
                     }
@@ -538,12 +803,14 @@ impl Sim {
             .iter()
             .map(|(id, x)| {
                 format!(
-                    "{id}:{:?} t{} commit {} applied {} last {:?}",
+                    "{id}:{:?} t{} commit {} applied {} last {:?} voters {:?} learners {:?}",
                     x.core.role(),
                     x.core.term(),
                     x.core.commit_index(),
                     x.applied.len(),
-                    x.core.last_log_id()
+                    x.core.last_log_id(),
+                    x.core.membership().voters,
+                    x.core.membership().learners,
                 )
             })
             .collect();
@@ -554,8 +821,12 @@ impl Sim {
     }
 
     fn check_final(&self) {
-        let reference = &self.nodes.values().next().expect("nodes").applied;
-        for (id, x) in &self.nodes {
+        let Some(leader) = self.current_leader() else {
+            self.fail("no leader after convergence".into());
+        };
+        let members = self.nodes[&leader].core.membership().clone();
+        let reference = &self.nodes[&leader].applied;
+        for (id, x) in self.nodes.iter().filter(|(id, _)| members.contains(**id)) {
             if x.applied != *reference {
                 self.fail(format!("node {id} applied a different sequence"));
             }
@@ -587,6 +858,7 @@ fn run(n: u64, pre_vote: bool, steps: u64) -> (usize, u64) {
 fn run_profile(n: u64, pre_vote: bool, churn: bool, steps: u64) -> (usize, u64) {
     let mut commits = 0;
     let mut reads = 0;
+    let (mut installs, mut changes) = (0, 0);
     let mut max_term = 0;
     // Churn histories are short and rare: give them more seeds.
     for seed in seeds(if churn { 1000 } else { 150 }) {
@@ -604,19 +876,31 @@ fn run_profile(n: u64, pre_vote: bool, churn: bool, steps: u64) -> (usize, u64) 
         sim.check_final();
         if std::env::var("RAFTIX_SIM_VERBOSE").is_ok() {
             eprintln!(
-                "seed {seed}: {} committed, {} acked, {} terms",
+                "seed {seed}: {} committed, {} acked, {} terms, {} installs, {} changes",
                 sim.committed.len(),
                 sim.acked.len(),
-                sim.leaders_by_term.len()
+                sim.leaders_by_term.len(),
+                sim.snapshots_installed,
+                sim.changes
             );
         }
         commits += sim.committed.len();
         reads += sim.reads_confirmed;
+        installs += sim.snapshots_installed;
+        changes += sim.changes;
         max_term = max_term.max(sim.leaders_by_term.keys().next_back().copied().unwrap_or(0));
     }
     assert!(
         reads > 100,
         "the schedules must confirm linearizable reads ({reads})"
+    );
+    assert!(
+        installs > 20,
+        "the schedules must install snapshots on followers ({installs})"
+    );
+    assert!(
+        changes > 20,
+        "the schedules must change the membership ({changes})"
     );
     (commits, max_term)
 }

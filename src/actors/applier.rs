@@ -2,16 +2,38 @@
 //! applying never stalls the node's mailbox. Applies committed entries in order and reports
 //! each entry's output; a state machine error is fatal for the node. Group apply: every `Apply`
 //! waiting in the mailbox goes into one state machine transaction (one durable commit).
+//!
+//! It also captures snapshots (the state machine's `snapshot` is called here, between two
+//! applies; the file is written on a thread of its own while applying goes on) and restores a
+//! snapshot installed from the leader. It tracks the id of the last applied entry and the
+//! configuration in force at it, which a snapshot records.
 
 use actix::{Actor, AsyncContext, Context, Handler, Recipient};
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::core::{EntryPayload, LogId, Membership, SnapshotMeta};
 use crate::messages::applier::Apply;
 use crate::messages::node::{Applied, StorageFailed};
+use crate::messages::snapshot::{RestoreSnapshot, Restored, SnapshotCreated, TakeSnapshot};
 use crate::metrics::NodeMetrics;
 use crate::state_machine::StateMachine;
+use crate::storage::SnapshotWriter;
+
+/// Where the applier reports, besides applied entries.
+pub struct ApplierLinks {
+    /// Snapshot files written.
+    pub on_created: Recipient<SnapshotCreated>,
+    /// Snapshots restored.
+    pub on_restored: Recipient<Restored>,
+    /// Snapshot directory.
+    pub snapshot_dir: std::path::PathBuf,
+    /// Id of the last applied entry at start.
+    pub applied_id: LogId,
+    /// Configuration in force at `applied_id`.
+    pub membership: Membership,
+}
 
 /// Drives a [`StateMachine`] with committed entries.
 pub struct Applier<S: StateMachine> {
@@ -22,6 +44,7 @@ pub struct Applier<S: StateMachine> {
     metrics: Arc<NodeMetrics>,
     /// Committed entries waiting for the next `ApplyBatch`, in log order.
     pending: Vec<crate::core::Entry>,
+    links: ApplierLinks,
 }
 
 impl<S: StateMachine> Applier<S> {
@@ -31,6 +54,7 @@ impl<S: StateMachine> Applier<S> {
         on_applied: Recipient<Applied>,
         on_failure: Recipient<StorageFailed>,
         metrics: Arc<NodeMetrics>,
+        links: ApplierLinks,
     ) -> Self {
         Self {
             machine: Box::new(machine),
@@ -39,6 +63,7 @@ impl<S: StateMachine> Applier<S> {
             failed: false,
             metrics,
             pending: Vec::new(),
+            links,
         }
     }
 }
@@ -93,6 +118,14 @@ impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
         self.metrics.record_apply(fresh.len(), started.elapsed());
         match result {
             Ok(outputs) if outputs.len() == fresh.len() => {
+                for entry in &fresh {
+                    if let EntryPayload::Config(m) = &entry.payload {
+                        self.links.membership = m.clone();
+                    }
+                }
+                if let Some(last) = fresh.last() {
+                    self.links.applied_id = last.log_id();
+                }
                 let outputs = fresh.iter().map(|e| e.log_id()).zip(outputs).collect();
                 self.on_applied.do_send(Applied { outputs });
             }
@@ -109,6 +142,76 @@ impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
                 self.failed = true;
                 self.on_failure.do_send(StorageFailed {
                     reason: format!("state machine: {err}"),
+                });
+            }
+        }
+    }
+}
+
+impl<S: StateMachine> Handler<TakeSnapshot> for Applier<S> {
+    type Result = ();
+
+    /// Captures the state machine now (cheap) and writes the file on a thread of its own.
+    fn handle(&mut self, _: TakeSnapshot, _: &mut Context<Self>) {
+        let reply = self.links.on_created.clone();
+        if self.failed {
+            return reply.do_send(SnapshotCreated(Err("the state machine failed".into())));
+        }
+        let last = self.links.applied_id;
+        if last.index == 0 || last.index != self.machine.applied_index() {
+            return reply.do_send(SnapshotCreated(Err(format!(
+                "nothing to snapshot yet (applied index {})",
+                self.machine.applied_index()
+            ))));
+        }
+        let source = match self.machine.snapshot() {
+            Ok(source) => source,
+            Err(err) => return reply.do_send(SnapshotCreated(Err(err.to_string()))),
+        };
+        let meta = SnapshotMeta {
+            last,
+            membership: self.links.membership.clone(),
+        };
+        let dir = self.links.snapshot_dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("raftix-snapshot".into())
+            .spawn({
+                let reply = reply.clone();
+                move || {
+                    let result = (|| {
+                        let mut writer = SnapshotWriter::create(&dir, &meta).map_err(|e| e.to_string())?;
+                        source.write_to(&mut writer).map_err(|e| e.to_string())?;
+                        writer.finish().map_err(|e| e.to_string())
+                    })();
+                    reply.do_send(SnapshotCreated(result));
+                }
+            });
+        if let Err(err) = spawned {
+            reply.do_send(SnapshotCreated(Err(format!("cannot start the snapshot thread: {err}"))));
+        }
+    }
+}
+
+impl<S: StateMachine> Handler<RestoreSnapshot> for Applier<S> {
+    type Result = ();
+
+    /// Replaces the state machine's state with the installed snapshot. A failure is fatal.
+    fn handle(&mut self, msg: RestoreSnapshot, _: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
+        let RestoreSnapshot { meta, mut payload } = msg;
+        self.pending.retain(|e| e.index > meta.last.index);
+        match self.machine.restore(meta.last.index, &mut payload) {
+            Ok(()) => {
+                self.links.applied_id = meta.last;
+                self.links.membership = meta.membership;
+                self.links.on_restored.do_send(Restored { last: meta.last });
+            }
+            Err(err) => {
+                self.failed = true;
+                self.on_failure.do_send(StorageFailed {
+                    reason: format!("restoring the snapshot at {}: {err}", meta.last.index),
                 });
             }
         }

@@ -119,6 +119,7 @@ pub fn start_node_on<S: StateMachine>(
         hard_state: loaded.hard_state,
         log: RaftLog::new(LogId::default(), loaded.entries),
         applied,
+        snapshot: None,
     };
     let core = RaftCore::new(config.core_config(), recovered);
     let metrics = Arc::new(NodeMetrics::default());
@@ -189,6 +190,7 @@ pub fn start_node_on<S: StateMachine>(
                 sink_target.do_send(PeerIntroduced { from, http_addr })
             }
             Inbound::Message(envelope) => sink_target.do_send(PeerMessage(envelope)),
+            Inbound::Snapshot(_) => {}
         });
         let listener_task = actix_rt::spawn(async move {
             if let Err(err) = serve_peers(listener, listener_cfg, sink).await {

@@ -6,6 +6,7 @@
 use actix::{Actor, AsyncContext, Context, Handler, Message, Recipient};
 
 use crate::messages::log_store::Persist;
+use crate::messages::snapshot::Purge;
 use crate::messages::node::{Persisted, StorageFailed};
 use std::sync::Arc;
 
@@ -15,7 +16,8 @@ use crate::storage::{LogStorage, PersistOp};
 /// Owner of the durable log.
 pub struct LogStore {
     storage: LogStorage,
-    pending: Vec<(u64, PersistOp)>,
+    /// Writes waiting for the next flush, with the `io_seq` to report (none for purges).
+    pending: Vec<(Option<u64>, PersistOp)>,
     flush_scheduled: bool,
     failed: bool,
     on_persisted: Recipient<Persisted>,
@@ -68,12 +70,36 @@ impl Handler<Persist> for LogStore {
         }
         let op = PersistOp {
             hard_state: msg.hard_state,
+            reset_to: msg.install.map(|meta| meta.last),
             truncate_from: msg.truncate_from,
             entries: msg.entries,
+            ..Default::default()
         };
-        self.pending.push((msg.io_seq, op));
+        self.queue(Some(msg.io_seq), op, ctx);
+    }
+}
+
+impl Handler<Purge> for LogStore {
+    type Result = ();
+
+    /// Drops entries a snapshot covers, in order with the writes queued before.
+    fn handle(&mut self, msg: Purge, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
+        let op = PersistOp {
+            purge_to: Some(msg.upto),
+            ..Default::default()
+        };
+        self.queue(None, op, ctx);
+    }
+}
+
+impl LogStore {
+    fn queue(&mut self, io_seq: Option<u64>, op: PersistOp, ctx: &mut Context<Self>) {
+        self.pending.push((io_seq, op));
         if !self.flush_scheduled {
-            // Queued behind every Persist already in the mailbox: they join this batch.
+            // Queued behind every message already in the mailbox: they join this batch.
             self.flush_scheduled = true;
             ctx.notify(Flush);
         }
@@ -86,9 +112,10 @@ impl Handler<Flush> for LogStore {
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
         self.flush_scheduled = false;
         let batch = std::mem::take(&mut self.pending);
-        let Some(&(io_seq, _)) = batch.last() else {
+        if batch.is_empty() {
             return;
-        };
+        }
+        let io_seq = batch.iter().filter_map(|(seq, _)| *seq).max();
         let ops: Vec<PersistOp> = batch.into_iter().map(|(_, op)| op).collect();
         let started = std::time::Instant::now();
         match self.storage.write(&ops) {
@@ -96,10 +123,12 @@ impl Handler<Flush> for LogStore {
                 let entries = ops.iter().map(|op| op.entries.len()).sum();
                 self.metrics
                     .record_fsync(ops.len(), entries, started.elapsed());
-                self.on_persisted.do_send(Persisted {
-                    io_seq,
-                    took: started.elapsed(),
-                });
+                if let Some(io_seq) = io_seq {
+                    self.on_persisted.do_send(Persisted {
+                        io_seq,
+                        took: started.elapsed(),
+                    });
+                }
             }
             Err(err) => {
                 self.failed = true;

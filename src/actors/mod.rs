@@ -13,11 +13,15 @@ pub mod log_store;
 pub mod node;
 mod node_acks;
 mod node_health;
+mod node_members;
 mod node_queries;
 mod node_reads;
+pub mod node_snapshot;
 mod node_transfer;
 mod node_writes;
 pub mod replicator;
+pub mod snapshot_receiver;
+pub mod snapshot_sender;
 pub mod timer;
 
 pub use handle::RaftHandle;

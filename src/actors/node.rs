@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, Addr, Context, Handler, Recipient};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient};
 use futures::channel::oneshot;
 
 use crate::core::{Action, AppendOutcome, Event, Index, Message, NodeId, RaftCore, Role, Term};
@@ -15,9 +15,10 @@ use crate::messages::log_store::Persist;
 use crate::messages::node::*;
 use crate::messages::peer_link::SendToPeer;
 use crate::messages::replicator::{Acknowledged, Heard, Replicate};
+use crate::messages::snapshot::{Purge, RestoreSnapshot, TakeSnapshot};
 use crate::messages::timer::{ArmElection, SetHeartbeat};
 use crate::metrics::NodeMetrics;
-use crate::transport::PeerLink;
+use crate::transport::{PeerLink, PeerLinkConfig};
 
 use super::replicator::Replicator;
 use super::timer::ElectionTimer;
@@ -34,9 +35,19 @@ pub struct NodeParts {
     pub log_store: Recipient<Persist>,
     /// The applier.
     pub applier: Recipient<Apply>,
+    /// The applier, for snapshots.
+    pub take_snapshot: Recipient<TakeSnapshot>,
+    /// The applier, for restores.
+    pub restore: Recipient<RestoreSnapshot>,
+    /// The log store, for compaction.
+    pub purge: Recipient<Purge>,
+    /// Snapshot state.
+    pub snapshots: super::node_snapshot::Snapshots,
     /// One link per peer.
     pub links: BTreeMap<NodeId, Addr<PeerLink>>,
-    /// Peer address of every voter (for reports).
+    /// Settings for links to new members (`peer_id` and `peer_addr` are replaced).
+    pub link_template: PeerLinkConfig,
+    /// Peer address of every member this node knows of.
     pub peer_addrs: BTreeMap<NodeId, String>,
     /// Longest election timeout: a follower silent for longer counts as unreachable.
     pub election_timeout_max: Duration,
@@ -89,6 +100,8 @@ pub struct RaftNode {
     last_role: Option<(Role, Term)>,
     last_leader: Option<NodeId>,
     failure: Option<String>,
+    /// This actor's address (set when it starts).
+    pub(super) me: Option<Addr<RaftNode>>,
 }
 
 impl RaftNode {
@@ -112,6 +125,7 @@ impl RaftNode {
             last_role: None,
             last_leader: None,
             failure: None,
+            me: None,
         }
     }
 
@@ -132,18 +146,31 @@ impl RaftNode {
                 Action::Persist {
                     io_seq,
                     hard_state,
+                    install,
                     truncate_from,
                     entries,
                 } => {
+                    if let Some(meta) = &install {
+                        self.snapshot_installing(meta);
+                    }
                     self.parts.log_store.do_send(Persist {
                         io_seq,
                         hard_state,
+                        install,
                         truncate_from,
                         entries,
                     });
                 }
+                Action::Restore { meta } => self.restore_snapshot(meta),
+                Action::SendSnapshot { to } => self.send_snapshot(to),
+                Action::MembershipChanged { membership } => self.membership_changed(membership),
                 Action::Send(envelope) => self.send(envelope),
-                Action::Apply { entries } => self.parts.applier.do_send(Apply { entries }),
+                Action::Apply { entries } => {
+                    let bytes = entries.iter().map(|e| e.approx_size() as u64).sum();
+                    let count = entries.len() as u64;
+                    self.parts.applier.do_send(Apply { entries });
+                    self.count_applied(count, bytes);
+                }
                 Action::ArmElection { epoch } => self.parts.timer.do_send(ArmElection { epoch }),
                 Action::RoleChanged { role, term, leader } => self.role_changed(role, term, leader),
                 Action::ReadReady { id, index } => self.read_ready(id, index),
@@ -170,7 +197,7 @@ impl RaftNode {
                 return;
             }
         }
-        if let Some(link) = self.parts.links.get(&envelope.to) {
+        if let Some(link) = self.link_to(envelope.to) {
             link.do_send(SendToPeer(envelope));
         }
     }
@@ -195,10 +222,7 @@ impl RaftNode {
         self.parts.timer.do_send(SetHeartbeat(role == Role::Leader));
         self.replicators.clear(); // dropping the addresses stops the old term's replicators
         if role == Role::Leader {
-            for (&peer, link) in &self.parts.links {
-                let replicator = Replicator::new(peer, term, link.clone()).start();
-                self.replicators.insert(peer, replicator);
-            }
+            self.start_replicators();
         }
         let change = RoleChange {
             node: self.id,
@@ -252,7 +276,8 @@ impl RaftNode {
             health: self.health(lag),
             last_log_index: last.index,
             last_log_term: last.term,
-            members: core.config().voters.iter().copied().collect(),
+            members: core.membership().voters.iter().copied().collect(),
+            learners: core.membership().learners.iter().copied().collect(),
             peers,
         }
     }
@@ -269,6 +294,7 @@ impl Actor for RaftNode {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
+        self.me = Some(ctx.address());
         let actions = self.parts.core.start();
         self.execute(actions);
     }
@@ -285,6 +311,10 @@ impl Actor for RaftNode {
             let _ = waiter.send(Err(ClientError::Unavailable(reason.clone())));
         }
         self.acks_stopped(&reason);
+        self.parts.snapshots.senders.clear();
+        for w in std::mem::take(&mut self.parts.snapshots.waiters) {
+            let _ = w.send(Err(ClientError::Unavailable(reason.clone())));
+        }
         self.reads_stopped(&reason);
         self.replicators.clear();
         self.parts.timer.do_send(SetHeartbeat(false));
@@ -372,6 +402,19 @@ impl Handler<PeerMessage> for RaftNode {
             }
         }
         self.step(Event::Receive(envelope));
+    }
+}
+
+impl Handler<PeerSnapshotFrame> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, msg: PeerSnapshotFrame, _: &mut Context<Self>) {
+        if self.blocked.contains(&msg.0.from) {
+            return;
+        }
+        self.health
+            .last_contact
+            .insert(msg.0.from, std::time::Instant::now());
+        self.snapshot_frame(msg.0);
     }
 }
 

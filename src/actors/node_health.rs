@@ -50,13 +50,14 @@ impl RaftNode {
         }
     }
 
-    /// Peers this node heard from within the longest election timeout.
+    /// Voters other than this node that it heard from within the longest election timeout.
     pub(super) fn peers_in_contact(&self) -> usize {
         let window = self.parts.election_timeout_max;
+        let voters = &self.parts.core.membership().voters;
         self.health
             .last_contact
-            .values()
-            .filter(|t| t.elapsed() <= window)
+            .iter()
+            .filter(|(id, t)| voters.contains(id) && t.elapsed() <= window)
             .count()
     }
 
@@ -78,9 +79,10 @@ impl RaftNode {
         }
         let window = self.parts.election_timeout_max.as_millis();
         if core.role() == Role::Leader {
-            let peers = core.config().voters.len() - 1;
+            let membership = core.membership();
+            let peers = membership.voters.len().saturating_sub(1);
             let heard = self.peers_in_contact();
-            if heard + 1 < core.config().quorum() {
+            if heard + 1 < membership.quorum() {
                 return degraded(format!(
                     "leader without quorum contact: heard from {heard} of {peers} peers within {window} ms"
                 ));

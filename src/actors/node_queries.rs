@@ -51,11 +51,23 @@ impl Handler<GetCluster> for RaftNode {
             .state;
         let mut members = Vec::new();
         let mut probes = Vec::new();
-        for (&member, peer_addr) in &self.parts.peer_addrs {
+        let membership = core.membership().clone();
+        for member in membership.members() {
             let is_self = member == id;
+            let peer_addr = membership
+                .addrs
+                .get(&member)
+                .or_else(|| self.parts.peer_addrs.get(&member))
+                .cloned()
+                .unwrap_or_default();
             members.push(MemberView {
                 id: member,
-                peer_addr: peer_addr.clone(),
+                peer_addr,
+                suffrage: if membership.voters.contains(&member) {
+                    "voter"
+                } else {
+                    "learner"
+                },
                 http_addr: if is_self {
                     Some(self.parts.http_addr.clone())
                 } else {

@@ -73,7 +73,7 @@ fn minimal_toml_gets_defaults_and_integer_cluster_keys() {
     assert_eq!(c.heartbeat_interval_ms, DEFAULT_HEARTBEAT_INTERVAL_MS);
     assert_eq!(c.peers().map(|(id, _)| id).collect::<Vec<_>>(), [1, 3]);
     let core = c.core_config();
-    assert_eq!(core.voters.len(), 3);
+    assert_eq!(core.initial.voters.len(), 3);
     assert_eq!(core.id, 2);
 }
 

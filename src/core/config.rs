@@ -1,16 +1,15 @@
 //! Static configuration of one core. Must not import actix, heed or tokio.
 
-use std::collections::BTreeSet;
-
-use super::types::NodeId;
+use super::types::{Membership, NodeId};
 
 /// Protocol settings of a node. Timing lives in the runtime: the core only sees timer events.
 #[derive(Clone, Debug)]
 pub struct CoreConfig {
     /// This node's id.
     pub id: NodeId,
-    /// Every voter of the cluster, this node included.
-    pub voters: BTreeSet<NodeId>,
+    /// The configuration a new cluster starts with (the bootstrap): used until the log or a
+    /// snapshot holds a configuration entry.
+    pub initial: Membership,
     /// Ask for pre-votes before starting an election (dissertation §9.6).
     pub pre_vote: bool,
     /// A leader that has not heard from a quorum within an election timeout steps down, and nodes
@@ -29,22 +28,12 @@ impl CoreConfig {
     pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Self {
         Self {
             id,
-            voters: voters.into_iter().collect(),
+            initial: Membership::with_voters(voters),
             pre_vote: true,
             check_quorum: true,
             max_inflight: 64,
             max_entries_per_msg: 512,
             max_bytes_per_msg: 1 << 20,
         }
-    }
-
-    /// Votes needed for a majority of the voters.
-    pub fn quorum(&self) -> usize {
-        self.voters.len() / 2 + 1
-    }
-
-    /// Voters other than this node.
-    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.voters.iter().copied().filter(move |&v| v != self.id)
     }
 }

@@ -1,7 +1,6 @@
 //! Leader election (§5.2, §5.4.1) with pre-vote and check-quorum (dissertation §9.6, §6.2).
 //! Must not import actix, heed or tokio.
 
-use super::progress::Progress;
 use super::raft::RaftCore;
 use super::types::{EntryPayload, LogId, Message, NodeId, Role, Term};
 
@@ -11,7 +10,8 @@ impl RaftCore {
         if epoch != self.election_epoch {
             return; // a timer that was re-armed or cancelled after it fired
         }
-        if !self.cfg.voters.contains(&self.cfg.id) {
+        if !self.is_voter() {
+            // Learners and removed nodes never campaign.
             self.arm_election();
             return;
         }
@@ -27,8 +27,13 @@ impl RaftCore {
     fn check_quorum(&mut self) {
         self.transferee = None;
         if self.cfg.check_quorum {
-            let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
-            if active < self.cfg.quorum() {
+            let voters = &self.configs.effective().voters;
+            let active = 1 + self
+                .progress
+                .iter()
+                .filter(|(id, p)| voters.contains(id) && p.recent_active)
+                .count();
+            if active < self.quorum() {
                 let term = self.hard.term;
                 self.become_follower(term, None);
                 return;
@@ -78,8 +83,7 @@ impl RaftCore {
         }
         let term = self.hard.term + u64::from(pre_vote);
         let last_log = self.log.last_id();
-        let peers: Vec<NodeId> = self.cfg.peers().collect();
-        for peer in peers {
+        for peer in self.voter_peers() {
             self.send(
                 peer,
                 Message::VoteRequest {
@@ -95,9 +99,15 @@ impl RaftCore {
     /// Counts the votes of the current campaign and moves on when a quorum decided.
     /// Returns whether the campaign ended.
     fn tally(&mut self) -> bool {
-        let granted = self.votes.values().filter(|&&g| g).count();
-        let rejected = self.votes.len() - granted;
-        if granted >= self.cfg.quorum() {
+        let voters = &self.configs.effective().voters;
+        let counted = |granted: bool| {
+            self.votes
+                .iter()
+                .filter(|(id, &g)| g == granted && voters.contains(id))
+                .count()
+        };
+        let (granted, rejected) = (counted(true), counted(false));
+        if granted >= self.quorum() {
             match self.role {
                 Role::PreCandidate => self.become_candidate(),
                 Role::Candidate => self.become_leader(),
@@ -105,7 +115,7 @@ impl RaftCore {
             }
             return true;
         }
-        if rejected >= self.cfg.quorum() {
+        if rejected >= self.quorum() {
             let term = self.hard.term;
             self.become_follower(term, None);
             return true;
@@ -122,7 +132,9 @@ impl RaftCore {
         self.votes.clear();
         let next = self.log.last_index() + 1;
         self.reads_on_new_term(next);
-        self.progress = self.cfg.peers().map(|p| (p, Progress::new(next))).collect();
+        self.progress.clear();
+        self.membership_changed(); // progress for every member, probing from `next`
+        debug_assert!(self.progress.values().all(|p| p.next_index == next));
         self.append_as_leader(vec![EntryPayload::Noop]);
         self.arm_election(); // the check-quorum interval
         self.broadcast_append();

@@ -3,7 +3,9 @@
 //! The core never performs an action itself: the runtime carries them out and feeds completions
 //! back as events. Must not import actix, heed or tokio.
 
-use super::types::{Entry, Envelope, HardState, Index, NodeId, Role, Term};
+use super::types::{
+    Entry, Envelope, HardState, Index, LogId, Membership, NodeId, Role, SnapshotMeta, Term,
+};
 
 /// An input to `RaftCore::step`.
 #[derive(Clone, Debug)]
@@ -34,6 +36,25 @@ pub enum Event {
         /// Sequence number of the latest completed `Persist`.
         io_seq: u64,
     },
+    /// A snapshot streamed by `from` (a leader in `term`) arrived whole and verified; the
+    /// runtime holds it, ready to install (the InstallSnapshot RPC of §7, whose chunks never
+    /// pass through the core).
+    SnapshotReceived {
+        /// The leader that sent it.
+        from: NodeId,
+        /// The leader's term.
+        term: Term,
+        /// What the snapshot covers.
+        meta: SnapshotMeta,
+    },
+    /// A `SendSnapshot` to `to` ended: `last` is the snapshot the follower received and
+    /// installed (or already had), `None` if the transfer failed.
+    SnapshotSent {
+        /// The follower.
+        to: NodeId,
+        /// The snapshot delivered.
+        last: Option<LogId>,
+    },
 }
 
 /// An effect the runtime must carry out, in the order given.
@@ -46,6 +67,10 @@ pub enum Action {
         io_seq: u64,
         /// New term and vote, if they changed.
         hard_state: Option<HardState>,
+        /// A snapshot from the leader replaces the log: delete every entry and make `last` the
+        /// log's base (before the truncation and the entries below). The runtime already holds
+        /// the snapshot durably.
+        install: Option<SnapshotMeta>,
         /// Delete every entry at or after this index first.
         truncate_from: Option<Index>,
         /// Entries to append.
@@ -53,6 +78,23 @@ pub enum Action {
     },
     /// Send a message to a peer; it may be lost, delayed or reordered.
     Send(Envelope),
+    /// Replace the state machine's state with the installed snapshot `meta` before applying
+    /// anything after it (the `Persist` that installed it is durable).
+    Restore {
+        /// The snapshot.
+        meta: SnapshotMeta,
+    },
+    /// Stream the latest snapshot to `to` (its log is behind this leader's compacted log), then
+    /// report `Event::SnapshotSent`.
+    SendSnapshot {
+        /// The follower.
+        to: NodeId,
+    },
+    /// The configuration in force on this node changed (reported at start too).
+    MembershipChanged {
+        /// The configuration now in force.
+        membership: Membership,
+    },
     /// Apply these committed entries, in order, to the state machine.
     Apply {
         /// Committed entries, contiguous and following the previous `Apply`.

@@ -25,6 +25,30 @@ impl RaftLog {
         Self { base, entries }
     }
 
+    /// The entry just before the first one held (`(0, 0)` if nothing was compacted).
+    pub fn base(&self) -> LogId {
+        self.base
+    }
+
+    /// Drops the entries up to and including `index` (which must be held).
+    pub fn compact_to(&mut self, index: Index) {
+        let Some(term) = self.term_at(index) else {
+            return;
+        };
+        if index <= self.base.index {
+            return;
+        }
+        let drop = (index - self.base.index) as usize;
+        self.entries.drain(..drop.min(self.entries.len()));
+        self.base = LogId::new(term, index);
+    }
+
+    /// Discards every entry: the log now continues right after `base` (a snapshot).
+    pub fn reset_to(&mut self, base: LogId) {
+        self.entries.clear();
+        self.base = base;
+    }
+
     /// Id of the last entry, or the base when empty.
     pub fn last_id(&self) -> LogId {
         self.entries.last().map(Entry::log_id).unwrap_or(self.base)
@@ -170,6 +194,21 @@ mod tests {
         assert_eq!(log.slice(1, 10, 1).len(), 1);
         assert_eq!(log.slice(1, 2, 1 << 20).len(), 2);
         assert!(log.slice(4, 10, 100).is_empty());
+    }
+
+    #[test]
+    fn compaction_keeps_later_entries_and_the_base_term() {
+        let mut log = log_of(&[1, 1, 2, 2, 3]);
+        log.compact_to(3);
+        assert_eq!(log.base(), LogId::new(2, 3));
+        assert_eq!(log.first_index(), 4);
+        assert_eq!(log.term_at(3), Some(2));
+        assert_eq!(log.term_at(2), None);
+        assert_eq!(log.slice(4, 10, 1 << 20).len(), 2);
+        assert!(log.slice(3, 10, 1 << 20).is_empty());
+        log.reset_to(LogId::new(7, 20));
+        assert_eq!(log.last_id(), LogId::new(7, 20));
+        assert!(log.matches(LogId::new(7, 20)));
     }
 
     #[test]

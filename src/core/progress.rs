@@ -13,6 +13,9 @@ pub enum ProgressState {
     Probe,
     /// The logs agree up to `match_index`: stream entries optimistically.
     Replicate,
+    /// The follower needs entries this leader compacted away: a snapshot is being streamed to
+    /// it; no entries are sent until the transfer ends.
+    Snapshot,
 }
 
 /// Replication progress of one follower.
@@ -53,6 +56,7 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflight.len() >= max_inflight,
+            ProgressState::Snapshot => true,
         }
     }
 
@@ -64,6 +68,7 @@ impl Progress {
                 self.next_index = last + 1;
                 self.inflight.push_back(last);
             }
+            ProgressState::Snapshot => {}
         }
     }
 
@@ -76,7 +81,7 @@ impl Progress {
         if index > self.match_index {
             self.match_index = index;
             self.next_index = self.next_index.max(index + 1);
-            if self.state == ProgressState::Probe {
+            if self.state != ProgressState::Replicate {
                 self.state = ProgressState::Replicate;
             }
             return true;
@@ -90,6 +95,9 @@ impl Progress {
     /// The follower rejected a message whose `prev` was `rejected_prev`; `next` is where to
     /// probe now. Returns false when the rejection is stale and was ignored.
     pub fn reject(&mut self, rejected_prev: Index, next: Index) -> bool {
+        if self.state == ProgressState::Snapshot {
+            return false; // answers to appends sent before the snapshot
+        }
         if self.state == ProgressState::Replicate {
             if rejected_prev <= self.match_index {
                 return false;
@@ -101,6 +109,13 @@ impl Progress {
         self.become_probe();
         self.next_index = next.max(self.match_index + 1);
         true
+    }
+
+    /// A snapshot is being streamed to the follower.
+    pub fn become_snapshot(&mut self) {
+        self.state = ProgressState::Snapshot;
+        self.probe_sent = false;
+        self.inflight.clear();
     }
 
     /// Falls back to probing from `match_index + 1` (after a rejection or a lost connection).

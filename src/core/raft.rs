@@ -12,7 +12,11 @@ use super::config::CoreConfig;
 use super::event::{Action, Event};
 use super::log::RaftLog;
 use super::progress::Progress;
-use super::types::{Entry, Envelope, HardState, Index, LogId, Message, NodeId, Role, Term};
+use super::membership::ConfigHistory;
+use super::types::{
+    Entry, EntryPayload, Envelope, HardState, Index, LogId, Membership, Message, NodeId, Role,
+    SnapshotMeta, Term,
+};
 
 /// Rejection of a proposal made to a node that is not the leader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +34,10 @@ pub struct Recovered {
     pub log: RaftLog,
     /// Last index the state machine applied durably (never above the log's last index).
     pub applied: Index,
+    /// The latest snapshot, if any: the log's base is at or below its last entry, and its
+    /// configuration is the one in force at that entry (the bootstrap configuration from
+    /// `CoreConfig::initial` applies when there is none).
+    pub snapshot: Option<SnapshotMeta>,
 }
 
 /// The Raft protocol state of one node (Figure 2 of the paper, plus pre-vote and check-quorum).
@@ -79,6 +87,14 @@ pub struct RaftCore {
     pub(super) transferee: Option<NodeId>,
     /// Linearizable reads in flight.
     pub(super) reads: super::read_index::ReadState,
+    /// Configurations in the log and the one in force.
+    pub(super) configs: ConfigHistory,
+    /// Last configuration reported through `MembershipChanged`.
+    pub(super) reported_membership: Option<Membership>,
+    /// A snapshot received from the leader replaces the log in this step's `Persist`.
+    pub(super) unflushed_install: Option<SnapshotMeta>,
+    /// The state machine must be restored from this snapshot once persist `io_seq` is durable.
+    pub(super) pending_restore: Option<(u64, SnapshotMeta)>,
     /// Last `(role, term, leader)` reported through `RoleChanged`.
     reported: Option<(Role, Term, Option<NodeId>)>,
 }
@@ -88,6 +104,16 @@ impl RaftCore {
     pub fn new(cfg: CoreConfig, recovered: Recovered) -> Self {
         let stable_last = recovered.log.last_index();
         let applied = recovered.applied.min(stable_last);
+        let mut configs = match &recovered.snapshot {
+            Some(snap) => ConfigHistory::new(snap.last.index, snap.membership.clone()),
+            None => ConfigHistory::new(0, cfg.initial.clone()),
+        };
+        let from = recovered.snapshot.as_ref().map_or(0, |s| s.last.index);
+        for entry in recovered.log.range(from + 1, stable_last) {
+            if let EntryPayload::Config(m) = entry.payload {
+                configs.push(entry.index, m);
+            }
+        }
         Self {
             cfg,
             hard: recovered.hard_state,
@@ -113,12 +139,17 @@ impl RaftCore {
             leader_commit_seen: applied,
             transferee: None,
             reads: Default::default(),
+            configs,
+            reported_membership: None,
+            unflushed_install: None,
+            pending_restore: None,
             reported: None,
         }
     }
 
     /// Arms the first election timer and reports the initial role.
     pub fn start(&mut self) -> Vec<Action> {
+        self.membership_changed();
         self.arm_election();
         self.finish_step()
     }
@@ -136,6 +167,10 @@ impl RaftCore {
             Event::Receive(envelope) => self.on_receive(envelope),
             Event::Persisted { io_seq } => self.on_persisted(io_seq),
             Event::Applied { index } => self.applied_report = self.applied_report.max(index),
+            Event::SnapshotReceived { from, term, meta } => {
+                self.on_snapshot_received(from, term, meta)
+            }
+            Event::SnapshotSent { to, last } => self.on_snapshot_sent(to, last),
         }
         self.finish_step()
     }
@@ -211,7 +246,7 @@ impl RaftCore {
     pub fn election_epoch(&self) -> u64 {
         self.election_epoch
     }
-    /// The configuration.
+    /// The protocol configuration.
     pub fn config(&self) -> &CoreConfig {
         &self.cfg
     }
@@ -280,6 +315,10 @@ impl RaftCore {
     pub(super) fn stage_entries(&mut self, truncate_from: Option<Index>, entries: Vec<Entry>) {
         if let Some(t) = truncate_from {
             self.log.truncate_from(t);
+            if self.configs.effective_index() >= t {
+                self.configs.truncate_from(t);
+                self.membership_changed();
+            }
             self.unflushed_entries.retain(|e| e.index < t);
             self.unflushed_truncate = Some(self.unflushed_truncate.map_or(t, |u| u.min(t)));
             let keep = t.saturating_sub(1);
@@ -289,11 +328,15 @@ impl RaftCore {
             }
         }
         self.log.append(entries.clone());
+        self.note_configs(&entries);
         self.unflushed_entries.extend(entries);
     }
 
-    fn has_unflushed(&self) -> bool {
-        self.hard_dirty || self.unflushed_truncate.is_some() || !self.unflushed_entries.is_empty()
+    pub(super) fn has_unflushed(&self) -> bool {
+        self.hard_dirty
+            || self.unflushed_truncate.is_some()
+            || !self.unflushed_entries.is_empty()
+            || self.unflushed_install.is_some()
     }
 
     /// Issues one `Persist` for everything changed during this step.
@@ -304,9 +347,14 @@ impl RaftCore {
         let io_seq = self.io_next;
         self.io_next += 1;
         self.io_pending.push_back((io_seq, self.log.last_index()));
+        let install = self.unflushed_install.take();
+        if let Some(meta) = &install {
+            self.pending_restore = Some((io_seq, meta.clone()));
+        }
         self.out.push(Action::Persist {
             io_seq,
             hard_state: self.hard_dirty.then_some(self.hard),
+            install,
             truncate_from: self.unflushed_truncate.take(),
             entries: std::mem::take(&mut self.unflushed_entries),
         });
@@ -350,6 +398,15 @@ impl RaftCore {
             self.stable_last = last;
             self.io_pending.pop_front();
         }
+        if self
+            .pending_restore
+            .as_ref()
+            .is_some_and(|(seq, _)| *seq <= io_seq)
+        {
+            if let Some((_, meta)) = self.pending_restore.take() {
+                self.out.push(Action::Restore { meta });
+            }
+        }
         while self.deferred.front().is_some_and(|(seq, _)| *seq <= io_seq) {
             if let Some((_, envelope)) = self.deferred.pop_front() {
                 self.out.push(Action::Send(envelope));
@@ -366,9 +423,11 @@ impl RaftCore {
     /// Raises the commit index to `index` (never lowers it) and applies what became ready.
     pub(super) fn commit_to(&mut self, index: Index) {
         if index > self.commit {
+            let old = self.commit;
             self.commit = index;
             self.maybe_apply();
             self.reads_after_commit();
+            self.configs_committed(old);
         }
     }
 

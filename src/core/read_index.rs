@@ -124,13 +124,13 @@ impl RaftCore {
 
     /// Releases every read whose round a quorum (this leader included) has acknowledged.
     fn confirm_reads(&mut self) {
-        let quorum = self.cfg.quorum();
+        let quorum = self.quorum();
         let confirmed = if quorum == 1 {
             self.reads.round
         } else {
             let mut acks: Vec<u64> = self
-                .cfg
-                .peers()
+                .voter_peers()
+                .into_iter()
                 .map(|p| self.reads.acks.get(&p).copied().unwrap_or(0))
                 .collect();
             acks.sort_unstable_by(|a, b| b.cmp(a));

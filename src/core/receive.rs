@@ -8,8 +8,10 @@ impl RaftCore {
     /// Handles one message from a peer.
     pub(super) fn on_receive(&mut self, envelope: Envelope) {
         let Envelope { from, to, msg } = envelope;
-        if to != self.cfg.id || from == self.cfg.id || !self.cfg.voters.contains(&from) {
-            return; // misaddressed, or from a node that is not a member
+        // Messages from non-members are processed too (dissertation §4.1): a leader or a
+        // candidate may hold a newer configuration than this node, which includes it.
+        if to != self.cfg.id || from == self.cfg.id {
+            return; // misaddressed
         }
         let term = msg.term();
         if term > self.hard.term {

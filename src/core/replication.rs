@@ -22,7 +22,7 @@ impl RaftCore {
             .collect();
         let ids = entries.iter().map(Entry::log_id).collect();
         self.stage_entries(None, entries);
-        if self.cfg.quorum() == 1 {
+        if self.quorum() == 1 {
             self.maybe_commit();
         }
         ids
@@ -64,7 +64,9 @@ impl RaftCore {
         let next = progress.next_index;
         let probing = progress.state == ProgressState::Probe;
         let Some(prev_term) = self.log.term_at(next - 1) else {
-            return false; // compacted away: needs a snapshot (not yet supported)
+            // Compacted away: the follower catches up from a snapshot.
+            self.request_snapshot(peer);
+            return false;
         };
         let entries = self.log.slice(next, max_entries, max_bytes);
         if entries.is_empty() && !probing && !empty_ok {
@@ -160,12 +162,20 @@ impl RaftCore {
 
     /// Commits the highest index stored on a quorum, if it belongs to the current term: entries
     /// of earlier terms commit only indirectly (the Figure 8 rule, §5.4.2). The leader counts its
-    /// own log only as far as it is durable.
+    /// own log only as far as it is durable, and only while it is a voter; learners never count.
     pub(super) fn maybe_commit(&mut self) {
-        let mut matched: Vec<Index> = self.progress.values().map(|p| p.match_index).collect();
-        matched.push(self.stable_last);
+        let voters = &self.configs.effective().voters;
+        let mut matched: Vec<Index> = self
+            .progress
+            .iter()
+            .filter(|(id, _)| voters.contains(id))
+            .map(|(_, p)| p.match_index)
+            .collect();
+        if voters.contains(&self.cfg.id) {
+            matched.push(self.stable_last);
+        }
         matched.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&candidate) = matched.get(self.cfg.quorum() - 1) else {
+        let Some(&candidate) = matched.get(self.quorum() - 1) else {
             return;
         };
         if candidate > self.commit && self.log.term_at(candidate) == Some(self.hard.term) {

@@ -31,13 +31,14 @@ impl RaftCore {
         }
         let target = match to {
             Some(id) if id == self.cfg.id => return Ok((id, self.finish_step())),
-            Some(id) if !self.cfg.voters.contains(&id) => {
+            Some(id) if !self.configs.effective().voters.contains(&id) => {
                 return Err(TransferError::UnknownTarget(id))
             }
             Some(id) => id,
             None => self
                 .progress
                 .iter()
+                .filter(|(id, _)| self.configs.effective().voters.contains(id))
                 .max_by_key(|(&id, p)| (p.match_index, std::cmp::Reverse(id)))
                 .map(|(&id, _)| id)
                 .ok_or(TransferError::NoCandidate)?,
@@ -71,7 +72,7 @@ impl RaftCore {
 
     /// A leader's `TimeoutNow`: campaign now, without pre-vote, telling voters it is a transfer.
     pub(super) fn handle_timeout_now(&mut self, from: NodeId) {
-        if self.leader == Some(from) && self.cfg.voters.contains(&self.cfg.id) {
+        if self.leader == Some(from) && self.is_voter() {
             self.campaign_for_transfer();
         }
     }

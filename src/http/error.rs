@@ -126,6 +126,18 @@ impl From<ClientError> for ApiError {
                 message,
                 leader: None,
             },
+            ClientError::Conflict(_) => Self {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message,
+                leader: None,
+            },
+            ClientError::NotFound(_) => Self {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                message,
+                leader: None,
+            },
             ClientError::Unavailable(_) => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",

@@ -7,6 +7,7 @@ pub mod log_store;
 pub mod node;
 pub mod peer_link;
 pub mod replicator;
+pub mod snapshot;
 pub mod timer;
 
 pub use crate::core::types as wire;

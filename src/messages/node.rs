@@ -82,6 +82,11 @@ pub struct StorageFailed {
 #[rtype(result = "()")]
 pub struct PeerMessage(pub Envelope);
 
+/// Transport -> node: a snapshot transfer frame from a peer.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PeerSnapshotFrame(pub crate::transport::SnapshotFrame);
+
 /// Transport -> node: a peer introduced itself with the HTTP address clients should use.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
@@ -117,6 +122,13 @@ pub enum ClientError {
     /// The request cannot be carried out as asked (for example an unknown transfer target).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The request conflicts with the cluster's state (a membership change in progress, a
+    /// learner not caught up): retry later or change the request.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The node named is not a member.
+    #[error("not found: {0}")]
+    NotFound(String),
     /// `ack=all`: the write IS committed (and applied on the leader) but not every voter applied
     /// it in time.
     #[error("committed at index {index} (term {term}) but not yet applied on every voter")]
@@ -205,6 +217,8 @@ pub struct NodeStatus {
     pub last_log_term: Term,
     /// Voting members.
     pub members: Vec<NodeId>,
+    /// Non-voting members (learners).
+    pub learners: Vec<NodeId>,
     /// Per-follower progress, when leader.
     pub peers: BTreeMap<NodeId, PeerProgress>,
 }
@@ -274,6 +288,9 @@ pub struct MemberView {
     pub id: NodeId,
     /// Its peer address (`host:port`).
     pub peer_addr: String,
+    /// `voter` or `learner` (learners receive the log but never vote or count for quorum).
+    #[schema(value_type = String)]
+    pub suffrage: &'static str,
     /// Its HTTP address, once known.
     pub http_addr: Option<String>,
     /// Whether this is the answering node.
@@ -308,7 +325,7 @@ pub struct ClusterView {
     pub term: Term,
     /// The leader it knows.
     pub leader: Option<NodeId>,
-    /// Every voter.
+    /// Every member, voters first.
     pub members: Vec<MemberView>,
 }
 
@@ -341,4 +358,21 @@ pub enum ReadMode {
 pub struct TransferLeader {
     /// The target, or `None` for the most up-to-date voter.
     pub to: Option<NodeId>,
+}
+
+/// Client -> leader: change the membership by one server (see `crate::core::ConfigChange`).
+/// Answers once the new configuration is committed and applied on this node.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<ChangeResult, ClientError>")]
+pub struct ChangeMembership(pub crate::core::ConfigChange);
+
+/// The outcome of a membership change.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeResult {
+    /// Index of the configuration entry (the commit index when nothing changed).
+    pub index: Index,
+    /// Whether a new configuration was appended (false: it already was as asked).
+    pub changed: bool,
+    /// The configuration now in force.
+    pub membership: crate::core::Membership,
 }

@@ -17,6 +17,12 @@ use crate::transport::LinkStatsSnapshot;
 #[rtype(result = "()")]
 pub struct SendToPeer(pub Envelope);
 
+/// Sends one snapshot transfer frame to the link's peer: chunks go to the bulk queue, acks to
+/// the control queue; dropped and counted like [`SendToPeer`] when they cannot be queued.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct SendSnapshotFrame(pub crate::transport::SnapshotFrame);
+
 /// Asks a link for a copy of its counters: any observer -> `PeerLink`.
 #[derive(Message, Clone, Copy, Debug, Default)]
 #[rtype(result = "LinkStatsSnapshot")]

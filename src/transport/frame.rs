@@ -14,7 +14,7 @@ use tokio_util::codec::LengthDelimitedCodec;
 use crate::core::types::{Envelope, NodeId};
 
 /// Version of the peer protocol, the first byte of every frame. Bump it on any change to [`Frame`].
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// One unit on the peer wire.
 ///
@@ -36,6 +36,8 @@ pub enum Frame {
     },
     /// A Raft message; its `from` must equal the Hello's `from`, its `to` the listener's id.
     Raft(Envelope),
+    /// A snapshot transfer chunk or acknowledgement, addressed like a Raft message.
+    Snapshot(super::snapshot_frame::SnapshotFrame),
 }
 
 /// Why a frame could not be encoded or decoded.

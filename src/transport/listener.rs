@@ -51,6 +51,8 @@ pub enum Inbound {
     },
     /// A validated Raft message from a peer that said hello on the same connection.
     Message(Envelope),
+    /// A validated snapshot transfer frame from a peer that said hello on the same connection.
+    Snapshot(super::snapshot_frame::SnapshotFrame),
 }
 
 /// Receives everything the listener accepts. Called from the listener's connection tasks: it must
@@ -182,7 +184,7 @@ async fn read_frames(
             sink(Inbound::Hello { from, http_addr });
             from
         }
-        Frame::Raft(_) => return Err(ConnectionError::MissingHello),
+        Frame::Raft(_) | Frame::Snapshot(_) => return Err(ConnectionError::MissingHello),
     };
     while let Some(bytes) = frames.next().await {
         match decode_frame(&bytes?, cfg.max_frame_bytes)? {
@@ -195,6 +197,16 @@ async fn read_frames(
                 }
                 check_destination(env.to, cfg)?;
                 sink(Inbound::Message(env));
+            }
+            Frame::Snapshot(frame) => {
+                if frame.from != peer_id {
+                    return Err(ConnectionError::WrongSender {
+                        got: frame.from,
+                        expected: peer_id,
+                    });
+                }
+                check_destination(frame.to, cfg)?;
+                sink(Inbound::Snapshot(frame));
             }
             Frame::Hello { .. } => return Err(ConnectionError::DuplicateHello),
         }

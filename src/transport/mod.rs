@@ -13,11 +13,13 @@
 pub mod frame;
 pub mod listener;
 pub mod peer_link;
+pub mod snapshot_frame;
 pub mod stats;
 mod writer;
 
 pub use frame::{decode_frame, encode_frame, peer_codec, Frame, FrameError, PROTOCOL_VERSION};
 pub use listener::{serve_peers, Inbound, InboundSink, ListenerError, PeerListenerConfig};
 pub use peer_link::{PeerLink, PeerLinkConfig};
+pub use snapshot_frame::{SnapshotBody, SnapshotFrame};
 pub use stats::{LinkState, LinkStats, LinkStatsSnapshot};
 pub use writer::{CONNECT_TIMEOUT, INITIAL_BACKOFF, MAX_BACKOFF, WRITE_TIMEOUT};

@@ -19,7 +19,7 @@ use super::frame::{encode_frame, Frame};
 use super::stats::{LinkState, LinkStats};
 use super::writer::{self, Queues};
 use crate::core::types::{Message, NodeId};
-use crate::messages::peer_link::{GetLinkStats, SendToPeer};
+use crate::messages::peer_link::{GetLinkStats, SendSnapshotFrame, SendToPeer};
 
 /// Settings of one [`PeerLink`].
 #[derive(Clone, Debug)]
@@ -157,7 +157,31 @@ impl Handler<SendToPeer> for PeerLink {
         }
         let bulk =
             matches!(&env.msg, Message::AppendRequest { entries, .. } if !entries.is_empty());
-        let frame = match encode_frame(&Frame::Raft(env)) {
+        self.queue_frame(Frame::Raft(env), kind, bulk);
+    }
+}
+
+impl Handler<SendSnapshotFrame> for PeerLink {
+    type Result = ();
+
+    fn handle(&mut self, SendSnapshotFrame(frame): SendSnapshotFrame, _ctx: &mut Self::Context) {
+        let kind = frame.kind();
+        if frame.from != self.cfg.local_id || frame.to != self.cfg.peer_id {
+            self.stats.add_dropped(1);
+            return;
+        }
+        if self.stats.state() == LinkState::Backoff {
+            return self.drop_message(kind, "disconnected");
+        }
+        let bulk = matches!(frame.body, crate::transport::SnapshotBody::Chunk { .. });
+        self.queue_frame(Frame::Snapshot(frame), kind, bulk);
+    }
+}
+
+impl PeerLink {
+    /// Encodes `frame` and queues it (bulk or control), or drops it, counting either way.
+    fn queue_frame(&mut self, frame: Frame, kind: &'static str, bulk: bool) {
+        let frame = match encode_frame(&frame) {
             Ok(frame) => frame,
             Err(e) => {
                 self.stats.add_encode_failures(1);

@@ -31,6 +31,7 @@ pub fn core(id: NodeId, n: u64, hard: HardState, terms: &[u64], pre_vote: bool) 
             hard_state: hard,
             log: log_of(terms),
             applied: 0,
+            snapshot: None,
         },
     );
     core.start();
@@ -67,6 +68,7 @@ pub fn persists(actions: &[Action]) -> Vec<PersistView> {
                 hard_state,
                 truncate_from,
                 entries,
+                ..
             } => Some((*io_seq, *hard_state, *truncate_from, entries.clone())),
             _ => None,
         })

@@ -1,0 +1,212 @@
+//! `SnapshotSender`: streams one snapshot file to one follower (the leader side of a streamed
+//! InstallSnapshot, §7). It first offers the snapshot with an empty chunk; the follower answers
+//! with the offset it already holds (a transfer interrupted earlier resumes there), then chunks
+//! flow with at most a window of them unacknowledged. Chunks travel on the link's bulk queue,
+//! so heartbeats (control queue) never wait behind them. Ends with `SnapshotSendDone` to the
+//! node: success once the follower reports the snapshot handed to Raft, failure on an error
+//! answer, a broken file, or no progress for `STALL_TIMEOUT`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient};
+use bytes::Bytes;
+
+use crate::core::{NodeId, Term};
+use crate::messages::peer_link::SendSnapshotFrame;
+use crate::messages::snapshot::{AckIn, SnapshotSendDone};
+use crate::storage::SnapshotInfo;
+use crate::transport::{PeerLink, SnapshotBody, SnapshotFrame};
+
+/// Bytes per chunk.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks in flight without an acknowledgement.
+pub const WINDOW_CHUNKS: u64 = 4;
+/// A transfer without any acknowledgement for this long is abandoned (the leader retries).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One transfer of one snapshot to one follower.
+pub struct SnapshotSender {
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    info: SnapshotInfo,
+    file: File,
+    link: Addr<PeerLink>,
+    on_done: Recipient<SnapshotSendDone>,
+    /// Offset the follower confirmed it holds (`None` until it answered the offer).
+    acked: Option<u64>,
+    /// Next offset to send.
+    next: u64,
+    last_progress: Instant,
+    finished: bool,
+}
+
+impl SnapshotSender {
+    /// A transfer of the snapshot `info` (already opened as `file`) from `from` to `to`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        from: NodeId,
+        to: NodeId,
+        term: Term,
+        info: SnapshotInfo,
+        file: File,
+        link: Addr<PeerLink>,
+        on_done: Recipient<SnapshotSendDone>,
+    ) -> Self {
+        Self {
+            from,
+            to,
+            term,
+            info,
+            file,
+            link,
+            on_done,
+            acked: None,
+            next: 0,
+            last_progress: Instant::now(),
+            finished: false,
+        }
+    }
+
+    fn frame(&self, body: SnapshotBody) -> SnapshotFrame {
+        SnapshotFrame {
+            from: self.from,
+            to: self.to,
+            term: self.term,
+            last: self.info.meta.last,
+            body,
+        }
+    }
+
+    /// Sends a chunk at `offset` (empty: the offer).
+    fn send_chunk(&mut self, offset: u64, data: Bytes) {
+        let chunk_crc = crc32fast::hash(&data);
+        let body = SnapshotBody::Chunk {
+            total: self.info.size,
+            file_crc: self.info.crc,
+            offset,
+            data,
+            chunk_crc,
+        };
+        self.link.do_send(SendSnapshotFrame(self.frame(body)));
+    }
+
+    /// Sends chunks until the window is full or the file is all sent.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        let Some(acked) = self.acked else { return };
+        while self.next < self.info.size && self.next < acked + WINDOW_CHUNKS * CHUNK_BYTES as u64
+        {
+            let len = (self.info.size - self.next).min(CHUNK_BYTES as u64) as usize;
+            let mut buf = vec![0u8; len];
+            let read = self
+                .file
+                .seek(SeekFrom::Start(self.next))
+                .and_then(|_| self.file.read_exact(&mut buf));
+            if let Err(err) = read {
+                tracing::error!(
+                    node = self.from,
+                    peer = self.to,
+                    "cannot read snapshot {}: {err}",
+                    self.info.path.display()
+                );
+                return self.finish(false, ctx);
+            }
+            let offset = self.next;
+            self.next += len as u64;
+            self.send_chunk(offset, Bytes::from(buf));
+        }
+    }
+
+    fn finish(&mut self, ok: bool, ctx: &mut Context<Self>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let last = ok.then_some(self.info.meta.last);
+        tracing::info!(
+            node = self.from,
+            peer = self.to,
+            index = self.info.meta.last.index,
+            ok,
+            "snapshot transfer ended"
+        );
+        self.on_done.do_send(SnapshotSendDone { to: self.to, last });
+        ctx.stop();
+    }
+}
+
+impl Actor for SnapshotSender {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        tracing::info!(
+            node = self.from,
+            peer = self.to,
+            index = self.info.meta.last.index,
+            size = self.info.size,
+            "streaming snapshot"
+        );
+        self.send_chunk(0, Bytes::new());
+        ctx.run_interval(Duration::from_millis(500), |act, ctx| {
+            if act.last_progress.elapsed() > STALL_TIMEOUT {
+                tracing::warn!(node = act.from, peer = act.to, "snapshot transfer stalled");
+                act.finish(false, ctx);
+            } else if act.acked.is_none() {
+                act.send_chunk(0, Bytes::new()); // the offer may have been lost
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if !self.finished {
+            self.on_done.do_send(SnapshotSendDone {
+                to: self.to,
+                last: None,
+            });
+        }
+    }
+}
+
+impl Handler<AckIn> for SnapshotSender {
+    type Result = ();
+
+    fn handle(&mut self, AckIn(frame): AckIn, ctx: &mut Context<Self>) {
+        if frame.last != self.info.meta.last || frame.from != self.to {
+            return;
+        }
+        let SnapshotBody::Ack {
+            next_offset,
+            done,
+            error,
+        } = frame.body
+        else {
+            return;
+        };
+        if let Some(error) = error {
+            tracing::warn!(node = self.from, peer = self.to, "follower refused the snapshot: {error}");
+            return self.finish(false, ctx);
+        }
+        if done {
+            return self.finish(true, ctx);
+        }
+        let next_offset = next_offset.min(self.info.size);
+        match self.acked {
+            Some(acked) if next_offset > acked => {
+                self.acked = Some(next_offset);
+                self.last_progress = Instant::now();
+            }
+            Some(_) => {
+                // No progress: the follower wants `next_offset` again (a chunk was lost).
+                self.next = next_offset;
+            }
+            None => {
+                self.acked = Some(next_offset);
+                self.next = next_offset;
+                self.last_progress = Instant::now();
+            }
+        }
+        self.pump(ctx);
+    }
+}
