@@ -7,7 +7,7 @@
 //!
 //! | kind | body after the kind byte                                                       |
 //! |------|--------------------------------------------------------------------------------|
-//! | 1    | header: magic `RXKVSNAP`, `u32 LE` version, `u64 LE` applied index, `u64 LE` dedup clock |
+//! | 1    | header: magic `RXKVSNAP`, `u32 LE` version, `u64 LE` applied, `u64 LE` clock |
 //! | 2    | a `data` record: `u32 LE` key length, key, value exactly as stored (sealed)    |
 //! | 3    | a `dedup` record: same layout                                                  |
 //! | 4    | a `dedup_by_index` record: same layout                                         |
@@ -19,7 +19,7 @@
 //! database. The end record is last: a stream that stops before it, or continues after it, is
 //! refused. No record may exceed [`MAX_KV_SNAPSHOT_RECORD`] bytes.
 //!
-//! The writer reads everything from one LMDB read transaction opened by [`capture`], so the
+//! The writer reads everything from one LMDB read transaction opened by `snapshot()`, so the
 //! snapshot is the state as of that instant while `apply` goes on (LMDB MVCC). It streams: memory
 //! use does not depend on the size of the store.
 

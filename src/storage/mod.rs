@@ -10,6 +10,10 @@
 //!   wrapped in a [`KvRequest`] / [`KvResponse`] for exactly-once execution ([`DedupConfig`]);
 //!   [`KvCommand::Txn`] applies guarded multi-key writes atomically; [`kv_snapshot`] is its
 //!   snapshot format (streamed from a read transaction, restored in one write transaction).
+//! - [`SnapshotStore`]: the snapshot files in `<data-dir>/snapshots` ([`snapshot_file`] is their
+//!   format): [`SnapshotWriter`] writes one durably, [`read_snapshot_info`] verifies one,
+//!   [`open_payload`] reads its state machine payload, [`IncomingSnapshot`] receives one from the
+//!   leader in resumable chunks, [`rewrite_membership`] re-labels one for another cluster.
 //! - [`StorageError`]: every failure, worded for an operator.
 //!
 //! Each LMDB environment has one writer: the log is written only through `LogStorage`, the state
@@ -31,6 +35,9 @@ pub mod kv_txn;
 mod lmdb;
 mod log_store;
 mod log_verify;
+pub mod snapshot_file;
+mod snapshot_incoming;
+mod snapshot_store;
 
 pub use data_dir::{DataDir, Identity, FORMAT_VERSION, IDENTITY_FILE};
 pub use error::{StorageError, StoreKind};
@@ -45,3 +52,10 @@ pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
 pub use kv_snapshot::{KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
 pub use kv_txn::{GuardExpect, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS};
 pub use log_store::{LoadedLog, LogStorage, PersistOp, ENTRIES_DB, HARD_STATE_KEY, META_DB};
+pub use snapshot_file::{
+    open_payload, parse_snapshot_file_name, read_snapshot_info, rewrite_membership,
+    snapshot_file_name, SnapshotInfo, SnapshotPayload, SnapshotWriter, MAX_SNAPSHOT_HEADER,
+    SNAPSHOT_MAGIC,
+};
+pub use snapshot_incoming::{incoming_file_name, IncomingSnapshot};
+pub use snapshot_store::SnapshotStore;
