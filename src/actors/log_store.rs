@@ -70,6 +70,7 @@ impl Handler<Persist> for LogStore {
             hard_state: msg.hard_state,
             truncate_from: msg.truncate_from,
             entries: msg.entries,
+            ..PersistOp::default()
         };
         self.pending.push((msg.io_seq, op));
         if !self.flush_scheduled {

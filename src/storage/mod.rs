@@ -4,7 +4,8 @@
 //! - [`codec`]: the one place that encodes (bincode 2) and checksums records.
 //! - [`DataDir`]: the data directory (`log/`, `sm/`, `snapshots/`) and its identity file,
 //!   validated at every start.
-//! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s.
+//! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s;
+//!   compacted up to a durable base (the last entry a snapshot covers).
 //! - [`KvStateMachine`] / [`KvReader`]: the built-in key-value store, applied atomically with its
 //!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results, optionally
 //!   wrapped in a [`KvRequest`] / [`KvResponse`] for exactly-once execution ([`DedupConfig`]);
@@ -35,6 +36,7 @@ pub mod kv_txn;
 mod lmdb;
 mod log_store;
 mod log_verify;
+mod log_write;
 pub mod snapshot_file;
 mod snapshot_incoming;
 mod snapshot_store;
@@ -51,7 +53,9 @@ pub use kv_reader::KvReader;
 pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
 pub use kv_snapshot::{KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
 pub use kv_txn::{GuardExpect, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS};
-pub use log_store::{LoadedLog, LogStorage, PersistOp, ENTRIES_DB, HARD_STATE_KEY, META_DB};
+pub use log_store::{
+    LoadedLog, LogStorage, PersistOp, BASE_KEY, ENTRIES_DB, HARD_STATE_KEY, META_DB,
+};
 pub use snapshot_file::{
     open_payload, parse_snapshot_file_name, read_snapshot_info, rewrite_membership,
     snapshot_file_name, SnapshotInfo, SnapshotPayload, SnapshotWriter, MAX_SNAPSHOT_HEADER,
