@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use raftix::core::{Entry, EntryPayload};
+use raftix::core::{Entry, EntryPayload, LogId, Membership, SnapshotMeta};
 use raftix::state_machine::{StateMachine, StateMachineError};
 use raftix::storage::{
-    DedupConfig, KvCommand, KvReader, KvRequest, KvResponse, KvStateMachine, KV_SNAPSHOT_VERSION,
+    open_payload, DedupConfig, KvCommand, KvReader, KvRequest, KvResponse, KvStateMachine,
+    SnapshotStore, SnapshotWriter, KV_SNAPSHOT_VERSION,
 };
 
 const MAP: usize = 64 << 20;
@@ -433,4 +434,33 @@ fn readers_see_the_old_or_the_new_state_never_a_mix() {
     stop.store(true, Ordering::Relaxed);
     let seen = watcher.join().unwrap();
     assert!(seen.contains(&Bytes::from("old")));
+}
+
+#[test]
+fn snapshot_through_a_snapshot_file_restores_elsewhere() {
+    let src_dir = tempfile::tempdir().unwrap();
+    let mut src = open(src_dir.path());
+    seed_big(&mut src);
+    let expected = everything(&src.reader());
+    let snaps = tempfile::tempdir().unwrap();
+    let meta = SnapshotMeta {
+        last: LogId::new(1, src.applied_index()),
+        membership: Membership::with_voters([1, 2, 3]),
+    };
+    let mut writer = SnapshotWriter::create(snaps.path(), &meta).unwrap();
+    src.snapshot().unwrap().write_to(&mut writer).unwrap();
+    let info = writer.finish().unwrap();
+    let mut store = SnapshotStore::open(snaps.path()).unwrap();
+    store.install(info).unwrap();
+    drop(store);
+
+    let store = SnapshotStore::open(snaps.path()).unwrap();
+    let latest = store.latest().unwrap();
+    assert_eq!(latest.meta, meta);
+    let dst_dir = tempfile::tempdir().unwrap();
+    let mut dst = open(dst_dir.path());
+    let mut payload = open_payload(latest).unwrap();
+    dst.restore(latest.meta.last.index, &mut payload).unwrap();
+    assert_eq!(dst.applied_index(), 2201);
+    assert_eq!(everything(&dst.reader()), expected);
 }

@@ -21,7 +21,9 @@
 //!
 //! The writer reads everything from one LMDB read transaction opened by `snapshot()`, so the
 //! snapshot is the state as of that instant while `apply` goes on (LMDB MVCC). It streams: memory
-//! use does not depend on the size of the store.
+//! use does not depend on the size of the store. While the source is alive LMDB cannot reuse the
+//! pages that later writes free, so the store's file grows: write the source out and drop it
+//! promptly.
 
 use std::io::{BufWriter, Read, Write};
 
