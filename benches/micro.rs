@@ -126,6 +126,7 @@ fn log_store(c: &mut Criterion) {
             hard_state: Some(term),
             truncate_from: None,
             entries: Vec::new(),
+            ..PersistOp::default()
         };
         storage.write(&[first]).expect("hard state");
         let mut next = 1;
@@ -137,6 +138,7 @@ fn log_store(c: &mut Criterion) {
                         hard_state: None,
                         truncate_from: None,
                         entries: entries(next + i, 1),
+                        ..PersistOp::default()
                     })
                     .collect();
                 next += batch;

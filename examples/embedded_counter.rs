@@ -12,7 +12,9 @@
 //!    together before returning; `applied_index` reports that index when the node starts, so
 //!    nothing is applied twice or skipped. Commands are opaque bytes: pick an encoding
 //!    ([`Op`] here is plain text such as `add 5`). Decoding and validation must be deterministic,
-//!    since every replica applies the same bytes.
+//!    since every replica applies the same bytes. `snapshot` captures the state quickly (the
+//!    returned [`SnapshotSource`] writes it out on another thread) and `restore` replaces the
+//!    state with a snapshot's; [`CounterSnapshot`] is this machine's 28-byte format.
 //! 2. **Describe the node.** Build a [`NodeConfig`] (`NodeConfig::with_defaults(id, data_dir,
 //!    listen_peer, listen_http, cluster)`) with the same `cluster` map (node id -> peer address)
 //!    on every node, and validate it.
@@ -39,7 +41,7 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -51,7 +53,7 @@ use raftix::actors::{start_node_on, RaftHandle};
 use raftix::config::NodeConfig;
 use raftix::core::{Entry, EntryPayload, Index, NodeId, Role, Term};
 use raftix::messages::node::{ClientError, NodeStatus, RoleChange};
-use raftix::state_machine::{StateMachine, StateMachineError};
+use raftix::state_machine::{SnapshotSource, StateMachine, StateMachineError};
 use raftix::storage::DataDir;
 
 /// Cluster name written into every node's data directory.
@@ -194,8 +196,9 @@ impl StateMachine for CounterMachine {
             }
             next.applied = entry.index;
             let output = match &entry.payload {
-                // A new leader's empty entry: it only advances the applied index.
-                EntryPayload::Noop => Bytes::new(),
+                // A new leader's empty entry, or a membership change: it only advances the
+                // applied index.
+                EntryPayload::Noop | EntryPayload::Config(_) => Bytes::new(),
                 EntryPayload::Command(bytes) => match Op::decode(bytes) {
                     Some(Op::Add(n)) => match next.value.checked_add(n) {
                         Some(v) => {
@@ -215,11 +218,99 @@ impl StateMachine for CounterMachine {
             outputs.push(output);
         }
         if next != self.state {
-            self.persist(next)?;
-            self.state = next;
-            *self.view.0.lock().unwrap_or_else(|e| e.into_inner()) = next;
+            self.set_state(next)?;
         }
         Ok(outputs)
+    }
+
+    /// The state is two numbers: copy them, nothing else is needed.
+    fn snapshot(&mut self) -> Result<Box<dyn SnapshotSource>, StateMachineError> {
+        Ok(Box::new(CounterSnapshot(self.state)))
+    }
+
+    /// Reads the snapshot format of [`CounterSnapshot`] and persists it, with `last_index` as the
+    /// applied index, in the same atomic rename as `apply` uses.
+    fn restore(&mut self, last_index: Index, data: &mut dyn Read) -> Result<(), StateMachineError> {
+        let mut bytes = [0u8; SNAPSHOT_LEN];
+        data.read_exact(&mut bytes).map_err(|e| {
+            StateMachineError::Corrupt(format!("counter snapshot shorter than 28 bytes: {e}"))
+        })?;
+        let mut rest = [0u8; 1];
+        match data.read(&mut rest) {
+            Ok(0) => {}
+            Ok(_) => {
+                return Err(StateMachineError::Corrupt(
+                    "bytes follow the counter snapshot".to_string(),
+                ))
+            }
+            Err(e) => {
+                return Err(StateMachineError::Storage(format!(
+                    "reading the counter snapshot: {e}"
+                )))
+            }
+        }
+        let decoded = CounterSnapshot::decode(&bytes).ok_or_else(|| {
+            StateMachineError::Corrupt("counter snapshot fails its magic or checksum".to_string())
+        })?;
+        self.set_state(CounterState {
+            applied: last_index,
+            value: decoded.value,
+        })
+    }
+}
+
+impl CounterMachine {
+    /// Persists `state`, then makes it the current one in memory and in the view.
+    fn set_state(&mut self, state: CounterState) -> Result<(), StateMachineError> {
+        self.persist(state)?;
+        self.state = state;
+        *self.view.0.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        Ok(())
+    }
+}
+
+/// Length of a counter snapshot.
+const SNAPSHOT_LEN: usize = 28;
+
+/// A counter snapshot: the state captured by [`StateMachine::snapshot`].
+///
+/// Format (28 bytes): magic `RXCOUNT1`, the applied index (`u64` little-endian), the value
+/// (`i64` little-endian), then the CRC-32 of those 24 bytes (`u32` little-endian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterSnapshot(pub CounterState);
+
+impl CounterSnapshot {
+    const MAGIC: &'static [u8; 8] = b"RXCOUNT1";
+
+    /// The snapshot's bytes.
+    pub fn encode(&self) -> [u8; SNAPSHOT_LEN] {
+        let mut out = [0u8; SNAPSHOT_LEN];
+        out[..8].copy_from_slice(Self::MAGIC);
+        out[8..16].copy_from_slice(&self.0.applied.to_le_bytes());
+        out[16..24].copy_from_slice(&self.0.value.to_le_bytes());
+        let crc = crc32fast::hash(&out[..24]);
+        out[24..].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// The state in `bytes`, or `None` when the magic or the checksum is wrong.
+    pub fn decode(bytes: &[u8; SNAPSHOT_LEN]) -> Option<CounterState> {
+        let (body, crc) = bytes.split_at(24);
+        if &body[..8] != Self::MAGIC || crc32fast::hash(body).to_le_bytes() != crc {
+            return None;
+        }
+        Some(CounterState {
+            applied: u64::from_le_bytes(body[8..16].try_into().ok()?),
+            value: i64::from_le_bytes(body[16..24].try_into().ok()?),
+        })
+    }
+}
+
+impl SnapshotSource for CounterSnapshot {
+    fn write_to(self: Box<Self>, out: &mut dyn Write) -> Result<(), StateMachineError> {
+        out.write_all(&self.encode())
+            .and_then(|()| out.flush())
+            .map_err(|e| StateMachineError::Storage(format!("writing the counter snapshot: {e}")))
     }
 }
 

@@ -6,7 +6,7 @@
 mod example;
 
 use bytes::Bytes;
-use example::{CounterMachine, CounterState, Op, Options};
+use example::{CounterMachine, CounterSnapshot, CounterState, Op, Options};
 use raftix::core::{Entry, EntryPayload};
 use raftix::state_machine::StateMachine;
 
@@ -122,6 +122,58 @@ fn machine_applies_in_order_and_survives_reopen() {
             value: 9
         }
     );
+}
+
+#[test]
+fn snapshot_restores_into_another_machine_and_damage_is_refused() {
+    let src_dir = tempfile::tempdir().unwrap();
+    let mut src = CounterMachine::open(src_dir.path()).unwrap();
+    src.apply(&[add(1, 40), add(2, 2)]).unwrap();
+    let source = src.snapshot().unwrap();
+    // Later writes do not reach the captured state.
+    src.apply(&[add(3, 100)]).unwrap();
+    let mut bytes = Vec::new();
+    source.write_to(&mut bytes).unwrap();
+    assert_eq!(
+        CounterSnapshot::decode(&bytes[..].try_into().unwrap())
+            .unwrap()
+            .value,
+        42
+    );
+
+    let dst_dir = tempfile::tempdir().unwrap();
+    let mut dst = CounterMachine::open(dst_dir.path()).unwrap();
+    dst.apply(&[add(1, -5)]).unwrap();
+    let view = dst.view();
+    for cut in 0..bytes.len() {
+        assert!(dst.restore(2, &mut &bytes[..cut]).is_err(), "cut {cut}");
+    }
+    for pos in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[pos] ^= 0x04;
+        assert!(dst.restore(2, &mut &damaged[..]).is_err(), "byte {pos}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(b'\n');
+    assert!(dst.restore(2, &mut &longer[..]).is_err());
+    let unchanged = CounterState {
+        applied: 1,
+        value: -5,
+    };
+    assert_eq!(dst.state(), unchanged);
+
+    dst.restore(2, &mut &bytes[..]).unwrap();
+    let restored = CounterState {
+        applied: 2,
+        value: 42,
+    };
+    assert_eq!(dst.state(), restored);
+    assert_eq!(view.get(), restored);
+    drop(dst);
+    let mut dst = CounterMachine::open(dst_dir.path()).unwrap();
+    assert_eq!(dst.state(), restored);
+    dst.apply(&[add(3, 1)]).unwrap();
+    assert_eq!(dst.state().value, 43);
 }
 
 #[test]

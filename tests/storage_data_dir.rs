@@ -12,6 +12,8 @@ fn first_start_writes_identity_and_restart_accepts_it() {
     assert_eq!(dir.log_path(), root.join("log"));
     assert_eq!(dir.sm_path(), root.join("sm"));
     assert!(dir.log_path().is_dir() && dir.sm_path().is_dir());
+    assert_eq!(dir.snapshot_path(), root.join("snapshots"));
+    assert!(dir.snapshot_path().is_dir());
     let written: Identity =
         serde_json::from_slice(&fs::read(root.join(IDENTITY_FILE)).unwrap()).unwrap();
     assert_eq!(
@@ -109,7 +111,7 @@ fn garbled_identity_is_refused() {
 
 #[test]
 fn raft_data_without_identity_is_refused() {
-    for sub in ["log", "sm"] {
+    for sub in ["log", "sm", "snapshots"] {
         let tmp = tempfile::tempdir().unwrap();
         fs::create_dir_all(tmp.path().join(sub)).unwrap();
         let err = DataDir::prepare(tmp.path(), "prod", 1).unwrap_err();

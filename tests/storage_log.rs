@@ -38,6 +38,7 @@ fn seed(dir: &Path) {
         hard_state: Some(hs(1, Some(1))),
         truncate_from: None,
         entries: (1..=5).map(|i| entry(1, i)).collect(),
+        ..PersistOp::default()
     }])
     .unwrap();
 }
@@ -117,6 +118,7 @@ fn truncate_then_append_survives_reopen() {
             hard_state: Some(hs(2, None)),
             truncate_from: Some(3),
             entries: vec![entry(2, 3), entry(2, 4)],
+            ..PersistOp::default()
         }])
         .unwrap();
         assert_eq!(log.last_index(), 4);
@@ -157,6 +159,7 @@ fn many_ops_in_one_batch_apply_in_order() {
         hard_state: Some(hs(2, Some(2))),
         truncate_from: Some(51),
         entries: vec![entry(2, 51)],
+        ..PersistOp::default()
     });
     batch.push(append((52..=60).map(|i| entry(2, i)).collect()));
     log.write(&batch).unwrap();

@@ -118,7 +118,9 @@ impl Entry {
         24 + match &self.payload {
             EntryPayload::Noop => 0,
             EntryPayload::Command(bytes) => bytes.len(),
-            EntryPayload::Config(m) => 16 * (m.voters.len() + m.learners.len()) + 32 * m.addrs.len(),
+            EntryPayload::Config(m) => {
+                16 * (m.voters.len() + m.learners.len()) + 32 * m.addrs.len()
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::NodeId;
 
 use super::error::StorageError;
+use super::fs_util::sync_dir;
 
 /// Name of the identity file inside the data directory.
 pub const IDENTITY_FILE: &str = "raftix-identity.json";
@@ -24,6 +25,8 @@ pub const FORMAT_VERSION: u32 = 1;
 const LOG_DIR: &str = "log";
 /// Subdirectory holding the state machine environment.
 const SM_DIR: &str = "sm";
+/// Subdirectory holding snapshot files.
+const SNAPSHOT_DIR: &str = "snapshots";
 
 /// Content of the identity file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,7 @@ pub struct DataDir {
     root: PathBuf,
     log: PathBuf,
     sm: PathBuf,
+    snapshots: PathBuf,
     identity: Identity,
 }
 
@@ -72,7 +76,8 @@ impl DataDir {
                 found
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if root.join(LOG_DIR).exists() || root.join(SM_DIR).exists() {
+                let raft_data = [LOG_DIR, SM_DIR, SNAPSHOT_DIR];
+                if raft_data.iter().any(|sub| root.join(sub).exists()) {
                     return Err(StorageError::MissingIdentity { path: root });
                 }
                 let fresh = Identity {
@@ -88,13 +93,15 @@ impl DataDir {
         };
         let log = root.join(LOG_DIR);
         let sm = root.join(SM_DIR);
-        for dir in [&log, &sm] {
+        let snapshots = root.join(SNAPSHOT_DIR);
+        for dir in [&log, &sm, &snapshots] {
             fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         }
         Ok(DataDir {
             root,
             log,
             sm,
+            snapshots,
             identity,
         })
     }
@@ -112,6 +119,11 @@ impl DataDir {
     /// Directory of the state machine environment (`<data-dir>/sm`), created by `prepare`.
     pub fn sm_path(&self) -> &Path {
         &self.sm
+    }
+
+    /// Directory of the snapshot files (`<data-dir>/snapshots`), created by `prepare`.
+    pub fn snapshot_path(&self) -> &Path {
+        &self.snapshots
     }
 
     /// The identity recorded in the directory.
@@ -204,11 +216,4 @@ fn write_identity(root: &Path, identity: &Identity) -> Result<(), StorageError> 
     drop(file);
     fs::rename(&tmp, &target).map_err(|e| StorageError::io(&target, e))?;
     sync_dir(root)
-}
-
-/// Makes a rename or creation inside `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
 }

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::core::{Index, NodeId};
+use crate::core::{Index, LogId, NodeId};
 
 use super::codec::CodecError;
 
@@ -130,8 +130,8 @@ pub enum StorageError {
     },
     /// The data directory holds Raft data but no identity file, so its owner is unknown.
     #[error(
-        "data directory {path} holds raft data (log/ or sm/) but no raftix-identity.json; \
-         refusing to guess which cluster and node it belongs to"
+        "data directory {path} holds raft data (log/, sm/ or snapshots/) but no \
+         raftix-identity.json; refusing to guess which cluster and node it belongs to"
     )]
     MissingIdentity {
         /// The data directory.
@@ -157,6 +157,50 @@ pub enum StorageError {
     InvalidWrite {
         /// What is wrong with the write.
         what: String,
+    },
+    /// Reading or writing a snapshot stream (not a named file) failed.
+    #[error("I/O error while {what}: {source}")]
+    SnapshotIo {
+        /// What was being done, e.g. "writing the state machine snapshot".
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A snapshot chunk was sent for another offset than where the receiving file ends.
+    #[error(
+        "snapshot transfer into {path}: a chunk at offset {got} was refused because the file \
+         holds {offset} bytes; resend from offset {offset}"
+    )]
+    SnapshotOffset {
+        /// The partial snapshot file.
+        path: PathBuf,
+        /// Bytes already received (where the next chunk must start).
+        offset: u64,
+        /// Offset of the refused chunk.
+        got: u64,
+    },
+    /// A snapshot file operation was asked for something it cannot do (a caller error).
+    #[error("snapshot {path}: {what}; nothing was changed")]
+    InvalidSnapshot {
+        /// The snapshot file or directory concerned.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A snapshot older than the installed one was offered for installation.
+    #[error(
+        "snapshot {path} covers the log up to entry {} (term {}), but the installed snapshot \
+         already covers up to entry {} (term {}); it was not installed",
+        .last.index, .last.term, .latest.index, .latest.term
+    )]
+    StaleSnapshot {
+        /// The snapshot offered.
+        path: PathBuf,
+        /// The last entry it covers.
+        last: LogId,
+        /// The last entry the installed snapshot covers.
+        latest: LogId,
     },
     /// A read asked for entries the log does not hold.
     #[error("log entries {lo}..={hi} requested, but the log holds {first}..={last}")]

@@ -16,6 +16,9 @@
 //! apart. A payload that does not decode, an empty or over-long key, a transaction over its limits
 //! or an invalid request id gets [`KvOutput::Rejected`] (identically on every replica) and still
 //! counts as applied. Nothing in `apply` reads a clock or a random source.
+//!
+//! Snapshots ([`StateMachine::snapshot`] / [`StateMachine::restore`]) are streamed from an LMDB
+//! read transaction and restored in one write transaction; see [`super::kv_snapshot`].
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -25,7 +28,7 @@ use heed::types::{Bytes as RawBytes, Str};
 use heed::{CommitOrAbort, RwTxn};
 
 use crate::core::{Entry, EntryPayload, Index};
-use crate::state_machine::{StateMachine, StateMachineError};
+use crate::state_machine::{SnapshotSource, StateMachine, StateMachineError};
 
 use super::codec;
 use super::error::{StorageError, StoreKind};
@@ -35,6 +38,7 @@ use super::kv_dedup::{
 };
 use super::kv_reader::{KvDbs, KvReader, LAST_APPLIED_KEY};
 use super::kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN};
+use super::kv_snapshot;
 use super::lmdb::open_env;
 
 /// Name of the data database.
@@ -253,15 +257,43 @@ impl KvStateMachine {
     }
 }
 
+/// Maps a storage error to the state machine's: corruption stays corruption.
+pub(crate) fn to_state_machine_error(err: StorageError) -> StateMachineError {
+    match err {
+        StorageError::Corrupt { what } => StateMachineError::Corrupt(what),
+        other => StateMachineError::Storage(other.to_string()),
+    }
+}
+
 impl StateMachine for KvStateMachine {
     fn applied_index(&self) -> Index {
         self.applied
     }
 
     fn apply(&mut self, entries: &[Entry]) -> Result<Vec<Bytes>, StateMachineError> {
-        self.apply_entries(entries).map_err(|e| match e {
-            StorageError::Corrupt { what } => StateMachineError::Corrupt(what),
-            other => StateMachineError::Storage(other.to_string()),
-        })
+        self.apply_entries(entries).map_err(to_state_machine_error)
+    }
+
+    /// Opens an LMDB read transaction (no pause of `apply`); the source streams the store as of
+    /// that instant in the format of [`super::kv_snapshot`].
+    fn snapshot(&mut self) -> Result<Box<dyn SnapshotSource>, StateMachineError> {
+        let source = kv_snapshot::capture(&self.dbs).map_err(to_state_machine_error)?;
+        Ok(Box::new(source))
+    }
+
+    /// Replaces the data and the exactly-once table with the snapshot's in one write transaction
+    /// (readers see the old state until it commits). The applied index becomes `last_index`,
+    /// even if the snapshot's header records another one (only a caller bug makes them differ;
+    /// it is logged). Malformed input is `Corrupt` and changes nothing.
+    fn restore(
+        &mut self,
+        last_index: Index,
+        data: &mut dyn std::io::Read,
+    ) -> Result<(), StateMachineError> {
+        let clock =
+            kv_snapshot::restore(&self.dbs, last_index, data).map_err(to_state_machine_error)?;
+        self.applied = last_index;
+        self.dedup_clock = clock;
+        Ok(())
     }
 }

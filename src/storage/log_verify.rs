@@ -1,10 +1,11 @@
 //! Checks applied to every log entry read back from disk.
 //!
 //! An entry must pass its checksum, decode, sit under the key equal to its own index, follow the
-//! previous entry without a gap, and not have a lower term than the entry before it. Any failure is
-//! a [`StorageError::Corrupt`] naming the index; nothing is skipped or repaired.
+//! previous entry (or the base, the last compacted entry) without a gap, and not have a lower term
+//! than the entry before it (or the base). Any failure is a [`StorageError::Corrupt`] naming the
+//! index; nothing is skipped or repaired.
 
-use crate::core::{Entry, Index, Term};
+use crate::core::{Entry, Index, LogId, Term};
 
 use super::codec;
 use super::error::StorageError;
@@ -23,56 +24,75 @@ pub(crate) fn decode_entry(index: Index, raw: &[u8]) -> Result<Entry, StorageErr
 }
 
 /// Walks stored entries in key order and checks that they form a valid log.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ChainCheck {
-    /// Index the next entry must have, once the first one is known (or fixed by the caller).
-    next: Option<Index>,
-    /// Term of the previous entry.
+    /// Index the next entry must have.
+    next: Index,
+    /// Term of the previous entry (or of the base).
     last_term: Term,
+    /// Whether `last_term` is the base's (no entry accepted yet, and the check started at a base).
+    after_base: bool,
 }
 
 impl ChainCheck {
-    /// A check whose first entry may have any index.
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
     /// A check whose first entry must be `first`.
     pub(crate) fn starting_at(first: Index) -> Self {
         Self {
-            next: Some(first),
+            next: first,
             last_term: 0,
+            after_base: false,
+        }
+    }
+
+    /// A check of a log compacted up to `base`: the first entry must be `base.index + 1` and no
+    /// term may be below `base.term`.
+    pub(crate) fn after(base: LogId) -> Self {
+        Self {
+            next: base.index.saturating_add(1),
+            last_term: base.term,
+            after_base: true,
         }
     }
 
     /// Verifies the entry stored under `key` and returns it.
     pub(crate) fn accept(&mut self, key: Index, raw: &[u8]) -> Result<Entry, StorageError> {
-        if let Some(next) = self.next {
-            if key != next {
-                return Err(StorageError::corrupt(format!(
-                    "log entry {next} is missing (the next stored entry is {key})"
-                )));
-            }
+        let next = self.next;
+        if key < next {
+            return Err(StorageError::corrupt(format!(
+                "log entry {key} is stored, but the log starts at entry {next} (the entries \
+                 before it were compacted)"
+            )));
+        }
+        if key != next {
+            return Err(StorageError::corrupt(format!(
+                "log entry {next} is missing (the next stored entry is {key})"
+            )));
         }
         let entry = decode_entry(key, raw)?;
         if entry.term < self.last_term {
+            let before = match self.after_base {
+                true => "the last compacted entry",
+                false => "the entry before it",
+            };
             return Err(StorageError::corrupt(format!(
-                "log entry {key}: term {} is lower than term {} of the entry before it",
+                "log entry {key}: term {} is lower than term {} of {before}",
                 entry.term, self.last_term
             )));
         }
-        self.next = Some(key.saturating_add(1));
+        self.next = key.saturating_add(1);
         self.last_term = entry.term;
+        self.after_base = false;
         Ok(entry)
     }
 
     /// Fails unless the entries seen end right before `end` (i.e. `end - 1` was the last one).
     pub(crate) fn finish_before(&self, end: Index) -> Result<(), StorageError> {
-        match self.next {
-            Some(next) if next != end => Err(StorageError::corrupt(format!(
-                "log entry {next} is missing"
+        match self.next == end {
+            true => Ok(()),
+            false => Err(StorageError::corrupt(format!(
+                "log entry {} is missing",
+                self.next
             ))),
-            _ => Ok(()),
         }
     }
 }

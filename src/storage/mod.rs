@@ -2,12 +2,19 @@
 //! the built-in key-value state machine. Nothing here knows about actors.
 //!
 //! - [`codec`]: the one place that encodes (bincode 2) and checksums records.
-//! - [`DataDir`]: the data directory and its identity file, validated at every start.
-//! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s.
+//! - [`DataDir`]: the data directory (`log/`, `sm/`, `snapshots/`) and its identity file,
+//!   validated at every start.
+//! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s;
+//!   compacted up to a durable base (the last entry a snapshot covers).
 //! - [`KvStateMachine`] / [`KvReader`]: the built-in key-value store, applied atomically with its
 //!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results, optionally
 //!   wrapped in a [`KvRequest`] / [`KvResponse`] for exactly-once execution ([`DedupConfig`]);
-//!   [`KvCommand::Txn`] applies guarded multi-key writes atomically.
+//!   [`KvCommand::Txn`] applies guarded multi-key writes atomically; [`kv_snapshot`] is its
+//!   snapshot format (streamed from a read transaction, restored in one write transaction).
+//! - [`SnapshotStore`]: the snapshot files in `<data-dir>/snapshots` ([`snapshot_file`] is their
+//!   format): [`SnapshotWriter`] writes one durably, [`read_snapshot_info`] verifies one,
+//!   [`open_payload`] reads its state machine payload, [`IncomingSnapshot`] receives one from the
+//!   leader in resumable chunks, [`rewrite_membership`] re-labels one for another cluster.
 //! - [`StorageError`]: every failure, worded for an operator.
 //!
 //! Each LMDB environment has one writer: the log is written only through `LogStorage`, the state
@@ -17,16 +24,22 @@
 pub mod codec;
 mod data_dir;
 mod error;
+mod fs_util;
 mod kv;
 mod kv_command;
 mod kv_dedup;
 mod kv_exec;
 mod kv_reader;
 mod kv_request;
+pub mod kv_snapshot;
 pub mod kv_txn;
 mod lmdb;
 mod log_store;
 mod log_verify;
+mod log_write;
+pub mod snapshot_file;
+mod snapshot_incoming;
+mod snapshot_store;
 
 pub use data_dir::{DataDir, Identity, FORMAT_VERSION, IDENTITY_FILE};
 pub use error::{StorageError, StoreKind};
@@ -38,5 +51,15 @@ pub use kv_dedup::{
 };
 pub use kv_reader::KvReader;
 pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
+pub use kv_snapshot::{KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
 pub use kv_txn::{GuardExpect, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS};
-pub use log_store::{LoadedLog, LogStorage, PersistOp, ENTRIES_DB, HARD_STATE_KEY, META_DB};
+pub use log_store::{
+    LoadedLog, LogStorage, PersistOp, BASE_KEY, ENTRIES_DB, HARD_STATE_KEY, META_DB,
+};
+pub use snapshot_file::{
+    open_payload, parse_snapshot_file_name, read_snapshot_info, rewrite_membership,
+    snapshot_file_name, SnapshotInfo, SnapshotPayload, SnapshotWriter, MAX_SNAPSHOT_HEADER,
+    SNAPSHOT_MAGIC,
+};
+pub use snapshot_incoming::{incoming_file_name, IncomingSnapshot};
+pub use snapshot_store::SnapshotStore;
