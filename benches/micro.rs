@@ -65,6 +65,7 @@ fn core_step(c: &mut Criterion) {
                 hard_state: hard,
                 log,
                 applied: 0,
+                snapshot: None,
             },
         );
         core.start();

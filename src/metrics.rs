@@ -237,7 +237,7 @@ mod tests {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 14, "{names:?}");
+        assert_eq!(names.len(), 17, "{names:?}");
         assert_eq!(NodeMetrics::get(&m.persisted_entries), 7);
         assert_eq!(NodeMetrics::get(&m.persist_ops), 3);
         assert_eq!(NodeMetrics::get(&m.applied_entries), 5);

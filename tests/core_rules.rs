@@ -821,7 +821,9 @@ fn proposal_on_follower_names_the_leader() {
 }
 
 #[test]
-fn messages_from_non_members_are_ignored() {
+fn a_leader_missing_from_this_nodes_configuration_is_followed() {
+    // Dissertation §4.1: a node that has not yet received the configuration adding a server
+    // must still accept that server as leader, or it could never catch up.
     let mut c = core(2, 3, hs(2, None), &[1], true);
     let a = recv(
         &mut c,
@@ -833,8 +835,10 @@ fn messages_from_non_members_are_ignored() {
             leader_commit: 0,
         },
     );
-    assert!(a.iter().all(|x| !matches!(x, Action::Send(_))));
-    assert_eq!(c.term(), 2);
+    let a = complete_persists(&mut c, &a);
+    assert_eq!(c.term(), 50);
+    assert_eq!(c.leader(), Some(9));
+    assert!(sent(&a).iter().any(|e| e.to == 9));
 }
 
 // ----- §6.4 of the dissertation: ReadIndex -----

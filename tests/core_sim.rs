@@ -199,7 +199,9 @@ impl Sim {
                 Action::SendSnapshot { to } => {
                     let term = self.nodes[&id].core.term();
                     let Some(snap) = self.nodes[&id].snapshot.clone() else {
-                        self.fail(format!("node {id} asked to send a snapshot it does not have"));
+                        self.fail(format!(
+                            "node {id} asked to send a snapshot it does not have"
+                        ));
                     };
                     self.snaps.push((id, to, term, snap));
                 }

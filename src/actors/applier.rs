@@ -72,7 +72,7 @@ impl<S: StateMachine> Actor for Applier<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
     }
 }
 
@@ -179,7 +179,8 @@ impl<S: StateMachine> Handler<TakeSnapshot> for Applier<S> {
                 let reply = reply.clone();
                 move || {
                     let result = (|| {
-                        let mut writer = SnapshotWriter::create(&dir, &meta).map_err(|e| e.to_string())?;
+                        let mut writer =
+                            SnapshotWriter::create(&dir, &meta).map_err(|e| e.to_string())?;
                         source.write_to(&mut writer).map_err(|e| e.to_string())?;
                         writer.finish().map_err(|e| e.to_string())
                     })();
@@ -187,7 +188,9 @@ impl<S: StateMachine> Handler<TakeSnapshot> for Applier<S> {
                 }
             });
         if let Err(err) = spawned {
-            reply.do_send(SnapshotCreated(Err(format!("cannot start the snapshot thread: {err}"))));
+            reply.do_send(SnapshotCreated(Err(format!(
+                "cannot start the snapshot thread: {err}"
+            ))));
         }
     }
 }

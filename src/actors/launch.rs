@@ -8,17 +8,20 @@ use futures::FutureExt;
 use tokio::net::TcpListener;
 
 use crate::config::NodeConfig;
-use crate::core::{LogId, RaftCore, RaftLog, Recovered};
-use crate::messages::node::{PeerIntroduced, PeerMessage};
+use crate::core::{RaftCore, RaftLog, Recovered};
+use crate::messages::node::{PeerIntroduced, PeerMessage, PeerSnapshotFrame};
 use crate::metrics::NodeMetrics;
 use crate::state_machine::StateMachine;
-use crate::storage::{DataDir, LogStorage, StorageError};
-use crate::transport::{serve_peers, Inbound, PeerLink, PeerLinkConfig, PeerListenerConfig};
+use crate::storage::{DataDir, LogStorage, SnapshotStore, StorageError};
+use crate::transport::{serve_peers, Inbound, PeerLinkConfig, PeerListenerConfig};
 
-use super::applier::Applier;
+use super::applier::{Applier, ApplierLinks};
 use super::handle::RaftHandle;
 use super::log_store::LogStore;
 use super::node::{NodeParts, RaftNode};
+use super::node_snapshot::{SnapshotPolicy, Snapshots};
+use super::recover::recover;
+use super::snapshot_receiver::SnapshotReceiver;
 use super::timer::{ElectionTimer, TimerConfig};
 
 /// Why a node could not start. Nothing was started when this is returned.
@@ -85,43 +88,48 @@ pub fn start_node_on<S: StateMachine>(
             .into());
         }
     }
-    let storage = LogStorage::open(data_dir.log_path(), config.log_map_size)?;
-    let loaded = storage.load()?;
-    let last_index = loaded
-        .entries
-        .last()
-        .map_or(loaded.first_index.saturating_sub(1), |e| e.index);
-    let applied = machine.applied_index();
-    let inconsistent = |reason: String| StartError::Inconsistent {
-        path: data_dir.path().display().to_string(),
-        reason,
-    };
-    if loaded.first_index > 1 {
-        return Err(inconsistent(format!(
-            "the log starts at index {} but this version keeps the whole log (no snapshots)",
-            loaded.first_index
-        )));
-    }
-    if applied > last_index {
-        return Err(inconsistent(format!(
-            "the state machine applied index {applied} but the log ends at {last_index}: the log was lost or truncated"
-        )));
-    }
+    let mut machine = machine;
+    let snapshots = SnapshotStore::open(data_dir.snapshot_path())?;
+    let mut storage = LogStorage::open(data_dir.log_path(), config.log_map_size)?;
+    let core_config = config.core_config();
+    let state = recover(
+        &mut storage,
+        snapshots.latest(),
+        &mut machine,
+        &core_config.initial,
+        &data_dir.path().display().to_string(),
+    )?;
+    let applied = state.applied;
     tracing::info!(
         node = config.id,
-        term = loaded.hard_state.term,
-        voted_for = ?loaded.hard_state.voted_for,
-        last_index,
+        term = state.loaded.hard_state.term,
+        voted_for = ?state.loaded.hard_state.voted_for,
+        log_base = state.loaded.base.index,
+        last_index = state.loaded.entries.last().map_or(state.loaded.base.index, |e| e.index),
+        snapshot = state.snapshot.as_ref().map_or(0, |s| s.last.index),
         applied,
         "recovered durable state"
     );
     let recovered = Recovered {
-        hard_state: loaded.hard_state,
-        log: RaftLog::new(LogId::default(), loaded.entries),
+        hard_state: state.loaded.hard_state,
+        log: RaftLog::new(state.loaded.base, state.loaded.entries),
         applied,
-        snapshot: None,
+        snapshot: state.snapshot,
     };
-    let core = RaftCore::new(config.core_config(), recovered);
+    let applier_links = |me: &actix::Addr<RaftNode>| ApplierLinks {
+        on_created: me.clone().recipient(),
+        on_restored: me.clone().recipient(),
+        snapshot_dir: data_dir.snapshot_path().to_path_buf(),
+        applied_id: state.applied_id,
+        membership: state.applied_membership.clone(),
+    };
+    let snapshot_dir = data_dir.snapshot_path().to_path_buf();
+    let policy = SnapshotPolicy {
+        every_entries: config.snapshot_entries,
+        every_bytes: config.snapshot_bytes,
+        keep_entries: config.snapshot_keep,
+    };
+    let core = RaftCore::new(core_config, recovered);
     let metrics = Arc::new(NodeMetrics::default());
     let (stop_tx, stop_rx) = oneshot::channel();
     let seed: u64 = rand::random();
@@ -134,24 +142,22 @@ pub fn start_node_on<S: StateMachine>(
     };
     let log_arbiter = Arbiter::new();
     let apply_arbiter = Arbiter::new();
+    let receive_arbiter = Arbiter::new();
     let node_id = config.id;
     let listener_cfg = PeerListenerConfig {
         node_id,
         cluster: config.cluster_name.clone(),
         max_frame_bytes: config.max_frame_bytes,
     };
-    let links: Vec<PeerLinkConfig> = config
-        .peers()
-        .map(|(peer_id, peer_addr)| PeerLinkConfig {
-            local_id: node_id,
-            peer_id,
-            peer_addr: peer_addr.to_string(),
-            cluster: config.cluster_name.clone(),
-            http_addr: config.advertise_http().to_string(),
-            max_frame_bytes: config.max_frame_bytes,
-            queue_capacity: config.max_inflight * 4 + 64,
-        })
-        .collect();
+    let link_template = PeerLinkConfig {
+        local_id: node_id,
+        peer_id: 0,
+        peer_addr: String::new(),
+        cluster: config.cluster_name.clone(),
+        http_addr: config.advertise_http().to_string(),
+        max_frame_bytes: config.max_frame_bytes,
+        queue_capacity: config.max_inflight * 4 + 64,
+    };
     let http_addr = config.advertise_http().to_string();
     let peer_addrs = config.cluster.clone();
     let election_timeout_max = config.election_timeout_max();
@@ -177,20 +183,27 @@ pub fn start_node_on<S: StateMachine>(
         });
         let (applied_to, failed) = (me.clone().recipient(), me.clone().recipient());
         let apply_metrics = node_metrics.clone();
+        let links_for_applier = applier_links(&me);
         let applier = Applier::start_in_arbiter(&apply_arbiter.handle(), move |_| {
-            Applier::new(machine, applied_to, failed, apply_metrics)
+            Applier::new(
+                machine,
+                applied_to,
+                failed,
+                apply_metrics,
+                links_for_applier,
+            )
         });
-        let links = links
-            .into_iter()
-            .map(|cfg| (cfg.peer_id, PeerLink::start(cfg)))
-            .collect();
+        let arrived = me.clone().recipient();
+        let receiver = SnapshotReceiver::start_in_arbiter(&receive_arbiter.handle(), move |_| {
+            SnapshotReceiver::new(node_id, snapshot_dir, arrived)
+        });
         let sink_target = me.clone();
         let sink: crate::transport::InboundSink = Arc::new(move |inbound| match inbound {
             Inbound::Hello { from, http_addr } => {
                 sink_target.do_send(PeerIntroduced { from, http_addr })
             }
             Inbound::Message(envelope) => sink_target.do_send(PeerMessage(envelope)),
-            Inbound::Snapshot(_) => {}
+            Inbound::Snapshot(frame) => sink_target.do_send(PeerSnapshotFrame(frame)),
         });
         let listener_task = actix_rt::spawn(async move {
             if let Err(err) = serve_peers(listener, listener_cfg, sink).await {
@@ -200,9 +213,24 @@ pub fn start_node_on<S: StateMachine>(
         RaftNode::new(NodeParts {
             core,
             timer,
+            purge: log_store.clone().recipient(),
             log_store: log_store.recipient(),
+            take_snapshot: applier.clone().recipient(),
+            restore: applier.clone().recipient(),
             applier: applier.recipient(),
-            links,
+            snapshots: Snapshots {
+                store: snapshots,
+                receiver,
+                received: Default::default(),
+                senders: Default::default(),
+                taking: false,
+                waiters: Vec::new(),
+                since_entries: 0,
+                since_bytes: 0,
+                policy,
+            },
+            links: Default::default(),
+            link_template,
             peer_addrs,
             election_timeout_max,
             lease_duration,
@@ -214,7 +242,7 @@ pub fn start_node_on<S: StateMachine>(
             proposal_timeout,
             metrics: node_metrics,
             on_stop: Some(stop_tx),
-            arbiters: vec![log_arbiter, apply_arbiter],
+            arbiters: vec![log_arbiter, apply_arbiter, receive_arbiter],
             listener: Some(listener_task),
         })
     });

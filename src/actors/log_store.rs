@@ -6,8 +6,8 @@
 use actix::{Actor, AsyncContext, Context, Handler, Message, Recipient};
 
 use crate::messages::log_store::Persist;
-use crate::messages::snapshot::Purge;
 use crate::messages::node::{Persisted, StorageFailed};
+use crate::messages::snapshot::Purge;
 use std::sync::Arc;
 
 use crate::metrics::NodeMetrics;
@@ -52,7 +52,7 @@ impl Actor for LogStore {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
     }
 }
 

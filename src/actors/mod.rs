@@ -19,10 +19,16 @@ mod node_reads;
 pub mod node_snapshot;
 mod node_transfer;
 mod node_writes;
+mod recover;
 pub mod replicator;
 pub mod snapshot_receiver;
 pub mod snapshot_sender;
 pub mod timer;
 
 pub use handle::RaftHandle;
+
+/// Mailbox capacity of the storage actors, which must never refuse a message (the node bounds
+/// what it sends them). Not `usize::MAX`: actix computes `MAX_CAPACITY - capacity` when an
+/// address is cloned, which would overflow.
+pub(crate) const UNBOUNDED_MAILBOX: usize = 1 << 40;
 pub use launch::{start_node, start_node_on, StartError};

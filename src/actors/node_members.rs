@@ -126,9 +126,15 @@ impl Handler<ChangeMembership> for RaftNode {
                 })
             });
         };
-        tracing::info!(node = self.id, ?change, index = log_id.index, "membership change proposed");
+        tracing::info!(
+            node = self.id,
+            ?change,
+            index = log_id.index,
+            "membership change proposed"
+        );
         let (tx, rx) = oneshot::channel();
-        self.waiters.insert(log_id.index, (log_id.term, Ack::Quorum, tx));
+        self.waiters
+            .insert(log_id.index, (log_id.term, Ack::Quorum, tx));
         self.execute(actions);
         let timeout = self.parts.proposal_timeout;
         Box::pin(async move {

@@ -81,7 +81,11 @@ impl RaftNode {
         let Some(me) = self.me.clone() else { return };
         let failed = |_: ()| me.do_send(SnapshotSendDone { to, last: None });
         let Some(info) = self.parts.snapshots.store.latest().cloned() else {
-            tracing::error!(node = self.id, peer = to, "a follower needs a snapshot but there is none");
+            tracing::error!(
+                node = self.id,
+                peer = to,
+                "a follower needs a snapshot but there is none"
+            );
             return failed(());
         };
         let Some(link) = self.link_to(to) else {
@@ -90,7 +94,11 @@ impl RaftNode {
         let file = match std::fs::File::open(&info.path) {
             Ok(file) => file,
             Err(err) => {
-                tracing::error!(node = self.id, "cannot open snapshot {}: {err}", info.path.display());
+                tracing::error!(
+                    node = self.id,
+                    "cannot open snapshot {}: {err}",
+                    info.path.display()
+                );
                 return failed(());
             }
         };
@@ -106,12 +114,19 @@ impl RaftNode {
     pub(super) fn snapshot_installing(&mut self, meta: &SnapshotMeta) {
         let s = &mut self.parts.snapshots;
         let Some(info) = s.received.remove(&meta.last) else {
-            tracing::error!(node = self.id, "installing snapshot {:?} that was never received", meta.last);
+            tracing::error!(
+                node = self.id,
+                "installing snapshot {:?} that was never received",
+                meta.last
+            );
             return;
         };
         s.received.retain(|last, _| last.index > meta.last.index);
         if let Err(err) = s.store.install(info) {
-            tracing::error!(node = self.id, "cannot record the installed snapshot: {err}");
+            tracing::error!(
+                node = self.id,
+                "cannot record the installed snapshot: {err}"
+            );
         }
         s.since_entries = 0;
         s.since_bytes = 0;
@@ -172,7 +187,10 @@ impl RaftNode {
                     link.do_send(SendSnapshotFrame(refusal));
                     return;
                 }
-                self.parts.snapshots.receiver.do_send(ChunkIn { frame, link });
+                self.parts
+                    .snapshots
+                    .receiver
+                    .do_send(ChunkIn { frame, link });
             }
         }
     }
@@ -186,21 +204,36 @@ impl Handler<SnapshotArrived> for RaftNode {
         let _span = self.span();
         let SnapshotArrived { from, term, info } = msg;
         let meta = info.meta.clone();
-        tracing::info!(node = self.id, peer = from, index = meta.last.index, "snapshot received");
+        tracing::info!(
+            node = self.id,
+            peer = from,
+            index = meta.last.index,
+            "snapshot received"
+        );
         self.parts.snapshots.received.insert(meta.last, info);
         let last = meta.last;
-        let actions = self.parts.core.step(Event::SnapshotReceived { from, term, meta });
+        let actions = self
+            .parts
+            .core
+            .step(Event::SnapshotReceived { from, term, meta });
         self.execute(actions);
         if let Some(info) = self.parts.snapshots.received.remove(&last) {
             // Raft did not need it (the log already covers it): keep it only if it is newer
             // than this node's latest snapshot.
             let store = &mut self.parts.snapshots.store;
-            if store.latest().is_none_or(|l| l.meta.last.index < last.index) {
+            if store
+                .latest()
+                .is_none_or(|l| l.meta.last.index < last.index)
+            {
                 if let Err(err) = store.install(info) {
                     tracing::error!(node = self.id, "cannot record the received snapshot: {err}");
                 }
             } else if let Err(err) = std::fs::remove_file(&info.path) {
-                tracing::warn!(node = self.id, "cannot delete {}: {err}", info.path.display());
+                tracing::warn!(
+                    node = self.id,
+                    "cannot delete {}: {err}",
+                    info.path.display()
+                );
             }
         }
         if let Some(link) = self.link_to(from) {
@@ -248,7 +281,9 @@ impl Handler<SnapshotCreated> for RaftNode {
             Err(reason) => {
                 tracing::error!(node = self.id, "snapshot failed: {reason}");
                 for w in waiters {
-                    let _ = w.send(Err(ClientError::Unavailable(format!("snapshot failed: {reason}"))));
+                    let _ = w.send(Err(ClientError::Unavailable(format!(
+                        "snapshot failed: {reason}"
+                    ))));
                 }
                 return;
             }
@@ -266,7 +301,12 @@ impl Handler<SnapshotCreated> for RaftNode {
                 tracing::error!(node = self.id, "cannot record the snapshot: {err}");
             }
             crate::metrics::NodeMetrics::bump(&self.parts.metrics.snapshots_taken);
-            tracing::info!(node = self.id, index = last.index, size = summary.size, "snapshot taken");
+            tracing::info!(
+                node = self.id,
+                index = last.index,
+                size = summary.size,
+                "snapshot taken"
+            );
             let keep = self.parts.snapshots.policy.keep_entries;
             if let Some(base) = self.parts.core.compact(last.index.saturating_sub(keep)) {
                 self.parts.purge.do_send(Purge { upto: base.index });
@@ -284,7 +324,11 @@ impl Handler<Restored> for RaftNode {
     fn handle(&mut self, msg: Restored, _: &mut Context<Self>) {
         let _span = self.span();
         let index = msg.last.index;
-        tracing::info!(node = self.id, index, "state machine restored from snapshot");
+        tracing::info!(
+            node = self.id,
+            index,
+            "state machine restored from snapshot"
+        );
         self.applied = self.applied.max(index);
         // Writes this node proposed at or below the snapshot: their outcome is not known here.
         while let Some(entry) = self.waiters.first_entry() {

@@ -74,7 +74,12 @@ impl Handler<ChunkIn> for SnapshotReceiver {
             return;
         };
         if crc32fast::hash(data) != chunk_crc {
-            tracing::warn!(node = self.id, peer = frame.from, offset, "snapshot chunk with a bad checksum");
+            tracing::warn!(
+                node = self.id,
+                peer = frame.from,
+                offset,
+                "snapshot chunk with a bad checksum"
+            );
             let held = self.current.as_ref().map_or(0, |(_, _, f)| f.offset());
             return Self::ack(&link, &frame, held, None);
         }

@@ -96,8 +96,7 @@ impl SnapshotSender {
     /// Sends chunks until the window is full or the file is all sent.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let Some(acked) = self.acked else { return };
-        while self.next < self.info.size && self.next < acked + WINDOW_CHUNKS * CHUNK_BYTES as u64
-        {
+        while self.next < self.info.size && self.next < acked + WINDOW_CHUNKS * CHUNK_BYTES as u64 {
             let len = (self.info.size - self.next).min(CHUNK_BYTES as u64) as usize;
             let mut buf = vec![0u8; len];
             let read = self
@@ -185,7 +184,11 @@ impl Handler<AckIn> for SnapshotSender {
             return;
         };
         if let Some(error) = error {
-            tracing::warn!(node = self.from, peer = self.to, "follower refused the snapshot: {error}");
+            tracing::warn!(
+                node = self.from,
+                peer = self.to,
+                "follower refused the snapshot: {error}"
+            );
             return self.finish(false, ctx);
         }
         if done {

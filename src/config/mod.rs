@@ -145,6 +145,38 @@ pub struct NodeConfig {
     /// (and record it). Dangerous; see README.
     #[serde(default)]
     pub force_new_cluster: bool,
+    /// Members of `cluster` that start as learners rather than voters (a node that joined an
+    /// existing cluster records the members it was told of this way).
+    #[serde(default)]
+    pub learners: std::collections::BTreeSet<NodeId>,
+    /// Take a snapshot once this many entries were applied since the last one (0: never
+    /// automatically).
+    #[serde(default = "default_snapshot_entries")]
+    pub snapshot_entries: u64,
+    /// Take a snapshot once this many bytes of entries were applied since the last one (0: no
+    /// byte threshold).
+    #[serde(default = "default_snapshot_bytes")]
+    pub snapshot_bytes: u64,
+    /// Entries kept in the log before a snapshot's index, for followers slightly behind.
+    #[serde(default = "default_snapshot_keep")]
+    pub snapshot_keep: u64,
+}
+
+/// Default for [`NodeConfig::snapshot_entries`].
+pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 20_000;
+/// Default for [`NodeConfig::snapshot_bytes`]: 256 MiB.
+pub const DEFAULT_SNAPSHOT_BYTES: u64 = 256 << 20;
+/// Default for [`NodeConfig::snapshot_keep`].
+pub const DEFAULT_SNAPSHOT_KEEP: u64 = 5_000;
+
+fn default_snapshot_entries() -> u64 {
+    DEFAULT_SNAPSHOT_ENTRIES
+}
+fn default_snapshot_bytes() -> u64 {
+    DEFAULT_SNAPSHOT_BYTES
+}
+fn default_snapshot_keep() -> u64 {
+    DEFAULT_SNAPSHOT_KEEP
 }
 
 /// Default for [`NodeConfig::lease_drift_ms`].
@@ -245,6 +277,10 @@ impl NodeConfig {
             syncing_lag: DEFAULT_SYNCING_LAG,
             slow_disk_ms: DEFAULT_SLOW_DISK_MS,
             force_new_cluster: false,
+            learners: Default::default(),
+            snapshot_entries: DEFAULT_SNAPSHOT_ENTRIES,
+            snapshot_bytes: DEFAULT_SNAPSHOT_BYTES,
+            snapshot_keep: DEFAULT_SNAPSHOT_KEEP,
         }
     }
 
@@ -275,7 +311,17 @@ impl NodeConfig {
 
     /// The protocol settings of the Raft core.
     pub fn core_config(&self) -> CoreConfig {
-        let mut core = CoreConfig::new(self.id, self.cluster.keys().copied());
+        let mut core = CoreConfig::new(self.id, []);
+        core.initial = crate::core::Membership {
+            voters: self
+                .cluster
+                .keys()
+                .filter(|id| !self.learners.contains(id))
+                .copied()
+                .collect(),
+            learners: self.learners.clone(),
+            addrs: self.cluster.clone(),
+        };
         core.pre_vote = self.pre_vote;
         core.check_quorum = self.check_quorum;
         core.max_inflight = self.max_inflight;

@@ -104,6 +104,20 @@ impl NodeConfig {
                 ),
             ));
         }
+        if let Some(stray) = self.learners.iter().find(|l| !self.cluster.contains_key(l)) {
+            return Err(ConfigError::invalid(
+                "learners",
+                stray,
+                "every learner must be a member of --cluster (cluster)",
+            ));
+        }
+        if self.learners.len() == self.cluster.len() {
+            return Err(ConfigError::invalid(
+                "learners",
+                self.learners.len(),
+                "the cluster needs at least one voter",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("data_dir", "", "must not be empty"));
         }

@@ -321,8 +321,8 @@ impl RaftCore {
         let next = self.log.last_index() + 1;
         let mut added = Vec::new();
         for id in wanted {
-            if !self.progress.contains_key(&id) {
-                self.progress.insert(id, Progress::new(next));
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.progress.entry(id) {
+                slot.insert(Progress::new(next));
                 added.push(id);
             }
         }

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, VecDeque};
 use super::config::CoreConfig;
 use super::event::{Action, Event};
 use super::log::RaftLog;
-use super::progress::Progress;
 use super::membership::ConfigHistory;
+use super::progress::Progress;
 use super::types::{
     Entry, EntryPayload, Envelope, HardState, Index, LogId, Membership, Message, NodeId, Role,
     SnapshotMeta, Term,

@@ -32,7 +32,8 @@ impl RaftCore {
             return;
         }
         p.become_snapshot();
-        self.out.push(super::event::Action::SendSnapshot { to: peer });
+        self.out
+            .push(super::event::Action::SendSnapshot { to: peer });
     }
 
     /// A snapshot transfer to `to` ended.

@@ -240,7 +240,7 @@ mod tests {
         bytes[0] = PROTOCOL_VERSION + 1;
         assert!(matches!(
             decode_frame(&bytes, MAX),
-            Err(FrameError::WrongVersion { got: 2, .. })
+            Err(FrameError::WrongVersion { got: 3, .. })
         ));
     }
 
