@@ -100,6 +100,31 @@ impl RaftHandle {
             .map_err(|e| ClientError::Unavailable(e.to_string()))?
     }
 
+    /// Changes the membership by one server (add a learner, promote, demote, remove); answers
+    /// once the new configuration is committed and applied here. Leader only: elsewhere
+    /// `ClientError::NotLeader`. Another change in progress is `ClientError::Unavailable`
+    /// (retry), a learner not caught up or the last voter is `ClientError::Conflict`, an unknown
+    /// node `ClientError::NotFound`.
+    pub async fn change_membership(
+        &self,
+        change: crate::core::ConfigChange,
+    ) -> Result<crate::messages::node::ChangeResult, ClientError> {
+        self.addr
+            .send(crate::messages::node::ChangeMembership(change))
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?
+    }
+
+    /// Takes a snapshot now (or waits for the one being taken) and compacts the log after it.
+    pub async fn snapshot(
+        &self,
+    ) -> Result<crate::messages::snapshot::SnapshotSummary, ClientError> {
+        self.addr
+            .send(crate::messages::snapshot::SnapshotNow)
+            .await
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?
+    }
+
     /// The node's current status.
     pub async fn status(&self) -> Result<NodeStatus, ClientError> {
         self.addr

@@ -98,6 +98,7 @@ pub fn start_node_on<S: StateMachine>(
         &mut machine,
         &core_config.initial,
         &data_dir.path().display().to_string(),
+        config.force_new_cluster,
     )?;
     let applied = state.applied;
     tracing::info!(

@@ -6,6 +6,9 @@
 //!   a log that disagrees with it holds only uncommitted entries at those positions.
 //! - A state machine behind the snapshot is restored from it.
 //! - A log compacted without any snapshot, or a state machine ahead of the log, is refused.
+//! - With `--force-new-cluster` (lost-quorum recovery), a configuration entry holding the given
+//!   cluster is appended to the log, so that it supersedes every configuration in the log and
+//!   the snapshot (etcd's `--force-new-cluster` does the same).
 
 use crate::core::{EntryPayload, Index, LogId, Membership, RaftLog, SnapshotMeta};
 use crate::state_machine::StateMachine;
@@ -34,6 +37,7 @@ pub fn recover<S: StateMachine>(
     machine: &mut S,
     bootstrap: &Membership,
     data_dir: &str,
+    force_new_cluster: bool,
 ) -> Result<RecoveredState, StartError> {
     let inconsistent = |reason: String| StartError::Inconsistent {
         path: data_dir.to_string(),
@@ -94,6 +98,32 @@ pub fn recover<S: StateMachine>(
         return Err(inconsistent(format!(
             "the state machine applied index {applied} but the log ends at {last_index}: the log was lost or truncated"
         )));
+    }
+    if force_new_cluster {
+        let hard_state = loaded.hard_state;
+        let term = hard_state
+            .term
+            .max(loaded.entries.last().map_or(loaded.base.term, |e| e.term));
+        let entry = crate::core::Entry {
+            term,
+            index: last_index + 1,
+            payload: EntryPayload::Config(bootstrap.clone()),
+        };
+        tracing::warn!(
+            index = entry.index,
+            voters = ?bootstrap.voters,
+            "--force-new-cluster: appending a configuration entry with only the given voters"
+        );
+        let op = PersistOp {
+            hard_state: (hard_state.term < term).then_some(crate::core::HardState {
+                term,
+                voted_for: None,
+            }),
+            entries: vec![entry],
+            ..Default::default()
+        };
+        storage.write(&[op])?;
+        loaded = storage.load()?;
     }
     let snapshot = latest.map(|s| s.meta.clone());
     let snap_index = snapshot.as_ref().map_or(0, |s| s.last.index);
