@@ -61,6 +61,7 @@ fn link_cfg(local: NodeId, peer: NodeId, addr: SocketAddr, queue: usize) -> Peer
         peer_addr: addr.to_string(),
         cluster: CLUSTER.into(),
         http_addr: format!("http-of-{local}"),
+        local_peer_addr: format!("peer-of-{local}"),
         max_frame_bytes: MAX_FRAME,
         queue_capacity: queue,
     }
@@ -145,6 +146,7 @@ fn hello(cluster: &str, from: NodeId, to: NodeId) -> Bytes {
         from,
         to,
         http_addr: "h".into(),
+        peer_addr: "p".into(),
     })
     .unwrap()
 }
@@ -176,7 +178,8 @@ async fn link_delivers_envelopes_in_order() {
         next(&mut rx).await,
         Inbound::Hello {
             from: 1,
-            http_addr: "http-of-1".into()
+            http_addr: "http-of-1".into(),
+            peer_addr: "peer-of-1".into(),
         }
     );
     let total = 400u64;

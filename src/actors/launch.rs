@@ -156,6 +156,7 @@ pub fn start_node_on<S: StateMachine>(
         peer_addr: String::new(),
         cluster: config.cluster_name.clone(),
         http_addr: config.advertise_http().to_string(),
+        local_peer_addr: config.listen_peer.clone(),
         max_frame_bytes: config.max_frame_bytes,
         queue_capacity: config.max_inflight * 4 + 64,
     };
@@ -200,9 +201,15 @@ pub fn start_node_on<S: StateMachine>(
         });
         let sink_target = me.clone();
         let sink: crate::transport::InboundSink = Arc::new(move |inbound| match inbound {
-            Inbound::Hello { from, http_addr } => {
-                sink_target.do_send(PeerIntroduced { from, http_addr })
-            }
+            Inbound::Hello {
+                from,
+                http_addr,
+                peer_addr,
+            } => sink_target.do_send(PeerIntroduced {
+                from,
+                http_addr,
+                peer_addr,
+            }),
             Inbound::Message(envelope) => sink_target.do_send(PeerMessage(envelope)),
             Inbound::Snapshot(frame) => sink_target.do_send(PeerSnapshotFrame(frame)),
         });

@@ -422,6 +422,18 @@ impl Handler<PeerIntroduced> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: PeerIntroduced, _: &mut Context<Self>) {
         self.peer_http.insert(msg.from, msg.http_addr);
+        // Learn a caller's peer address only when no configuration gave one (it joined in a
+        // configuration this node has not received yet) and it is a usable address.
+        let usable = msg
+            .peer_addr
+            .parse::<std::net::SocketAddr>()
+            .map_or(!msg.peer_addr.is_empty(), |a| !a.ip().is_unspecified());
+        if usable && msg.from != self.id {
+            self.parts
+                .peer_addrs
+                .entry(msg.from)
+                .or_insert(msg.peer_addr);
+        }
     }
 }
 

@@ -61,9 +61,11 @@ impl RaftNode {
         }
         let core = &self.parts.core;
         let leading = core.role() == Role::Leader;
+        let voters = &core.membership().voters;
         let everywhere = core
             .followers_applied()
             .into_iter()
+            .filter(|(id, _)| voters.contains(id))
             .map(|(_, applied)| applied)
             .fold(self.applied, Index::min);
         let now = Instant::now();

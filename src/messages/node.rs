@@ -95,6 +95,8 @@ pub struct PeerIntroduced {
     pub from: NodeId,
     /// Its advertised HTTP address (`host:port`).
     pub http_addr: String,
+    /// Its own peer address, as it announced it.
+    pub peer_addr: String,
 }
 
 /// Why a client request could not be served.

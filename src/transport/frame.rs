@@ -33,6 +33,9 @@ pub enum Frame {
         to: NodeId,
         /// The caller's HTTP address, so the receiver can redirect clients to it.
         http_addr: String,
+        /// The caller's own peer address, so that a receiver that does not know it yet (the
+        /// caller joined in a configuration the receiver has not received) can answer.
+        peer_addr: String,
     },
     /// A Raft message; its `from` must equal the Hello's `from`, its `to` the listener's id.
     Raft(Envelope),
@@ -197,6 +200,7 @@ mod tests {
             from: 1,
             to: 2,
             http_addr: "127.0.0.1:8080".into(),
+            peer_addr: "127.0.0.1:7000".into(),
         }
     }
 

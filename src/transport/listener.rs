@@ -48,6 +48,8 @@ pub enum Inbound {
         from: NodeId,
         /// The peer's HTTP address, as it announced it.
         http_addr: String,
+        /// The peer's own peer (Raft) address, as it announced it.
+        peer_addr: String,
     },
     /// A validated Raft message from a peer that said hello on the same connection.
     Message(Envelope),
@@ -173,6 +175,7 @@ async fn read_frames(
             from,
             to,
             http_addr,
+            peer_addr,
         } => {
             if cluster != cfg.cluster {
                 return Err(ConnectionError::WrongCluster {
@@ -181,7 +184,11 @@ async fn read_frames(
                 });
             }
             check_destination(to, cfg)?;
-            sink(Inbound::Hello { from, http_addr });
+            sink(Inbound::Hello {
+                from,
+                http_addr,
+                peer_addr,
+            });
             from
         }
         Frame::Raft(_) | Frame::Snapshot(_) => return Err(ConnectionError::MissingHello),

@@ -34,6 +34,9 @@ pub struct PeerLinkConfig {
     pub cluster: String,
     /// Our HTTP address, sent in the Hello so the peer can redirect clients to us.
     pub http_addr: String,
+    /// Our own peer address, sent in the Hello so the peer can answer us before it learns it
+    /// from a configuration.
+    pub local_peer_addr: String,
     /// Largest frame in bytes (version byte included); must match the peers' listener setting.
     /// Larger messages are dropped here rather than killing the connection at the peer.
     pub max_frame_bytes: usize,

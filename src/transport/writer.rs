@@ -153,6 +153,7 @@ async fn connect(
         from: cfg.local_id,
         to: cfg.peer_id,
         http_addr: cfg.http_addr.clone(),
+        peer_addr: cfg.local_peer_addr.clone(),
     })?;
     timeout(WRITE_TIMEOUT, write.send(hello))
         .await
