@@ -133,7 +133,7 @@ impl RaftCore {
         let next = self.log.last_index() + 1;
         self.reads_on_new_term(next);
         self.progress.clear();
-        self.membership_changed(); // progress for every member, probing from `next`
+        self.sync_progress(); // every member, probing from `next`; the no-op goes out below
         debug_assert!(self.progress.values().all(|p| p.next_index == next));
         self.append_as_leader(vec![EntryPayload::Noop]);
         self.arm_election(); // the check-quorum interval

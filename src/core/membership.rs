@@ -306,8 +306,16 @@ impl RaftCore {
                 membership: effective,
             });
         }
+        for id in self.sync_progress() {
+            self.send_append_to(id);
+        }
+    }
+
+    /// As leader, tracks progress for exactly the members of the configurations in force and
+    /// committed; returns the members added (probing from the next index, nothing sent yet).
+    pub(super) fn sync_progress(&mut self) -> Vec<NodeId> {
         if self.role != Role::Leader {
-            return;
+            return Vec::new();
         }
         let me = self.cfg.id;
         let wanted: BTreeSet<NodeId> = self
@@ -326,9 +334,7 @@ impl RaftCore {
                 added.push(id);
             }
         }
-        for id in added {
-            self.send_append_to(id);
-        }
+        added
     }
 
     /// The commit index moved from `old_commit`: a configuration may have become committed. The
