@@ -95,6 +95,22 @@ pub struct ServeArgs {
     /// README.
     #[arg(long)]
     pub force_new_cluster: bool,
+    /// Members of --cluster that start as learners (non-voting: they receive the log but never
+    /// vote or campaign) instead of voters.
+    #[arg(long, value_name = "ID[,ID..]", value_delimiter = ',')]
+    pub learners: Option<Vec<u64>>,
+    /// Take a snapshot (and compact the log) once this many entries were applied since the last
+    /// one; 0: never automatically [default: 20000].
+    #[arg(long, value_name = "N")]
+    pub snapshot_entries: Option<u64>,
+    /// Take a snapshot once this many bytes of entries were applied since the last one; 0: no
+    /// byte threshold [default: 268435456].
+    #[arg(long, value_name = "N")]
+    pub snapshot_bytes: Option<u64>,
+    /// Entries kept in the log before a snapshot's index, so followers slightly behind catch up
+    /// from the log rather than from a snapshot [default: 5000].
+    #[arg(long, value_name = "N")]
+    pub snapshot_keep: Option<u64>,
 }
 
 impl ServeArgs {
@@ -127,6 +143,13 @@ impl ServeArgs {
             syncing_lag: self.syncing_lag,
             slow_disk_ms: self.slow_disk_ms,
             force_new_cluster: self.force_new_cluster.then_some(true),
+            learners: self
+                .learners
+                .as_ref()
+                .map(|ids| ids.iter().copied().collect()),
+            snapshot_entries: self.snapshot_entries,
+            snapshot_bytes: self.snapshot_bytes,
+            snapshot_keep: self.snapshot_keep,
         })
     }
 

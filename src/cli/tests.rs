@@ -100,6 +100,50 @@ fn flags_replace_the_whole_cluster_of_the_file() {
 }
 
 #[test]
+fn snapshot_and_learner_flags_reach_the_config_and_override_the_file() {
+    let c = serve_args(&REQUIRED).into_config().unwrap();
+    assert_eq!(c.snapshot_entries, crate::config::DEFAULT_SNAPSHOT_ENTRIES);
+    assert!(c.learners.is_empty());
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let toml = "snapshot_entries = 7\nsnapshot_bytes = 8\nsnapshot_keep = 9\nlearners = [1]\n";
+    file.write_all(toml.as_bytes()).unwrap();
+    let path = file.path().to_str().unwrap();
+    let mut args = REQUIRED.to_vec();
+    args.extend(["--config", path]);
+    let c = serve_args(&args).into_config().unwrap();
+    assert_eq!(
+        (c.snapshot_entries, c.snapshot_bytes, c.snapshot_keep),
+        (7, 8, 9)
+    );
+    assert_eq!(c.learners.iter().copied().collect::<Vec<_>>(), [1]);
+
+    args.extend([
+        "--snapshot-entries",
+        "100",
+        "--snapshot-bytes",
+        "0",
+        "--snapshot-keep",
+        "10",
+        "--learners",
+        "2,3",
+    ]);
+    let c = serve_args(&args).into_config().unwrap();
+    assert_eq!(
+        (c.snapshot_entries, c.snapshot_bytes, c.snapshot_keep),
+        (100, 0, 10)
+    );
+    assert_eq!(c.learners.iter().copied().collect::<Vec<_>>(), [2, 3]);
+    let core = c.core_config();
+    assert_eq!(core.initial.voters.iter().copied().collect::<Vec<_>>(), [1]);
+
+    let mut args = REQUIRED.to_vec();
+    args.extend(["--learners", "4"]);
+    let err = serve_args(&args).into_config().unwrap_err();
+    assert_eq!(err.key(), Some("learners"), "{err}");
+}
+
+#[test]
 fn missing_or_unreadable_file_and_bad_flags_are_errors() {
     let err = serve_args(&["--config", "/nonexistent/raftix.toml"])
         .into_config()
