@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::client::parse_endpoint;
 use crate::config::{parse_cluster, ConfigError, NodeConfig, PartialConfig};
 
 /// Flags of `raftix serve`: run one node. Every setting can also come from the `--config` file
@@ -29,7 +30,8 @@ pub struct ServeArgs {
     /// HTTP address clients and other nodes should use [default: --listen-http].
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise_http: Option<String>,
-    /// Initial voters with their peer addresses, this node included. Required.
+    /// Initial voters with their peer addresses, this node included. Required, except with
+    /// --join (where the cluster's members are used).
     #[arg(long, value_name = "ID=HOST:PORT,...")]
     pub cluster: Option<String>,
     /// Cluster name [default: raftix].
@@ -111,6 +113,22 @@ pub struct ServeArgs {
     /// from the log rather than from a snapshot [default: 5000].
     #[arg(long, value_name = "N")]
     pub snapshot_keep: Option<u64>,
+    /// Join a running cluster as a NEW node (empty --data-dir): ask the nodes at these URLs
+    /// (`http://HOST:PORT` or `HOST:PORT`, any of them; followers redirect to the leader) to
+    /// add this node as a learner at its --advertise-peer address, start with the members they
+    /// answer, wait until the log has caught up, then ask to be promoted to voter (unless
+    /// --learner). --cluster is not needed. On a data dir that already holds Raft data --join is
+    /// ignored and the node starts as it is (with the members recorded by its join).
+    #[arg(long, value_name = "URL[,URL..]", value_delimiter = ',', value_parser = parse_endpoint)]
+    pub join: Option<Vec<String>>,
+    /// With --join: stay a learner (receive the log, never vote); promote it later with
+    /// `raftix member promote ID`.
+    #[arg(long, requires = "join")]
+    pub learner: bool,
+    /// Peer address the other nodes should use to reach this one, announced by --join
+    /// [default: --listen-peer].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise_peer: Option<String>,
 }
 
 impl ServeArgs {
@@ -153,14 +171,19 @@ impl ServeArgs {
         })
     }
 
-    /// The validated configuration: the `--config` file (if any) overlaid with the flags, defaults
-    /// for the rest. Touches nothing on disk but reading the config file.
-    pub fn into_config(self) -> Result<NodeConfig, ConfigError> {
+    /// The `--config` file (if any) overlaid with the flags, not completed nor validated yet.
+    pub fn partial(&self) -> Result<PartialConfig, ConfigError> {
         let flags = self.flags()?;
         let file = match &self.config {
             Some(path) => PartialConfig::load(path)?,
             None => PartialConfig::default(),
         };
-        file.overlay(flags).build()
+        Ok(file.overlay(flags))
+    }
+
+    /// The validated configuration: the `--config` file (if any) overlaid with the flags, defaults
+    /// for the rest. Touches nothing on disk but reading the config file.
+    pub fn into_config(self) -> Result<NodeConfig, ConfigError> {
+        self.partial()?.build()
     }
 }

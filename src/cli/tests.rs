@@ -144,6 +144,47 @@ fn snapshot_and_learner_flags_reach_the_config_and_override_the_file() {
 }
 
 #[test]
+fn join_needs_no_cluster_and_is_ignored_on_a_used_data_dir() {
+    let argv = ["raftix", "serve", "--learner"];
+    assert!(Cli::try_parse_from(argv).is_err(), "--learner needs --join");
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let joining = [
+        "--id",
+        "4",
+        "--data-dir",
+        data_dir,
+        "--listen-peer",
+        "127.0.0.1:7004",
+        "--listen-http",
+        "127.0.0.1:8004",
+        "--join",
+        "127.0.0.1:8001,http://127.0.0.1:8002",
+    ];
+    let args = serve_args(&joining);
+    assert_eq!(
+        args.join.as_deref(),
+        Some(
+            &[
+                "http://127.0.0.1:8001".to_string(),
+                "http://127.0.0.1:8002".to_string()
+            ][..]
+        )
+    );
+    // A data dir with Raft data but neither a join record nor --cluster: told to give --cluster.
+    std::fs::create_dir_all(dir.path().join("log")).unwrap();
+    let err = join::prepare(&args).unwrap_err();
+    assert!(err.to_string().contains("give --cluster"), "{err}");
+    // With --cluster it just starts, without asking for a promotion.
+    let mut with_cluster = joining.to_vec();
+    with_cluster.extend(["--cluster", "4=127.0.0.1:7004"]);
+    let (config, promotion) = join::prepare(&serve_args(&with_cluster)).unwrap();
+    assert_eq!(config.cluster.len(), 1);
+    assert!(promotion.is_none());
+}
+
+#[test]
 fn missing_or_unreadable_file_and_bad_flags_are_errors() {
     let err = serve_args(&["--config", "/nonexistent/raftix.toml"])
         .into_config()
