@@ -69,10 +69,21 @@ impl Promotion {
     }
 
     fn run(self) {
+        let mut endpoints = vec![self.own.clone()];
+        endpoints.extend(self.endpoints.iter().cloned());
+        let sessions = Session::new(vec![self.own.clone()], REQUEST_TIMEOUT)
+            .and_then(|own| Ok((own, Session::new(endpoints, REQUEST_TIMEOUT)?)));
+        let (mut own, mut cluster) = match sessions {
+            Ok(sessions) => sessions,
+            Err(e) => {
+                tracing::error!(id = self.id, "cannot ask for the promotion: {e}");
+                return;
+            }
+        };
         let deadline = Instant::now() + PROMOTE_WITHIN;
         let mut last = String::from("the node never caught up");
         while Instant::now() < deadline {
-            let status = self.status();
+            let status = status(&mut own);
             if status
                 .as_ref()
                 .is_some_and(|s| s.members.contains(&self.id))
@@ -81,7 +92,7 @@ impl Promotion {
                 return;
             }
             if status.as_ref().is_some_and(|s| self.caught_up(s)) {
-                match self.attempt() {
+                match self.attempt(&mut cluster) {
                     Attempt::Done => {
                         tracing::info!(id = self.id, "promoted to voter");
                         return;
@@ -109,13 +120,6 @@ impl Promotion {
         );
     }
 
-    /// The node's own status, if it answers.
-    fn status(&self) -> Option<Status> {
-        let mut session = Session::new(vec![self.own.clone()], REQUEST_TIMEOUT).ok()?;
-        let answer = session.send(&Request::get("/v1/status".into())).ok()?;
-        serde_json::from_slice(&answer.body).ok()
-    }
-
     /// Whether the node has (nearly) caught up with what the leader committed.
     fn caught_up(&self, s: &Status) -> bool {
         s.leader.is_some()
@@ -123,14 +127,8 @@ impl Promotion {
             && s.applied + CAUGHT_UP_SLACK >= s.leader_commit
     }
 
-    /// One promotion request.
-    fn attempt(&self) -> Attempt {
-        let mut endpoints = vec![self.own.clone()];
-        endpoints.extend(self.endpoints.iter().cloned());
-        let mut session = match Session::new(endpoints, REQUEST_TIMEOUT) {
-            Ok(session) => session,
-            Err(e) => return Attempt::Refused(e.to_string()),
-        };
+    /// One promotion request (to the node's own gateway first, then the join URLs).
+    fn attempt(&self, session: &mut Session) -> Attempt {
         let path = format!("/v1/cluster/voters/{}", self.id);
         match session.send(&Request::write(Method::POST, path, None)) {
             Ok(answer) if answer.status.is_success() => Attempt::Done,
@@ -151,4 +149,10 @@ impl Promotion {
             Err(e) => Attempt::Refused(e.to_string()),
         }
     }
+}
+
+/// The node's own status (`own` is a session on its gateway), if it answers.
+fn status(own: &mut Session) -> Option<Status> {
+    let answer = own.send(&Request::get("/v1/status".into())).ok()?;
+    serde_json::from_slice(&answer.body).ok()
 }
