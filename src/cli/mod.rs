@@ -58,7 +58,8 @@ pub enum Command {
     /// Seed a NEW cluster's node from a backup (`raftix backup`): run it once per node with the
     /// same --from and --cluster, then `raftix serve` each node with that --cluster.
     Restore(restore::RestoreArgs),
-    /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`.
+    /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`,
+    /// `transfer-leader`, `member ...`, `snapshot`, `backup`.
     #[command(flatten)]
     Client(client::ClientCommand),
 }

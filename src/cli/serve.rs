@@ -15,7 +15,7 @@ pub struct ServeArgs {
     /// TOML config file with any of the settings below (keys like `listen_peer`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// This node's id (non-zero, one of the ids in --cluster). Required.
+    /// This node's id (non-zero, one of the ids in --cluster; with --join, a new id). Required.
     #[arg(long, value_name = "ID")]
     pub id: Option<u64>,
     /// Directory for this node's data. Required.
