@@ -6,6 +6,9 @@
 
 pub mod bench;
 pub mod client;
+pub mod join;
+pub mod promote;
+pub mod restore;
 pub mod serve;
 mod supervise;
 pub mod up;
@@ -32,9 +35,10 @@ pub const EXIT_FAILURE: u8 = 1;
     version,
     about,
     propagate_version = true,
-    after_help = "Client subcommands (put, get, del, cas, list, status, members, log) exit with \
-                  0 success, 1 cluster unavailable, 2 usage error, 3 key not found, \
-                  4 CAS not swapped, 5 invalid request; see `raftix put --help`."
+    after_help = "Client subcommands (put, get, del, cas, list, status, members, log, \
+                  transfer-leader, member, snapshot, backup) exit with 0 success, 1 cluster \
+                  unavailable, 2 usage error, 3 key not found, 4 CAS not swapped, 5 invalid \
+                  request; see `raftix put --help`."
 )]
 pub struct Cli {
     /// What to do.
@@ -51,7 +55,11 @@ pub enum Command {
     Up(UpArgs),
     /// Load generator: drive a raftix or etcd cluster and report throughput and latency.
     Bench(bench::BenchArgs),
-    /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`.
+    /// Seed a NEW cluster's node from a backup (`raftix backup`): run it once per node with the
+    /// same --from and --cluster, then `raftix serve` each node with that --cluster.
+    Restore(restore::RestoreArgs),
+    /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`,
+    /// `transfer-leader`, `member ...`, `snapshot`, `backup`.
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -63,10 +71,15 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Serve(args) => {
-                let config = match args.into_config() {
-                    Ok(config) => config,
-                    Err(e) => return fail(&e, EXIT_USAGE),
+                let (config, promotion) = match join::prepare(&args) {
+                    Ok(prepared) => prepared,
+                    Err(e) => return fail(&e, e.exit_code()),
                 };
+                if let Some(promotion) = promotion {
+                    if let Err(e) = promotion.spawn() {
+                        return fail(&e, EXIT_FAILURE);
+                    }
+                }
                 tracing::info!(id = config.id, cluster = %config.cluster_name, "starting node");
                 match crate::server::run(config) {
                     Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +91,13 @@ impl Cli {
                 Err(e) => fail(&e, e.exit_code()),
             },
             Command::Bench(args) => bench::run(args),
+            Command::Restore(args) => match restore::run(args) {
+                Ok(done) => {
+                    println!("{}", done.describe());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e, e.exit_code()),
+            },
             Command::Client(command) => command.run(),
         }
     }

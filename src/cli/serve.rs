@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::client::parse_endpoint;
 use crate::config::{parse_cluster, ConfigError, NodeConfig, PartialConfig};
 
 /// Flags of `raftix serve`: run one node. Every setting can also come from the `--config` file
@@ -14,7 +15,7 @@ pub struct ServeArgs {
     /// TOML config file with any of the settings below (keys like `listen_peer`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// This node's id (non-zero, one of the ids in --cluster). Required.
+    /// This node's id (non-zero, one of the ids in --cluster; with --join, a new id). Required.
     #[arg(long, value_name = "ID")]
     pub id: Option<u64>,
     /// Directory for this node's data. Required.
@@ -29,7 +30,8 @@ pub struct ServeArgs {
     /// HTTP address clients and other nodes should use [default: --listen-http].
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise_http: Option<String>,
-    /// Initial voters with their peer addresses, this node included. Required.
+    /// Initial voters with their peer addresses, this node included. Required, except with
+    /// --join (where the cluster's members are used).
     #[arg(long, value_name = "ID=HOST:PORT,...")]
     pub cluster: Option<String>,
     /// Cluster name [default: raftix].
@@ -95,6 +97,38 @@ pub struct ServeArgs {
     /// README.
     #[arg(long)]
     pub force_new_cluster: bool,
+    /// Members of --cluster that start as learners (non-voting: they receive the log but never
+    /// vote or campaign) instead of voters.
+    #[arg(long, value_name = "ID[,ID..]", value_delimiter = ',')]
+    pub learners: Option<Vec<u64>>,
+    /// Take a snapshot (and compact the log) once this many entries were applied since the last
+    /// one; 0: never automatically [default: 20000].
+    #[arg(long, value_name = "N")]
+    pub snapshot_entries: Option<u64>,
+    /// Take a snapshot once this many bytes of entries were applied since the last one; 0: no
+    /// byte threshold [default: 268435456].
+    #[arg(long, value_name = "N")]
+    pub snapshot_bytes: Option<u64>,
+    /// Entries kept in the log before a snapshot's index, so followers slightly behind catch up
+    /// from the log rather than from a snapshot [default: 5000].
+    #[arg(long, value_name = "N")]
+    pub snapshot_keep: Option<u64>,
+    /// Join a running cluster as a NEW node (empty --data-dir): ask the nodes at these URLs
+    /// (`http://HOST:PORT` or `HOST:PORT`, any of them; followers redirect to the leader) to
+    /// add this node as a learner at its --advertise-peer address, start with the members they
+    /// answer, wait until the log has caught up, then ask to be promoted to voter (unless
+    /// --learner). --cluster is not needed. On a data dir that already holds Raft data --join is
+    /// ignored and the node starts as it is (with the members recorded by its join).
+    #[arg(long, value_name = "URL[,URL..]", value_delimiter = ',', value_parser = parse_endpoint)]
+    pub join: Option<Vec<String>>,
+    /// With --join: stay a learner (receive the log, never vote); promote it later with
+    /// `raftix member promote ID`.
+    #[arg(long, requires = "join")]
+    pub learner: bool,
+    /// Peer address the other nodes should use to reach this one, announced by --join
+    /// [default: --listen-peer].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise_peer: Option<String>,
 }
 
 impl ServeArgs {
@@ -127,17 +161,29 @@ impl ServeArgs {
             syncing_lag: self.syncing_lag,
             slow_disk_ms: self.slow_disk_ms,
             force_new_cluster: self.force_new_cluster.then_some(true),
+            learners: self
+                .learners
+                .as_ref()
+                .map(|ids| ids.iter().copied().collect()),
+            snapshot_entries: self.snapshot_entries,
+            snapshot_bytes: self.snapshot_bytes,
+            snapshot_keep: self.snapshot_keep,
         })
     }
 
-    /// The validated configuration: the `--config` file (if any) overlaid with the flags, defaults
-    /// for the rest. Touches nothing on disk but reading the config file.
-    pub fn into_config(self) -> Result<NodeConfig, ConfigError> {
+    /// The `--config` file (if any) overlaid with the flags, not completed nor validated yet.
+    pub fn partial(&self) -> Result<PartialConfig, ConfigError> {
         let flags = self.flags()?;
         let file = match &self.config {
             Some(path) => PartialConfig::load(path)?,
             None => PartialConfig::default(),
         };
-        file.overlay(flags).build()
+        Ok(file.overlay(flags))
+    }
+
+    /// The validated configuration: the `--config` file (if any) overlaid with the flags, defaults
+    /// for the rest. Touches nothing on disk but reading the config file.
+    pub fn into_config(self) -> Result<NodeConfig, ConfigError> {
+        self.partial()?.build()
     }
 }

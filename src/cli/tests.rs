@@ -100,6 +100,91 @@ fn flags_replace_the_whole_cluster_of_the_file() {
 }
 
 #[test]
+fn snapshot_and_learner_flags_reach_the_config_and_override_the_file() {
+    let c = serve_args(&REQUIRED).into_config().unwrap();
+    assert_eq!(c.snapshot_entries, crate::config::DEFAULT_SNAPSHOT_ENTRIES);
+    assert!(c.learners.is_empty());
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let toml = "snapshot_entries = 7\nsnapshot_bytes = 8\nsnapshot_keep = 9\nlearners = [1]\n";
+    file.write_all(toml.as_bytes()).unwrap();
+    let path = file.path().to_str().unwrap();
+    let mut args = REQUIRED.to_vec();
+    args.extend(["--config", path]);
+    let c = serve_args(&args).into_config().unwrap();
+    assert_eq!(
+        (c.snapshot_entries, c.snapshot_bytes, c.snapshot_keep),
+        (7, 8, 9)
+    );
+    assert_eq!(c.learners.iter().copied().collect::<Vec<_>>(), [1]);
+
+    args.extend([
+        "--snapshot-entries",
+        "100",
+        "--snapshot-bytes",
+        "0",
+        "--snapshot-keep",
+        "10",
+        "--learners",
+        "2,3",
+    ]);
+    let c = serve_args(&args).into_config().unwrap();
+    assert_eq!(
+        (c.snapshot_entries, c.snapshot_bytes, c.snapshot_keep),
+        (100, 0, 10)
+    );
+    assert_eq!(c.learners.iter().copied().collect::<Vec<_>>(), [2, 3]);
+    let core = c.core_config();
+    assert_eq!(core.initial.voters.iter().copied().collect::<Vec<_>>(), [1]);
+
+    let mut args = REQUIRED.to_vec();
+    args.extend(["--learners", "4"]);
+    let err = serve_args(&args).into_config().unwrap_err();
+    assert_eq!(err.key(), Some("learners"), "{err}");
+}
+
+#[test]
+fn join_needs_no_cluster_and_is_ignored_on_a_used_data_dir() {
+    let argv = ["raftix", "serve", "--learner"];
+    assert!(Cli::try_parse_from(argv).is_err(), "--learner needs --join");
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let joining = [
+        "--id",
+        "4",
+        "--data-dir",
+        data_dir,
+        "--listen-peer",
+        "127.0.0.1:7004",
+        "--listen-http",
+        "127.0.0.1:8004",
+        "--join",
+        "127.0.0.1:8001,http://127.0.0.1:8002",
+    ];
+    let args = serve_args(&joining);
+    assert_eq!(
+        args.join.as_deref(),
+        Some(
+            &[
+                "http://127.0.0.1:8001".to_string(),
+                "http://127.0.0.1:8002".to_string()
+            ][..]
+        )
+    );
+    // A data dir with Raft data but neither a join record nor --cluster: told to give --cluster.
+    std::fs::create_dir_all(dir.path().join("log")).unwrap();
+    let err = join::prepare(&args).unwrap_err();
+    assert!(err.to_string().contains("give --cluster"), "{err}");
+    // With --cluster it just starts, without asking for a promotion.
+    let mut with_cluster = joining.to_vec();
+    with_cluster.extend(["--cluster", "4=127.0.0.1:7004"]);
+    let (config, promotion) = join::prepare(&serve_args(&with_cluster)).unwrap();
+    assert_eq!(config.cluster.len(), 1);
+    assert!(promotion.is_none());
+}
+
+#[test]
 fn missing_or_unreadable_file_and_bad_flags_are_errors() {
     let err = serve_args(&["--config", "/nonexistent/raftix.toml"])
         .into_config()

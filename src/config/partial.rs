@@ -2,7 +2,7 @@
 //! command-line flags can each give some settings and be layered, and [`parse_cluster`] for the
 //! `--cluster` flag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -43,6 +43,10 @@ pub struct PartialConfig {
     pub syncing_lag: Option<u64>,
     pub slow_disk_ms: Option<u64>,
     pub force_new_cluster: Option<bool>,
+    pub learners: Option<BTreeSet<NodeId>>,
+    pub snapshot_entries: Option<u64>,
+    pub snapshot_bytes: Option<u64>,
+    pub snapshot_keep: Option<u64>,
 }
 
 impl PartialConfig {
@@ -96,6 +100,10 @@ impl PartialConfig {
             syncing_lag: over.syncing_lag.or(self.syncing_lag),
             slow_disk_ms: over.slow_disk_ms.or(self.slow_disk_ms),
             force_new_cluster: over.force_new_cluster.or(self.force_new_cluster),
+            learners: over.learners.or(self.learners),
+            snapshot_entries: over.snapshot_entries.or(self.snapshot_entries),
+            snapshot_bytes: over.snapshot_bytes.or(self.snapshot_bytes),
+            snapshot_keep: over.snapshot_keep.or(self.snapshot_keep),
         }
     }
 
@@ -142,6 +150,10 @@ impl PartialConfig {
         set(&mut c.syncing_lag, self.syncing_lag);
         set(&mut c.slow_disk_ms, self.slow_disk_ms);
         set(&mut c.force_new_cluster, self.force_new_cluster);
+        set(&mut c.learners, self.learners);
+        set(&mut c.snapshot_entries, self.snapshot_entries);
+        set(&mut c.snapshot_bytes, self.snapshot_bytes);
+        set(&mut c.snapshot_keep, self.snapshot_keep);
         c.validate()?;
         Ok(c)
     }

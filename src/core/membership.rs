@@ -150,7 +150,9 @@ impl std::fmt::Display for ChangeError {
             ChangeError::AlreadyVoter(id) => write!(f, "node {id} is already a voter"),
             ChangeError::NotCaughtUp { id, matched, last } => write!(
                 f,
-                "learner {id} holds the log up to {matched} of {last}; wait until it catches up"
+                "learner {id} holds the log up to {matched} of {last}: {} entries behind, at \
+                 most {PROMOTE_MAX_LAG} allowed; wait until it catches up",
+                last.saturating_sub(*matched)
             ),
             ChangeError::LastVoter => write!(f, "the cluster would be left without a voter"),
             ChangeError::BadAddress => write!(f, "a peer address is required"),

@@ -2,13 +2,17 @@
 //!
 //! Every error answer is JSON: `{"error": "<code>", "message": "...", "leader": ...}`. Writes on a
 //! follower are forwarded to the leader (or redirected with `?redirect=true`); see [`write`].
+//! Membership changes are forwarded the same way; snapshots and backups are served by the node
+//! asked.
 
+mod admin;
 pub(crate) mod cluster;
 pub mod dashboard;
 mod error;
 mod input;
 mod kv;
 mod list;
+mod members;
 mod metrics;
 pub mod openapi;
 pub mod read;
@@ -142,6 +146,28 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                             .route(web::post().to(transfer::transfer_leader))
                             .default_service(web::to(error::method_not_allowed)),
                     )
+                    .service(
+                        web::resource("/v1/cluster/learners")
+                            .route(web::post().to(members::add_learner))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/v1/cluster/voters/{id}")
+                            .route(web::post().to(members::promote))
+                            .route(web::delete().to(members::demote))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/v1/cluster/members/{id}")
+                            .route(web::delete().to(members::remove))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(
+                        web::resource("/v1/admin/snapshot")
+                            .route(web::post().to(admin::snapshot))
+                            .default_service(web::to(error::method_not_allowed)),
+                    )
+                    .service(get("/v1/admin/backup", web::to(admin::backup)))
                     .service(get("/v1/status", web::to(cluster::status)))
                     .service(get("/v1/cluster", web::to(cluster::cluster)))
                     .service(get("/v1/log", web::to(cluster::log)))

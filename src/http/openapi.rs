@@ -173,6 +173,47 @@ pub struct ReadyAnswer {
     pub applied: u64,
 }
 
+/// Body of `POST /v1/cluster/learners`.
+#[derive(Serialize, ToSchema)]
+pub struct LearnerRequest {
+    /// The new member's id (non-zero).
+    pub id: u64,
+    /// Its peer (Raft) address, `HOST:PORT` (`addr` is accepted as an alias).
+    pub peer_addr: String,
+}
+
+/// Answer of a membership change: the configuration now in force.
+#[derive(Serialize, ToSchema)]
+pub struct MembershipAnswer {
+    /// Index of the configuration entry (the commit index when nothing changed).
+    pub index: u64,
+    /// Whether a new configuration was committed (false: it already was as asked).
+    pub changed: bool,
+    /// Voting members.
+    pub voters: Vec<u64>,
+    /// Non-voting members.
+    pub learners: Vec<u64>,
+    /// Peer address of every member, by id.
+    pub members: std::collections::BTreeMap<String, String>,
+}
+
+/// Answer of `POST /v1/admin/snapshot`.
+#[derive(Serialize, ToSchema)]
+pub struct SnapshotAnswer {
+    /// Last entry the snapshot covers.
+    pub index: u64,
+    /// Its term.
+    pub term: u64,
+    /// File size, in bytes.
+    pub size: u64,
+    /// The file, on the node's disk.
+    pub path: String,
+    /// Voters recorded in the snapshot.
+    pub voters: Vec<u64>,
+    /// Learners recorded in the snapshot.
+    pub learners: Vec<u64>,
+}
+
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -190,6 +231,12 @@ pub struct ReadyAnswer {
         super::cluster::status,
         super::cluster::cluster,
         super::transfer::transfer_leader,
+        super::members::add_learner,
+        super::members::promote,
+        super::members::demote,
+        super::members::remove,
+        super::admin::snapshot,
+        super::admin::backup,
         super::cluster::log,
         super::cluster::healthz,
         super::cluster::readyz,
@@ -215,6 +262,9 @@ pub struct ReadyAnswer {
         LogEntryBody,
         LogAnswer,
         ReadyAnswer,
+        LearnerRequest,
+        MembershipAnswer,
+        SnapshotAnswer,
         NodeStatus,
         PeerProgress,
         ClusterView,

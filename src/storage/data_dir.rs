@@ -106,6 +106,16 @@ impl DataDir {
         })
     }
 
+    /// Whether `path` already holds a node's data (an identity file, or a log, state machine or
+    /// snapshot directory): what `raftix restore` refuses to overwrite and `raftix serve --join`
+    /// treats as "already joined". A missing or empty directory holds none.
+    pub fn holds_raft_data(path: impl AsRef<Path>) -> bool {
+        let root = path.as_ref();
+        [IDENTITY_FILE, LOG_DIR, SM_DIR, SNAPSHOT_DIR]
+            .iter()
+            .any(|name| root.join(name).exists())
+    }
+
     /// The data directory itself.
     pub fn path(&self) -> &Path {
         &self.root

@@ -1,5 +1,7 @@
 //! Flags of the client subcommands (`put`, `get`, `del`, `cas`, `list`, `status`, `members`,
-//! `log`).
+//! `log`, `transfer-leader`, `member ...`, `snapshot`, `backup`).
+
+use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Subcommand};
 
@@ -76,6 +78,76 @@ pub enum ClientCommand {
     /// Hand leadership to a node (or the most up-to-date voter); prints the new leader.
     #[command(name = "transfer-leader", after_help = EXIT_CODES_HELP)]
     TransferLeader(TransferArgs),
+    /// Change the membership one server at a time: add a learner, promote, demote, remove, list.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Take a snapshot on the first endpoint now (compacting its log) and print it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Snapshot(OptsOnly),
+    /// Download a fresh snapshot of the first endpoint into FILE (written atomically, then
+    /// verified); restore it into a new cluster with `raftix restore`.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Backup(BackupArgs),
+}
+
+/// `member add|promote|demote|remove|list`: each change is made by the leader (followed from
+/// any endpoint), one server at a time; a change refused because another one is in progress is
+/// retried for up to 10 s.
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a node as a learner: it receives the log but does not vote until promoted. Start the
+    /// node itself with `raftix serve --join` (or with `--learners`).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Add(MemberAddArgs),
+    /// Make a learner a voter (it must have caught up with the leader's log).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Promote(MemberIdArgs),
+    /// Make a voter a learner.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Demote(MemberIdArgs),
+    /// Remove a voter or learner from the cluster (not an error if it is not a member).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Remove(MemberIdArgs),
+    /// Show the members (same as `raftix members`).
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(OptsOnly),
+}
+
+/// `member add --id ID --peer-addr HOST:PORT`.
+#[derive(Clone, Debug, Args)]
+pub struct MemberAddArgs {
+    /// The new node's id.
+    #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: u64,
+    /// The new node's peer (Raft) address.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub peer_addr: String,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `member promote|demote|remove ID`.
+#[derive(Clone, Debug, Args)]
+pub struct MemberIdArgs {
+    /// The node.
+    #[arg(value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+    pub id: u64,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `backup --out FILE`.
+#[derive(Clone, Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the backup (replaced atomically if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Common flags (`--timeout-ms` bounds taking the snapshot and each read of the download,
+    /// not the whole download).
+    #[command(flatten)]
+    pub opts: ClientOpts,
 }
 
 /// `transfer-leader [--to ID]`.

@@ -95,6 +95,8 @@ struct Member {
     is_leader: bool,
     health: String,
     lag: Option<u64>,
+    #[serde(default)]
+    suffrage: Option<String>,
 }
 
 /// `members`: a table of the members. Asked of the leader when the first answer names one
@@ -134,8 +136,10 @@ pub fn members(args: OptsOnly) -> Result<u8, ClientError> {
         "HTTP".to_string(),
     ]];
     for m in &view.members {
+        let learner = m.suffrage.as_deref() == Some("learner");
         let role = match (m.is_leader, view.leader) {
             (true, _) => "leader",
+            (false, _) if learner => "learner",
             (false, Some(_)) => "follower",
             (false, None) => "?",
         };

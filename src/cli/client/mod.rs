@@ -1,16 +1,19 @@
-//! The client subcommands of `raftix`: `put`, `get`, `del`, `cas`, `list`, `status`, `members`
-//! and `log`, talking to a cluster over its REST API.
+//! The client subcommands of `raftix`: `put`, `get`, `del`, `cas`, `list`, `status`, `members`,
+//! `log`, `transfer-leader`, `member ...`, `snapshot` and `backup`, talking to a cluster over its
+//! REST API.
 //!
 //! Endpoints come from `--endpoints` (or `RAFTIX_ENDPOINTS`); [`session`] explains failover,
 //! leader following and the idempotency key every write carries; [`error`] lists the exit
 //! statuses scripts can rely on.
 
+mod admin;
 pub mod args;
 mod cluster;
 mod endpoint;
 pub mod error;
 mod kv;
 mod list;
+pub mod member;
 mod output;
 pub mod session;
 
@@ -20,7 +23,11 @@ mod tests;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use args::{CasArgs, ClientCommand, ClientOpts, KeyArgs, ListArgs, LogArgs, OptsOnly, PutArgs};
+pub use args::{
+    BackupArgs, CasArgs, ClientCommand, ClientOpts, KeyArgs, ListArgs, LogArgs, MemberAddArgs,
+    MemberCommand, MemberIdArgs, OptsOnly, PutArgs,
+};
+pub use endpoint::parse_endpoint;
 pub use error::ClientError;
 
 use session::Session;
@@ -39,6 +46,9 @@ impl ClientCommand {
             ClientCommand::Members(args) => cluster::members(args),
             ClientCommand::Log(args) => cluster::log(args),
             ClientCommand::TransferLeader(args) => cluster::transfer_leader(args),
+            ClientCommand::Member(command) => command.run(),
+            ClientCommand::Snapshot(args) => admin::snapshot(args),
+            ClientCommand::Backup(args) => admin::backup(args),
         };
         match result {
             Ok(code) => ExitCode::from(code),

@@ -61,3 +61,26 @@ fn idempotency_keys_are_128_bit_hex_and_fresh() {
     assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
     assert_ne!(a, b);
 }
+
+#[test]
+fn member_subcommands_take_positive_ids_and_add_needs_an_address() {
+    let Ok(ClientCommand::Member(MemberCommand::Add(add))) =
+        client(&["member", "add", "--id", "4", "--peer-addr", "h:7004"])
+    else {
+        panic!("member add did not parse");
+    };
+    assert_eq!((add.id, add.peer_addr.as_str()), (4, "h:7004"));
+    assert!(matches!(
+        client(&["member", "promote", "4"]),
+        Ok(ClientCommand::Member(MemberCommand::Promote(ref a))) if a.id == 4
+    ));
+    assert!(client(&["member", "add", "--id", "4"]).is_err());
+    assert!(client(&["member", "add", "--id", "0", "--peer-addr", "h:1"]).is_err());
+    assert!(client(&["member", "remove", "0"]).is_err());
+    assert!(client(&["member", "demote"]).is_err());
+    assert!(matches!(
+        client(&["backup", "--out", "f.snap"]),
+        Ok(ClientCommand::Backup(ref b)) if b.out == std::path::Path::new("f.snap")
+    ));
+    assert!(client(&["backup"]).is_err());
+}
