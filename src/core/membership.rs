@@ -207,16 +207,18 @@ impl RaftCore {
         if self.role != Role::Leader {
             return Err(ChangeError::NotLeader(self.leader));
         }
-        let current = self.configs.effective().clone();
-        let Some(next) = self.changed_membership(&current, change)? else {
-            return Ok((None, self.finish_step()));
-        };
+        // Checked first: while a change is pending, even a request that matches the pending
+        // configuration is told to retry rather than answered before it commits.
         if self.transferee.is_some()
             || self.configs.effective_index() > self.commit
             || self.log.term_at(self.commit) != Some(self.hard.term)
         {
             return Err(ChangeError::InProgress);
         }
+        let current = self.configs.effective().clone();
+        let Some(next) = self.changed_membership(&current, change)? else {
+            return Ok((None, self.finish_step()));
+        };
         let ids = self.append_as_leader(vec![EntryPayload::Config(next)]);
         self.broadcast_append();
         Ok((ids.first().copied(), self.finish_step()))
@@ -249,7 +251,10 @@ impl RaftCore {
                 }
                 let matched = self.progress.get(&id).map_or(0, |p| p.match_index);
                 let last = self.log.last_index();
-                if matched + PROMOTE_MAX_LAG < last {
+                // It must have acknowledged this leader's log at least once: a learner that
+                // never answered (never started, unreachable) is not caught up, however short
+                // the log.
+                if matched == 0 || matched + PROMOTE_MAX_LAG < last {
                     return Err(ChangeError::NotCaughtUp { id, matched, last });
                 }
                 next.learners.remove(&id);
