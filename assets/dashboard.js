@@ -63,7 +63,12 @@ function nodeCard(node, member, leader) {
   const title = el("span", { class: "node-title" },
     el("span", { class: `dot ${down ? "down" : "up"}`, title: down ? "unreachable" : "healthy" }),
     `Node ${node.id}`, member && member.is_self ? el("span", { class: "subtle" }, " (this)") : null);
-  card.append(el("div", { class: "node-head" }, title, el("span", { class: `badge ${role}` }, role)));
+  const learner = member && member.suffrage === "learner";
+  if (learner) card.setAttribute("data-suffrage", "learner");
+  card.append(el("div", { class: "node-head" }, title,
+    el("span", {},
+      learner ? el("span", { class: "badge LEARNER", title: "receives the log, never votes" }, "LEARNER") : null,
+      el("span", { class: `badge ${role}` }, role))));
   card.append(el("div", { class: "node-addr" }, show(node.http_addr)));
   const known = down ? lastSeen.get(node.id) : node;
   const rows = [];

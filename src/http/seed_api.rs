@@ -132,6 +132,7 @@ async fn probe(state: &AppState, client: &awc::Client, member: &MemberView) -> V
         }
     };
     answer["http_addr"] = json!(member.http_addr);
+    answer["suffrage"] = json!(member.suffrage);
     answer
 }
 
