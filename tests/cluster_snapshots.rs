@@ -338,3 +338,131 @@ async fn a_follower_restarted_right_after_an_install_recovers_it() {
     }
     c.shutdown().await;
 }
+
+/// The snapshot files (`snap-*.snap`) in a node's snapshot dir.
+fn snapshot_files(data_dir: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(data_dir.join("snapshots")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snap-") && n.ends_with(".snap"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[actix_rt::test]
+async fn a_follower_sent_a_snapshot_it_already_installed_keeps_it() {
+    use raftix::messages::node::PeerSnapshotFrame;
+    use raftix::transport::{
+        serve_peers, Inbound, PeerListenerConfig, SnapshotBody, SnapshotFrame,
+    };
+
+    // Node 99 is this test: a learner that never answers the leader, but can replay a snapshot
+    // transfer to a follower (as the leader does when the follower's final acknowledgement was
+    // lost, or arrived after the leader gave up) and hear the follower's acknowledgements.
+    const FAKE: NodeId = 99;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fake_addr = listener.local_addr().expect("addr").to_string();
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let sink: raftix::transport::InboundSink = std::sync::Arc::new(move |inbound| {
+        if let Inbound::Snapshot(frame) = inbound {
+            let _ = acks_tx.send(frame);
+        }
+    });
+    let cfg = PeerListenerConfig {
+        node_id: FAKE,
+        cluster: raftix::config::DEFAULT_CLUSTER_NAME.to_string(),
+        max_frame_bytes: 16 << 20,
+    };
+    let fake = actix_rt::spawn(async move {
+        let _ = serve_peers(listener, cfg, sink).await;
+    });
+    let mut c = TestCluster::start_with(3, |cfg| {
+        cfg.snapshot_entries = 0;
+        cfg.snapshot_keep = 5;
+        cfg.cluster.insert(FAKE, fake_addr.clone());
+        cfg.learners.insert(FAKE);
+    })
+    .await;
+    let voters = set(&[1, 2, 3]);
+    let leader = c.wait_leader(&voters, ELECTION).await;
+    let follower = *voters.iter().find(|&&id| id != leader).expect("follower");
+
+    // The follower catches up from the leader's snapshot.
+    c.stop_node(follower).await;
+    let handle = c.nodes[&leader].handle.clone();
+    let acked = load::write_all(&handle, "k", 200, 256, 50).await;
+    let snap = handle.snapshot().await.expect("snapshot");
+    c.restart_node(follower).await;
+    wait_converged(&c, &voters, Duration::from_secs(10)).await;
+    let node = &c.nodes[&follower];
+    assert_eq!(counter(&node.handle, |m| &m.snapshots_installed), 1);
+    let dir = c.data_dir(follower);
+    let installed = snapshot_files(&dir);
+    assert_eq!(installed.len(), 1, "{installed:?}");
+
+    // The same snapshot again, whole.
+    let info = raftix::storage::read_snapshot_info(Path::new(&snap.path)).expect("info");
+    let bytes = std::fs::read(&snap.path).expect("read snapshot");
+    let term = c.statuses().await[&follower].term;
+    let frame = |offset: u64, data: bytes::Bytes| SnapshotFrame {
+        from: FAKE,
+        to: follower,
+        term,
+        last: info.meta.last,
+        body: SnapshotBody::Chunk {
+            total: info.size,
+            file_crc: info.crc,
+            offset,
+            chunk_crc: crc32fast::hash(&data),
+            data,
+        },
+    };
+    let addr = node.handle.addr();
+    addr.do_send(PeerSnapshotFrame(frame(0, bytes::Bytes::new())));
+    let mut offset = 0;
+    for chunk in bytes.chunks(64 << 10) {
+        addr.do_send(PeerSnapshotFrame(frame(
+            offset,
+            bytes::Bytes::copy_from_slice(chunk),
+        )));
+        offset += chunk.len() as u64;
+    }
+    // Wait for the follower's final answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ack = tokio::time::timeout_at(deadline, acks.recv())
+            .await
+            .expect("the follower answers the replayed transfer")
+            .expect("open");
+        if let SnapshotBody::Ack { done: true, .. } = ack.body {
+            assert_eq!(ack.last, info.meta.last);
+            break;
+        }
+    }
+    assert_eq!(
+        snapshot_files(&dir),
+        installed,
+        "the follower's snapshot file is still there"
+    );
+
+    // It still restarts from it and holds every write.
+    c.stop_node(follower).await;
+    c.restart_node(follower).await;
+    wait_converged(&c, &voters, Duration::from_secs(10)).await;
+    let log = load::WriteLog {
+        attempted: acked.keys().cloned().collect(),
+        acked,
+        ..Default::default()
+    };
+    for &id in &voters {
+        check_writes(&c, id, "k", &log);
+    }
+    c.shutdown().await;
+    fake.abort();
+}
