@@ -291,6 +291,19 @@ impl TestCluster {
         }
     }
 
+    /// Cuts each node of `ids` off from every other node (both directions): unlike
+    /// `partition`, the nodes of `ids` cannot reach each other either.
+    pub async fn isolate(&self, ids: &BTreeSet<NodeId>) {
+        for (&id, node) in &self.nodes {
+            let blocked: BTreeSet<NodeId> = if ids.contains(&id) {
+                self.nodes.keys().copied().filter(|&p| p != id).collect()
+            } else {
+                ids.clone()
+            };
+            node.handle.block_peers(blocked).await;
+        }
+    }
+
     /// Heals every partition.
     pub async fn heal(&self) {
         for node in self.nodes.values() {
