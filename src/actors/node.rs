@@ -219,6 +219,9 @@ impl RaftNode {
             self.health.leader_since = Some(std::time::Instant::now());
         }
         self.last_role = Some((role, term));
+        if role != Role::Leader && !self.parts.core.membership().contains(self.id) {
+            self.writes_undecidable();
+        }
         self.parts.timer.do_send(SetHeartbeat(role == Role::Leader));
         self.replicators.clear(); // dropping the addresses stops the old term's replicators
         if role == Role::Leader {
@@ -233,6 +236,19 @@ impl RaftNode {
         self.subscribers.retain(|s| s.connected());
         for s in &self.subscribers {
             s.do_send(change);
+        }
+    }
+
+    /// This node is no longer a member and does not lead (a leader that removed itself steps
+    /// down once its removal commits): nobody replicates to it any more, so the writes it
+    /// proposed past its commit index will never be decided here, although the remaining
+    /// members may still commit them. Answer them now rather than at the proposal timeout.
+    fn writes_undecidable(&mut self) {
+        let commit = self.parts.core.commit_index();
+        let undecided = self.waiters.split_off(&(commit + 1));
+        for (_, (_, _, waiter)) in undecided {
+            NodeMetrics::bump(&self.parts.metrics.proposals_failed);
+            let _ = waiter.send(Err(ClientError::OutcomeUnknown));
         }
     }
 

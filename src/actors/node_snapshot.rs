@@ -172,6 +172,26 @@ impl RaftNode {
                 let Some(link) = self.link_to(frame.from) else {
                     return;
                 };
+                if frame.term >= self.parts.core.term()
+                    && frame.last.index <= self.parts.core.commit_index()
+                {
+                    // This node already holds everything the snapshot covers (typically the
+                    // leader sends it again because the final acknowledgement of the transfer
+                    // that installed it was lost or late): no need to receive it again.
+                    let done = SnapshotFrame {
+                        from: self.id,
+                        to: frame.from,
+                        term: frame.term,
+                        last: frame.last,
+                        body: SnapshotBody::Ack {
+                            next_offset: 0,
+                            done: true,
+                            error: None,
+                        },
+                    };
+                    link.do_send(SendSnapshotFrame(done));
+                    return;
+                }
                 if frame.term < self.parts.core.term() {
                     let refusal = SnapshotFrame {
                         from: self.id,
@@ -219,12 +239,13 @@ impl Handler<SnapshotArrived> for RaftNode {
         self.execute(actions);
         if let Some(info) = self.parts.snapshots.received.remove(&last) {
             // Raft did not need it (the log already covers it): keep it only if it is newer
-            // than this node's latest snapshot.
+            // than this node's latest snapshot. A copy of the latest itself was received into
+            // the latest's own file (same name): record it again, never delete it.
             let store = &mut self.parts.snapshots.store;
-            if store
+            let keep = store
                 .latest()
-                .is_none_or(|l| l.meta.last.index < last.index)
-            {
+                .is_none_or(|l| l.meta.last.index < last.index || l.meta.last == last);
+            if keep {
                 if let Err(err) = store.install(info) {
                     tracing::error!(node = self.id, "cannot record the received snapshot: {err}");
                 }

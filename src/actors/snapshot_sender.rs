@@ -4,7 +4,10 @@
 //! flow with at most a window of them unacknowledged. Chunks travel on the link's bulk queue,
 //! so heartbeats (control queue) never wait behind them. Ends with `SnapshotSendDone` to the
 //! node: success once the follower reports the snapshot handed to Raft, failure on an error
-//! answer, a broken file, or no progress for `STALL_TIMEOUT`.
+//! answer, a broken file, or no progress for `STALL_TIMEOUT`. When the follower has been silent
+//! for `PROBE_AFTER` (the chunks in flight or their acknowledgements were lost, for example
+//! because the follower restarted), the offer is repeated: the follower answers with the offset
+//! it holds and sending goes on from there.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -25,6 +28,8 @@ pub const CHUNK_BYTES: usize = 256 * 1024;
 pub const WINDOW_CHUNKS: u64 = 4;
 /// A transfer without any acknowledgement for this long is abandoned (the leader retries).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// No answer at all for this long: offer again, to learn the offset the follower holds.
+pub const PROBE_AFTER: Duration = Duration::from_secs(1);
 
 /// One transfer of one snapshot to one follower.
 pub struct SnapshotSender {
@@ -40,6 +45,8 @@ pub struct SnapshotSender {
     /// Next offset to send.
     next: u64,
     last_progress: Instant,
+    /// Last answer of any kind from the follower (or the start).
+    last_heard: Instant,
     finished: bool,
 }
 
@@ -66,6 +73,7 @@ impl SnapshotSender {
             acked: None,
             next: 0,
             last_progress: Instant::now(),
+            last_heard: Instant::now(),
             finished: false,
         }
     }
@@ -152,8 +160,9 @@ impl Actor for SnapshotSender {
             if act.last_progress.elapsed() > STALL_TIMEOUT {
                 tracing::warn!(node = act.from, peer = act.to, "snapshot transfer stalled");
                 act.finish(false, ctx);
-            } else if act.acked.is_none() {
-                act.send_chunk(0, Bytes::new()); // the offer may have been lost
+            } else if act.acked.is_none() || act.last_heard.elapsed() > PROBE_AFTER {
+                // The offer, or every chunk in flight, or their answers may have been lost.
+                act.send_chunk(0, Bytes::new());
             }
         });
     }
@@ -194,11 +203,18 @@ impl Handler<AckIn> for SnapshotSender {
         if done {
             return self.finish(true, ctx);
         }
+        self.last_heard = Instant::now();
         let next_offset = next_offset.min(self.info.size);
         match self.acked {
             Some(acked) if next_offset > acked => {
                 self.acked = Some(next_offset);
                 self.last_progress = Instant::now();
+            }
+            Some(acked) if next_offset < acked => {
+                // The follower holds less than it acknowledged (it restarted and lost what
+                // was not on disk): go on from what it holds.
+                self.acked = Some(next_offset);
+                self.next = next_offset;
             }
             Some(_) => {
                 // No progress: the follower wants `next_offset` again (a chunk was lost).

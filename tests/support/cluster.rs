@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,10 +22,18 @@ pub struct TestNode {
     http_listener: Option<std::net::TcpListener>,
 }
 
+/// The handles of the running nodes, shared with tasks (writers) that must follow nodes being
+/// added, stopped and restarted while they run.
+pub type Handles = Arc<Mutex<BTreeMap<NodeId, RaftHandle>>>;
+
 /// A cluster of `n` nodes.
 pub struct TestCluster {
     pub nodes: BTreeMap<NodeId, TestNode>,
-    _dirs: Vec<tempfile::TempDir>,
+    /// Nodes stopped by `stop_node`, with their configuration, for `restart_node`.
+    pub stopped: BTreeMap<NodeId, NodeConfig>,
+    /// The running nodes' handles (kept in step with `nodes`).
+    pub handles: Handles,
+    dirs: BTreeMap<NodeId, tempfile::TempDir>,
 }
 
 impl TestCluster {
@@ -54,8 +63,12 @@ impl TestCluster {
             cluster.insert(id, l.local_addr().expect("addr").to_string());
             listeners.insert(id, l);
         }
-        let mut nodes = BTreeMap::new();
-        let mut dirs = Vec::new();
+        let mut c = Self {
+            nodes: BTreeMap::new(),
+            stopped: BTreeMap::new(),
+            handles: Arc::default(),
+            dirs: BTreeMap::new(),
+        };
         for (id, listener) in listeners {
             let dir = tempfile::tempdir().expect("tempdir");
             let mut config = NodeConfig::with_defaults(
@@ -65,30 +78,134 @@ impl TestCluster {
                 http_listeners[&id].local_addr().expect("addr").to_string(),
                 cluster.clone(),
             );
-            // Tests run in parallel on small machines: leave room for CPU stalls.
-            config.election_timeout_min_ms = 300;
-            config.election_timeout_max_ms = 600;
-            config.log_map_size = 256 << 20;
+            test_defaults(&mut config);
             tune(&mut config);
             config.sm_map_size = 256 << 20;
-            let data_dir =
-                DataDir::prepare(dir.path(), &config.cluster_name, id).expect("data dir");
-            let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");
-            let kv = machine.reader();
-            let handle = start_node_on(&config, &data_dir, machine, listener).expect("start node");
-            let http_listener = http_listeners.remove(&id);
-            nodes.insert(
-                id,
-                TestNode {
-                    handle,
-                    kv,
-                    config,
-                    http_listener,
-                },
-            );
-            dirs.push(dir);
+            c.dirs.insert(id, dir);
+            c.launch(config, listener, http_listeners.remove(&id));
         }
-        Self { nodes, _dirs: dirs }
+        c
+    }
+
+    /// Starts node `config.id` on its data dir with an already bound peer listener.
+    fn launch(
+        &mut self,
+        config: NodeConfig,
+        listener: tokio::net::TcpListener,
+        http_listener: Option<std::net::TcpListener>,
+    ) {
+        let id = config.id;
+        let data_dir =
+            DataDir::prepare(&config.data_dir, &config.cluster_name, id).expect("data dir");
+        let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");
+        let kv = machine.reader();
+        let handle = start_node_on(&config, &data_dir, machine, listener).expect("start node");
+        self.handles
+            .lock()
+            .expect("handles")
+            .insert(id, handle.clone());
+        self.nodes.insert(
+            id,
+            TestNode {
+                handle,
+                kv,
+                config,
+                http_listener,
+            },
+        );
+    }
+
+    /// Starts one more node (the next free id) that joins as a learner: its configuration
+    /// names `members` (their peer addresses as the running or stopped nodes know them) and
+    /// itself, itself as a learner. The caller adds it to the cluster with
+    /// `ConfigChange::AddLearner { id, addr: peer_addr }` on the leader.
+    pub async fn add_node(
+        &mut self,
+        members: &BTreeSet<NodeId>,
+        tune: impl Fn(&mut NodeConfig),
+    ) -> NodeId {
+        let id = self
+            .nodes
+            .keys()
+            .chain(self.stopped.keys())
+            .max()
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind peer port");
+        let peer_addr = listener.local_addr().expect("addr").to_string();
+        let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind http port");
+        let mut cluster: BTreeMap<NodeId, String> = members
+            .iter()
+            .map(|m| (*m, self.config(*m).listen_peer.clone()))
+            .collect();
+        cluster.insert(id, peer_addr.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = NodeConfig::with_defaults(
+            id,
+            dir.path().to_path_buf(),
+            peer_addr,
+            http.local_addr().expect("addr").to_string(),
+            cluster,
+        );
+        test_defaults(&mut config);
+        tune(&mut config);
+        config.learners = BTreeSet::from([id]);
+        config.sm_map_size = 256 << 20;
+        self.dirs.insert(id, dir);
+        self.launch(config, listener, Some(http));
+        id
+    }
+
+    /// The configuration of node `id`, running or stopped.
+    pub fn config(&self, id: NodeId) -> &NodeConfig {
+        self.nodes
+            .get(&id)
+            .map(|n| &n.config)
+            .or_else(|| self.stopped.get(&id))
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// The peer address of node `id`.
+    pub fn peer_addr(&self, id: NodeId) -> String {
+        self.config(id).listen_peer.clone()
+    }
+
+    /// Stops node `id` and waits until its storage is closed; its data dir is kept for
+    /// `restart_node`.
+    pub async fn stop_node(&mut self, id: NodeId) {
+        let node = self.nodes.remove(&id).expect("running node");
+        self.handles.lock().expect("handles").remove(&id);
+        node.handle.shutdown().await;
+        // Dropping the node drops its state machine reader: the env closes with it.
+        let config = node.config.clone();
+        drop(node);
+        self.stopped.insert(id, config);
+    }
+
+    /// Restarts node `id` (stopped by `stop_node`) on the same data dir and peer address.
+    pub async fn restart_node(&mut self, id: NodeId) {
+        let config = self.stopped.remove(&id).expect("stopped node");
+        // The old listener is closed once the node's listener task is dropped: retry briefly.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(&config.listen_peer).await {
+                Ok(l) => break l,
+                Err(err) if Instant::now() < deadline => {
+                    tracing::debug!("rebinding {}: {err}", config.listen_peer);
+                    actix_rt::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(err) => panic!("cannot rebind {}: {err}", config.listen_peer),
+            }
+        };
+        self.launch(config, listener, None);
+    }
+
+    /// Node `id`'s data dir.
+    pub fn data_dir(&self, id: NodeId) -> std::path::PathBuf {
+        self.config(id).data_dir.clone()
     }
 
     /// Serves the REST gateway of every node on its HTTP port (as `raftix serve` does).
@@ -174,6 +291,19 @@ impl TestCluster {
         }
     }
 
+    /// Cuts each node of `ids` off from every other node (both directions): unlike
+    /// `partition`, the nodes of `ids` cannot reach each other either.
+    pub async fn isolate(&self, ids: &BTreeSet<NodeId>) {
+        for (&id, node) in &self.nodes {
+            let blocked: BTreeSet<NodeId> = if ids.contains(&id) {
+                self.nodes.keys().copied().filter(|&p| p != id).collect()
+            } else {
+                ids.clone()
+            };
+            node.handle.block_peers(blocked).await;
+        }
+    }
+
     /// Heals every partition.
     pub async fn heal(&self) {
         for node in self.nodes.values() {
@@ -206,6 +336,14 @@ impl TestCluster {
             node.handle.shutdown().await;
         }
     }
+}
+
+/// Settings every test node starts with. Tests run in parallel on small machines: leave room
+/// for CPU stalls.
+fn test_defaults(config: &mut NodeConfig) {
+    config.election_timeout_min_ms = 300;
+    config.election_timeout_max_ms = 600;
+    config.log_map_size = 256 << 20;
 }
 
 /// The leader that every node in `among` names, if one exists and is itself a leader.
