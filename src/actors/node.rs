@@ -96,7 +96,7 @@ pub struct RaftNode {
     pub(super) applied: Index,
     pub(super) peer_http: BTreeMap<NodeId, String>,
     subscribers: Vec<Recipient<RoleChange>>,
-    blocked: BTreeSet<NodeId>,
+    pub(super) blocked: BTreeSet<NodeId>,
     last_role: Option<(Role, Term)>,
     last_leader: Option<NodeId>,
     failure: Option<String>,

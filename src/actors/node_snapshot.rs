@@ -69,10 +69,22 @@ impl RaftNode {
     }
 
     fn take_snapshot(&mut self) {
+        let applied = self.applied;
         let s = &mut self.parts.snapshots;
-        s.taking = true;
         s.since_entries = 0;
         s.since_bytes = 0;
+        if let Some(latest) = s.store.latest() {
+            if latest.meta.last.index >= applied {
+                // Nothing applied since (and a new file at the same position would replace
+                // the installed one under its name): the latest snapshot is the answer.
+                let summary = SnapshotSummary::of(latest);
+                for w in std::mem::take(&mut s.waiters) {
+                    let _ = w.send(Ok(summary.clone()));
+                }
+                return;
+            }
+        }
+        s.taking = true;
         self.parts.take_snapshot.do_send(TakeSnapshot);
     }
 
@@ -80,6 +92,9 @@ impl RaftNode {
     pub(super) fn send_snapshot(&mut self, to: NodeId) {
         let Some(me) = self.me.clone() else { return };
         let failed = |_: ()| me.do_send(SnapshotSendDone { to, last: None });
+        if self.blocked.contains(&to) {
+            return failed(()); // fault injection: the peer is cut off
+        }
         let Some(info) = self.parts.snapshots.store.latest().cloned() else {
             tracing::error!(
                 node = self.id,
