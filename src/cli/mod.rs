@@ -5,6 +5,7 @@
 //! client subcommands (`put`, `get`, ...) live in [`client`] and are merged in as one variant.
 
 pub mod bench;
+pub mod chaos;
 pub mod client;
 pub mod serve;
 mod supervise;
@@ -51,6 +52,9 @@ pub enum Command {
     Up(UpArgs),
     /// Load generator: drive a raftix or etcd cluster and report throughput and latency.
     Bench(bench::BenchArgs),
+    /// Fault injection: real nodes, a seeded nemesis, concurrent clients, then linearizability,
+    /// lost-write, convergence and panic checks (see docs/chaos.md).
+    Chaos(chaos::ChaosArgs),
     /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`.
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -78,6 +82,7 @@ impl Cli {
                 Err(e) => fail(&e, e.exit_code()),
             },
             Command::Bench(args) => bench::run(args),
+            Command::Chaos(args) => chaos::run(args),
             Command::Client(command) => command.run(),
         }
     }
