@@ -32,6 +32,8 @@ pub struct RunReport {
     pub mechanism_desc: String,
     /// The command that replays this run.
     pub reproduce: String,
+    /// Wall-clock start of the run (UTC); report times are seconds since then.
+    pub started_utc: String,
     /// The whole timeline.
     pub events: Vec<Event>,
     /// Failed checks (empty: the run passed).
@@ -148,7 +150,11 @@ impl fmt::Display for RunReport {
                 }
             }
             writeln!(f)?;
-            writeln!(f, "fault timeline:")?;
+            writeln!(
+                f,
+                "fault timeline (seconds since the run started at {}):",
+                self.started_utc
+            )?;
             for e in self.events.iter().filter(|e| e.kind != EventKind::Info) {
                 writeln!(f, "  {e}")?;
             }
@@ -187,6 +193,7 @@ mod tests {
             mechanism: Mechanism::Proxy,
             mechanism_desc: "proxy".into(),
             reproduce: "raftix chaos --seed 17 --time 40 --nodes 3 --mechanism proxy".into(),
+            started_utc: "2026-01-02T03:04:05Z".into(),
             events: vec![
                 event(1_000_000, EventKind::FaultStart, Some(1), "kill -9 node 2"),
                 event(2_000_000, EventKind::FaultEnd, Some(1), "node 2 restarted"),
@@ -214,7 +221,7 @@ mod tests {
         assert!(text.contains("reproduce: raftix chaos --seed 17"), "{text}");
         assert!(text.contains("=== linearizability check failed"), "{text}");
         // Fault 1 ended 0.5 s before the window: shown with it; fault 2 is later: not.
-        let window_part = text.split("fault timeline:").next().unwrap_or_default();
+        let window_part = text.split("fault timeline (").next().unwrap_or_default();
         assert!(window_part.contains("#1 kill -9 node 2"), "{text}");
         assert!(!window_part.contains("SIGSTOP"), "{text}");
         assert!(text.contains("node 1: /tmp/x/node1.log"), "{text}");

@@ -15,7 +15,7 @@ use super::nemesis::{node_ids, schedule, Capabilities, FaultKind, Nemesis};
 use super::net::{MechanismChoice, Network, NodeId};
 use super::report::RunReport;
 use super::rng::Rng;
-use super::timeline::{Clock, Timeline};
+use super::timeline::{utc_now, Clock, Timeline};
 use super::workload::{final_reads, Workload, WorkloadConfig};
 
 static RUN_DIRS: AtomicU32 = AtomicU32::new(0);
@@ -162,11 +162,12 @@ fn make_run_dir(config: &ChaosConfig) -> Result<PathBuf, String> {
 pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
     let started = Instant::now();
     let clock = Clock::start();
+    let started_utc = utc_now();
     let timeline = Timeline::new(clock, config.echo);
     let ids = node_ids(config.nodes);
     let dir = make_run_dir(config)?;
     timeline.info(format!(
-        "chaos run: seed {}, {} nodes, {} s; run dir {}",
+        "chaos run: seed {}, {} nodes, {} s, started {started_utc}; run dir {}",
         config.seed,
         config.nodes,
         config.time.as_secs(),
@@ -208,6 +209,7 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
         mechanism,
         mechanism_desc: net.describe(),
         reproduce: config.command_line(mechanism.name()),
+        started_utc,
         events: Vec::new(),
         failures: Vec::new(),
         stats: Default::default(),

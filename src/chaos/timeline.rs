@@ -64,6 +64,37 @@ impl fmt::Display for Event {
     }
 }
 
+/// The current wall-clock time in UTC, `YYYY-MM-DDTHH:MM:SSZ` (node logs use wall-clock times;
+/// the report gives the run's start so the two can be lined up).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    utc(secs)
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian calendar).
+pub fn utc(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// `12.345s`, right-aligned, from microseconds.
 pub fn secs(us: u64) -> String {
     format!("{:>8.3}s", us as f64 / 1e6)
@@ -198,6 +229,13 @@ mod tests {
         assert_eq!(ids(19, 35), vec![Some(1), Some(2)]);
         assert_eq!(ids(45, 46), Vec::<Option<u64>>::new());
         assert_eq!(ids(60, 70), vec![Some(3)]);
+    }
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 
     #[test]
