@@ -358,7 +358,10 @@ pub fn blocked_links(
 /// What must be undone when a fault ends.
 #[derive(Debug)]
 enum Active {
+    /// The fault was not applied.
     Nothing,
+    /// The fault was instantaneous (a leadership transfer): over as soon as it started.
+    Instant,
     Blocked,
     Killed(NodeId),
     KilledAll,
@@ -491,7 +494,7 @@ impl<'a> Nemesis<'a> {
                     Ok(answer) => format!("transfer leadership to node {to}: {answer}"),
                     Err(e) => format!("transfer leadership to node {to}: refused ({e})"),
                 };
-                Ok((text, Active::Nothing))
+                Ok((text, Active::Instant))
             }
             Fault::Disk { node, read_only } => {
                 let n = self.resolve(*node);
@@ -512,11 +515,14 @@ impl<'a> Nemesis<'a> {
                     }
                 }
             }
-            Fault::Membership => self.membership_change().map(|text| (text, Active::Nothing)),
+            Fault::Membership => self.membership_change().map(|text| (text, Active::Instant)),
         };
         match result {
             Ok((text, active)) => {
                 self.timeline.fault_start(id, text);
+                if matches!(active, Active::Instant) {
+                    self.timeline.fault_end(id, "done (instantaneous)");
+                }
                 active
             }
             Err(e) => {
@@ -530,7 +536,7 @@ impl<'a> Nemesis<'a> {
     /// Heals fault number `id`.
     fn end(&mut self, id: u64, active: Active) {
         let result = match active {
-            Active::Nothing => return,
+            Active::Nothing | Active::Instant => return,
             Active::Blocked => self
                 .net
                 .set_blocked(&Blocked::new())
@@ -658,6 +664,69 @@ mod tests {
         }
         let only = schedule(1, &ids, Duration::from_secs(60), &[FaultKind::Kill], caps);
         assert!(only.iter().all(|s| matches!(s.fault, Fault::Kill(_))));
+    }
+
+    /// A leadership transfer starts and ends at once, so it is never "in effect" next to a later
+    /// violation window; a fault that cannot be applied is a warning, not a fault event.
+    #[test]
+    fn instant_faults_end_at_once() {
+        use super::super::cluster::NodeFlags;
+        use super::super::net::MechanismChoice;
+        use super::super::timeline::{Clock, EventKind};
+
+        let ids = node_ids(3);
+        let timeline = Timeline::new(Clock::start(), false);
+        let mut net = Network::setup(MechanismChoice::Proxy, &ids, &timeline).expect("proxies");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cluster = ChaosCluster::new(
+            "/nonexistent/raftix".into(),
+            dir.path(),
+            &net,
+            &ids,
+            NodeFlags::default(),
+            timeline.clone(),
+        );
+        // Nobody listens: the transfer is refused, which is still a (logged) transfer attempt.
+        let api = Api::new(cluster.http_bases());
+        let steps = [
+            Step {
+                at: Duration::ZERO,
+                hold: Duration::from_millis(10),
+                fault: Fault::Transfer(2),
+            },
+            Step {
+                at: Duration::from_millis(20),
+                hold: Duration::from_millis(10),
+                fault: Fault::Pause(Target::Node(1)),
+            },
+        ];
+        let start = Instant::now();
+        Nemesis::new(&mut cluster, &mut net, api, timeline.clone()).run(
+            &steps,
+            start,
+            start + Duration::from_millis(100),
+        );
+        let events = timeline.events();
+        let kinds: Vec<(EventKind, Option<u64>)> = events
+            .iter()
+            .filter(|e| e.fault.is_some())
+            .map(|e| (e.kind, e.fault))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (EventKind::FaultStart, Some(1)),
+                (EventKind::FaultEnd, Some(1))
+            ],
+            "{events:#?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.kind == EventKind::Warning && e.text.contains("fault #2")),
+            "pausing a node that is not running is a warning: {events:#?}"
+        );
+        assert!(timeline.faults_overlapping(1_000_000, 2_000_000).is_empty());
     }
 
     #[test]
