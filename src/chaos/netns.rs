@@ -171,6 +171,32 @@ pub fn cleanup_leftovers(timeline: &Timeline) -> usize {
     removed
 }
 
+/// The `tc` arguments that put `netem` (or, with `None`, a plain FIFO back) as the leaf of the
+/// normal traffic class of namespace `ns`.
+fn netem_args(ns: &str, netem: Option<Netem>) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-n", ns, "qdisc", "replace", "dev", "eth0", "parent", "1:10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    match netem {
+        Some(n) => {
+            args.extend(["netem", "limit", "100000", "delay"].map(String::from));
+            args.push(format!("{}ms", n.delay_ms));
+            if n.jitter_ms > 0 {
+                args.push(format!("{}ms", n.jitter_ms));
+            }
+            if n.loss_percent > 0 {
+                args.push("loss".into());
+                args.push(format!("{}%", n.loss_percent));
+            }
+        }
+        None => args.extend(["pfifo", "limit", "1000"].map(String::from)),
+    }
+    args
+}
+
 /// One node's namespace.
 #[derive(Debug)]
 struct NsNode {
@@ -359,24 +385,7 @@ impl NetnsNet {
             return Err(format!("tc netem unavailable: {why}"));
         }
         for node in self.nodes.values() {
-            let mut args: Vec<String> = ["-n", &node.ns, "qdisc", "replace", "dev", "eth0"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            args.extend(["parent".into(), "1:10".into()]);
-            match netem {
-                Some(n) => {
-                    args.extend(["netem".into(), "limit".into(), "100000".into()]);
-                    args.extend(["delay".into(), format!("{}ms", n.delay_ms)]);
-                    if n.jitter_ms > 0 {
-                        args.push(format!("{}ms", n.jitter_ms));
-                    }
-                    if n.loss_percent > 0 {
-                        args.extend(["loss".into(), format!("{}%", n.loss_percent)]);
-                    }
-                }
-                None => args.extend(["pfifo".into(), "limit".into(), "1000".into()]),
-            }
+            let args = netem_args(&node.ns, netem);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             run("tc", &args)?;
         }
@@ -417,6 +426,32 @@ mod tests {
         // The longest host-side veth name (pid_max, 1296th run, node 5) fits IFNAMSIZ - 1.
         let longest = format!("{VETH_PREFIX}{}-{}-5", base36(4_194_304), base36(1295));
         assert!(longest.len() <= 15, "{longest}");
+    }
+
+    #[test]
+    fn netem_commands() {
+        let on = Netem {
+            delay_ms: 40,
+            jitter_ms: 10,
+            loss_percent: 5,
+        };
+        assert_eq!(
+            netem_args("rxc-a-0-n1", Some(on)).join(" "),
+            "-n rxc-a-0-n1 qdisc replace dev eth0 parent 1:10 netem limit 100000 delay 40ms 10ms loss 5%"
+        );
+        let delay_only = Netem {
+            delay_ms: 7,
+            jitter_ms: 0,
+            loss_percent: 0,
+        };
+        assert_eq!(
+            netem_args("ns", Some(delay_only)).join(" "),
+            "-n ns qdisc replace dev eth0 parent 1:10 netem limit 100000 delay 7ms"
+        );
+        assert_eq!(
+            netem_args("ns", None).join(" "),
+            "-n ns qdisc replace dev eth0 parent 1:10 pfifo limit 1000"
+        );
     }
 
     #[test]
