@@ -2,8 +2,8 @@
 //! real `raftix serve` processes, 3 and 5 of them, under a seeded nemesis (partitions, kill -9
 //! of one and of all nodes, SIGSTOP, leadership transfer, a full or read-only disk, delay and
 //! loss where `tc netem` exists), with concurrent clients, then the checks of
-//! `raftix::chaos::checks` (per-key linearizability, no acknowledged write lost, identical
-//! replicas after healing, no panic, no unexpected exit).
+//! `raftix::chaos::checks` (per-key linearizability, no acknowledged write lost, no write
+//! committed twice, identical replicas after healing, no panic, no unexpected exit).
 //!
 //! The network mechanism is namespaces when the test runs as root with `ip` and `tc`, else the
 //! per-link TCP proxy; one run always uses the proxy. Nothing is skipped: each run writes its

@@ -197,6 +197,40 @@ impl Api {
         }
     }
 
+    /// Node `id`'s committed log entries as `GET /v1/log` describes them (every page, from
+    /// the first entry it still holds to its commit index).
+    pub fn committed_log(&self, id: NodeId) -> Result<Vec<Value>, String> {
+        let mut out = Vec::new();
+        let mut from = 1u64;
+        loop {
+            let resp = self
+                .http
+                .get(self.url(id, "/v1/log"))
+                .query(&[("from", from.to_string()), ("limit", "1000".to_string())])
+                .send()
+                .map_err(|e| format!("node {id}: {e}"))?;
+            if resp.status() != StatusCode::OK {
+                return Err(format!("node {id}: log answered {}", resp.status()));
+            }
+            let page: Value = resp.json().map_err(|e| format!("node {id}: {e}"))?;
+            let commit = page["commit"].as_u64().unwrap_or(0);
+            let first = page["first_index"].as_u64().unwrap_or(from);
+            let entries = page["entries"].as_array().cloned().unwrap_or_default();
+            let last = entries.last().and_then(|e| e["index"].as_u64());
+            out.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| e["index"].as_u64().is_some_and(|i| i <= commit)),
+            );
+            match last {
+                Some(last) if last < commit => from = last + 1,
+                // Compacted below `from`: continue at the first entry held.
+                None if first > from && first <= commit => from = first,
+                _ => return Ok(out),
+            }
+        }
+    }
+
     fn write_request(req: RequestBuilder, idempotency_key: Option<&str>) -> RequestBuilder {
         match idempotency_key {
             Some(key) => req.header("Idempotency-Key", key),

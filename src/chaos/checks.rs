@@ -6,6 +6,9 @@
 //!   the final heal.
 //! - [`convergence`]: every node's whole key-value contents are identical after the final heal
 //!   (read with `consistency=stale` once all nodes reported the same applied index).
+//! - [`no_double_apply`]: no value was committed by two entries without a request id (every
+//!   client write has a unique value, so that is a write applied twice: an answer that said
+//!   "not applied" was wrong).
 //! - [`panics`]: no node log contains `panicked at`.
 //! - [`unexpected_exits`]: no node exited by itself outside a disk fault.
 
@@ -170,6 +173,46 @@ pub fn convergence(
     ))
 }
 
+/// Committed log entries (as `GET /v1/log` describes them) must not write the same value to the
+/// same key twice without a request id (entries with a request id are deduplicated when
+/// applied). Returns how many entries were checked.
+pub fn no_double_apply(entries: &[serde_json::Value]) -> Result<usize, Failure> {
+    let mut seen: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for e in entries {
+        let c = &e["command"];
+        if e["type"] != "command" || !c["request_id"].is_null() {
+            continue;
+        }
+        if !matches!(c["op"].as_str(), Some("put") | Some("cas")) {
+            continue;
+        }
+        let (Some(key), Some(value)) = (c["key"].as_str(), c["value"].as_str()) else {
+            continue;
+        };
+        seen.entry((key.to_string(), value.to_string()))
+            .or_default()
+            .push(format!("index {} term {}", e["index"], e["term"]));
+    }
+    let twice: Vec<String> = seen
+        .iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|((k, v), at)| format!("{k:?} = {v:?} committed at {}", at.join(" and ")))
+        .collect();
+    if twice.is_empty() {
+        Ok(entries.len())
+    } else {
+        Err(Failure::new(
+            "no write applied twice",
+            format!(
+                "{} write(s) without an idempotency key were committed twice (the client retried \
+                 after an answer saying the first attempt was not applied):\n  {}",
+                twice.len(),
+                twice.join("\n  ")
+            ),
+        ))
+    }
+}
+
 /// The `panicked at` lines (with the line after, which holds the message) of every log.
 pub fn panics(logs: &[(NodeId, PathBuf)]) -> Result<(), Failure> {
     let mut found = Vec::new();
@@ -302,6 +345,37 @@ mod tests {
             Operation::read(2, 20, 30, Some(b"a")).on("k"),
         ];
         assert!(linearizability(&fine).is_ok());
+    }
+
+    #[test]
+    fn a_write_committed_twice_is_flagged() {
+        use serde_json::json;
+        let entry = |index: u64, term: u64, value: &str, request_id: Option<&str>| {
+            let mut command = json!({"op": "put", "key": "g6.k0", "value": value});
+            if let Some(id) = request_id {
+                command["request_id"] = json!(id);
+            }
+            json!({"index": index, "term": term, "type": "command", "command": command})
+        };
+        let fine = vec![
+            json!({"index": 1, "term": 1, "type": "noop", "command": null}),
+            entry(2, 1, "c9.1283", None),
+            entry(3, 1, "c3.1238", None),
+            // A retry with an idempotency key: two entries, applied once.
+            entry(4, 1, "c1.5", Some("chaos-c1-5")),
+            entry(5, 2, "c1.5", Some("chaos-c1-5")),
+        ];
+        assert_eq!(no_double_apply(&fine), Ok(5));
+        let mut twice = fine.clone();
+        twice.push(entry(9, 3, "c9.1283", None));
+        let err = no_double_apply(&twice).expect_err("a doubled write must be flagged");
+        assert_eq!(err.check, "no write applied twice");
+        assert!(
+            err.message
+                .contains(r#""g6.k0" = "c9.1283" committed at index 2 term 1 and index 9 term 3"#),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! the node logs are.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::checker::Summary;
+use crate::checker::{KeyedOperation, Summary};
 
 use super::checks::Failure;
 use super::net::{Mechanism, NodeId};
@@ -48,6 +49,8 @@ pub struct RunReport {
     pub keys_compared: usize,
     /// Acknowledged write-once keys checked on every node.
     pub acked_checked: usize,
+    /// Committed log entries checked for writes applied twice.
+    pub log_entries_checked: usize,
     /// Faults applied.
     pub faults_applied: u64,
     /// Every node's log.
@@ -123,8 +126,9 @@ impl fmt::Display for RunReport {
         }
         writeln!(
             f,
-            "after healing: {} keys compared across nodes, {} acknowledged write-once keys checked",
-            self.keys_compared, self.acked_checked
+            "after healing: {} keys compared across nodes, {} acknowledged write-once keys checked, \
+             {} committed entries checked for writes applied twice",
+            self.keys_compared, self.acked_checked, self.log_entries_checked
         )?;
         if !self.passed() {
             writeln!(f)?;
@@ -158,6 +162,10 @@ impl fmt::Display for RunReport {
             for e in self.events.iter().filter(|e| e.kind != EventKind::Info) {
                 writeln!(f, "  {e}")?;
             }
+            writeln!(
+                f,
+                "whole history and timeline: history.txt and timeline.txt in the run dir"
+            )?;
             writeln!(f, "node logs:")?;
             for (id, path) in &self.logs {
                 writeln!(f, "  node {id}: {}", path.display())?;
@@ -171,6 +179,27 @@ impl fmt::Display for RunReport {
     }
 }
 
+/// Writes `history.txt` (every recorded operation, by key and call time; times in µs since the
+/// start of the run) and `timeline.txt` (every event) into the run dir `dir`.
+pub fn write_files(
+    dir: &Path,
+    history: &[KeyedOperation],
+    events: &[Event],
+) -> std::io::Result<()> {
+    let mut ops: Vec<&KeyedOperation> = history.iter().collect();
+    ops.sort_by(|a, b| (&a.key, a.op.call).cmp(&(&b.key, b.op.call)));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("history.txt"))?);
+    for o in ops {
+        writeln!(out, "{:<10} {}", o.key, o.op)?;
+    }
+    out.flush()?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("timeline.txt"))?);
+    for e in events {
+        writeln!(out, "{e}")?;
+    }
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +211,32 @@ mod tests {
             fault,
             text: text.into(),
         }
+    }
+
+    #[test]
+    fn files_hold_the_history_by_key_and_the_timeline() {
+        use crate::checker::Operation;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let history = vec![
+            Operation::write(2, 50, 60, b"b").on("k1"),
+            Operation::read(1, 10, 20, None).on("k1"),
+            Operation::write(1, 5, 6, b"a").on("k0"),
+        ];
+        let events = vec![event(7, EventKind::FaultStart, Some(1), "SIGSTOP node 1")];
+        write_files(dir.path(), &history, &events).expect("write");
+        let text = std::fs::read_to_string(dir.path().join("history.txt")).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0].starts_with("k0") && lines[0].contains("write \"a\" => ok"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("read => absent") && lines[2].contains("write \"b\""),
+            "{text}"
+        );
+        let timeline = std::fs::read_to_string(dir.path().join("timeline.txt")).expect("read");
+        assert!(timeline.contains("fault+ #1 SIGSTOP node 1"), "{timeline}");
     }
 
     #[test]
@@ -210,6 +265,7 @@ mod tests {
             history_len: 10,
             keys_compared: 0,
             acked_checked: 0,
+            log_entries_checked: 0,
             faults_applied: 2,
             logs: vec![(1, PathBuf::from("/tmp/x/node1.log"))],
             dir: PathBuf::from("/tmp/x"),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::api::Api;
 use super::checks::{self, Failure};
-use super::cluster::{ChaosCluster, NodeFlags};
+use super::cluster::{ChaosCluster, Exit, NodeFlags};
 use super::nemesis::{node_ids, schedule, Capabilities, FaultKind, Nemesis};
 use super::net::{MechanismChoice, Network, NodeId};
 use super::report::RunReport;
@@ -100,13 +100,19 @@ impl ChaosConfig {
 }
 
 /// Waits until every node answers, one is leader, and all report the same applied index equal
-/// to the highest commit index, twice in a row; returns that index or what was last seen.
-fn wait_converged(api: &Api, cluster: &mut ChaosCluster, timeout: Duration) -> Result<u64, String> {
+/// to the highest commit index, twice in a row; returns that index or what was last seen. Nodes
+/// that exit meanwhile (everything is healed: none should) are added to `exits`.
+fn wait_converged(
+    api: &Api,
+    cluster: &mut ChaosCluster,
+    timeout: Duration,
+    exits: &mut Vec<Exit>,
+) -> Result<u64, String> {
     let until = Instant::now() + timeout;
     let mut last_seen = String::from("no status yet");
     let mut previous: Option<u64> = None;
     while Instant::now() < until {
-        cluster.reap_exits();
+        exits.extend(cluster.reap_exits());
         let statuses: BTreeMap<NodeId, Option<serde_json::Value>> = api
             .ids()
             .into_iter()
@@ -217,6 +223,7 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
         history_len: 0,
         keys_compared: 0,
         acked_checked: 0,
+        log_entries_checked: 0,
         faults_applied: 0,
         logs: logs.clone(),
         dir: dir.clone(),
@@ -252,7 +259,7 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
     let recorder = workload.stop();
 
     timeline.info("waiting for every node to apply the same index");
-    match wait_converged(&api, &mut cluster, Duration::from_secs(60)) {
+    match wait_converged(&api, &mut cluster, Duration::from_secs(60), &mut unexpected) {
         Ok(index) => timeline.info(format!("every node applied index {index}")),
         Err(last) => failures.push(Failure {
             check: "convergence",
@@ -282,7 +289,7 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
     // applied more meanwhile).
     let mut contents: BTreeMap<NodeId, BTreeMap<String, String>> = BTreeMap::new();
     for _ in 0..3 {
-        let before = wait_converged(&api, &mut cluster, Duration::from_secs(20));
+        let before = wait_converged(&api, &mut cluster, Duration::from_secs(20), &mut unexpected);
         contents = ids
             .iter()
             .filter_map(|&id| match api.dump(id) {
@@ -293,11 +300,19 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
                 }
             })
             .collect();
-        let after = wait_converged(&api, &mut cluster, Duration::from_secs(5));
+        let after = wait_converged(&api, &mut cluster, Duration::from_secs(5), &mut unexpected);
         if before.is_ok() && before == after && contents.len() == ids.len() {
             break;
         }
     }
+    // Every committed entry, from the first node that serves its whole log.
+    let committed = ids.iter().find_map(|&id| match api.committed_log(id) {
+        Ok(entries) => Some(entries),
+        Err(e) => {
+            timeline.warn(format!("reading node {id}'s log: {e}"));
+            None
+        }
+    });
     for exit in cluster.reap_exits() {
         unexpected.push(exit);
     }
@@ -324,6 +339,17 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
         Ok(n) => report.acked_checked = n,
         Err(f) => failures.push(f),
     }
+    match committed {
+        Some(entries) => match checks::no_double_apply(&entries) {
+            Ok(n) => report.log_entries_checked = n,
+            Err(f) => failures.push(f),
+        },
+        None => failures.push(Failure {
+            check: "no write applied twice",
+            message: "no node's committed log could be read after healing".into(),
+            window: None,
+        }),
+    }
     match checks::linearizability(&recorded.history) {
         Ok(summary) => report.checked = Some(summary),
         Err(f) => failures.push(f),
@@ -347,7 +373,11 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
     report.failures = failures;
     report.events = timeline.events();
     report.dir_kept = config.keep_dir || !report.passed();
-    if !report.dir_kept {
+    if report.dir_kept {
+        if let Err(e) = super::report::write_files(&dir, &recorded.history, &report.events) {
+            timeline.warn(format!("writing history.txt and timeline.txt: {e}"));
+        }
+    } else {
         let _ = std::fs::remove_dir_all(&dir);
     }
     report.elapsed = started.elapsed();
