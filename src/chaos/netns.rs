@@ -15,6 +15,10 @@
 //! Only `sch_htb`, `sch_fifo` and `cls_u32` are required (no `prio`, no `gact` action: some
 //! kernels lack them).
 //!
+//! At setup a probe checks that TCP gets from one namespace to another and from the root
+//! namespace to a node (firewall rules on bridged traffic would break both); when it fails,
+//! `auto` falls back to the proxy and says why.
+//!
 //! Names are unique per run: `<tag>` is the harness pid and a per-process counter in base 36, so
 //! parallel runs never collide and interface names stay under 15 bytes: namespaces
 //! `rxc-<tag>-n<id>`, the bridge `rxb<tag>`, host-side veths `rxv<tag>-<id>`. [`NetnsNet`]'s
@@ -197,6 +201,31 @@ fn netem_args(ns: &str, netem: Option<Netem>) -> Vec<String> {
     args
 }
 
+/// `/run/netns/<name>`.
+fn ns_path(name: &str) -> PathBuf {
+    Path::new("/run/netns").join(name)
+}
+
+/// Runs `f` on a new thread that first enters the network namespace at `path` (a thread's
+/// network namespace is its own: the rest of the process stays where it is). Sockets `f` makes
+/// belong to that namespace.
+fn in_netns<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns(2) on an fd we own, affecting only this thread.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } == -1 {
+            return Err(format!("setns: {}", std::io::Error::last_os_error()));
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| "probe thread panicked".to_string())?
+}
+
 /// One node's namespace.
 #[derive(Debug)]
 struct NsNode {
@@ -297,6 +326,7 @@ impl NetnsNet {
             tc("class add dev eth0 parent 1: classid 1:20 htb rate 10gbit quantum 60000")?;
             tc("qdisc add dev eth0 parent 1:20 pfifo limit 0")?;
         }
+        net.probe_connectivity()?;
         // Probe netem on the first namespace (and put the plain leaf back).
         if let Some(first) = net.nodes.values().next() {
             let probe = ["-n", &first.ns, "qdisc", "replace", "dev", "eth0"];
@@ -311,6 +341,32 @@ impl NetnsNet {
             }
         }
         Ok(net)
+    }
+
+    /// Checks that TCP gets through: from the second namespace and from the root namespace to a
+    /// listener in the first (bridge netfilter rules, for one, could drop bridged traffic).
+    fn probe_connectivity(&self) -> Result<(), String> {
+        let mut nodes = self.nodes.values();
+        let (Some(a), Some(b)) = (nodes.next(), nodes.next()) else {
+            return Ok(());
+        };
+        let (ns_a, ns_b) = (ns_path(&a.ns), ns_path(&b.ns));
+        let ip_a = a.ip.clone();
+        let listener = in_netns(&ns_a, move || {
+            std::net::TcpListener::bind((ip_a.as_str(), 0)).map_err(|e| format!("bind: {e}"))
+        })??;
+        let target = listener
+            .local_addr()
+            .map_err(|e| format!("probe address: {e}"))?;
+        let timeout = std::time::Duration::from_secs(2);
+        in_netns(&ns_b, move || {
+            std::net::TcpStream::connect_timeout(&target, timeout)
+                .map(drop)
+                .map_err(|e| format!("node to node ({target}): {e}"))
+        })??;
+        std::net::TcpStream::connect_timeout(&target, timeout)
+            .map(drop)
+            .map_err(|e| format!("harness to node ({target}): {e}"))
     }
 
     /// One line: bridge, subnet, whether netem works.
@@ -338,7 +394,7 @@ impl NetnsNet {
             listen_http: format!("{}:{HTTP_PORT}", node.ip),
             http_base: format!("http://{}:{HTTP_PORT}", node.ip),
             cluster: cluster_flag(&peers),
-            netns: Some(Path::new("/run/netns").join(&node.ns)),
+            netns: Some(ns_path(&node.ns)),
         }
     }
 
@@ -452,6 +508,32 @@ mod tests {
             netem_args("ns", None).join(" "),
             "-n ns qdisc replace dev eth0 parent 1:10 pfifo limit 1000"
         );
+    }
+
+    /// As root with `ip` and `tc`: the probe passes, a cut link fails it (the tc filter really
+    /// drops TCP), healing restores it, and teardown leaves no namespace or link behind.
+    /// Otherwise: setup fails with a reason instead of panicking.
+    #[test]
+    fn namespaces_connect_and_cuts_drop() {
+        if let Some(why) = unavailable_reason() {
+            let err = NetnsNet::create(&[1, 2]).expect_err("setup must fail here");
+            eprintln!("namespaces unavailable ({why}); setup failed cleanly: {err}");
+            return;
+        }
+        let mut net = NetnsNet::create(&[1, 2]).expect("namespaces");
+        net.probe_connectivity().expect("open network");
+        net.set_blocked(&Blocked::from([(2, 1)]))
+            .expect("cut 2 -> 1");
+        let err = net.probe_connectivity().expect_err("2 -> 1 is cut");
+        assert!(err.contains("node to node"), "{err}");
+        net.set_blocked(&Blocked::new()).expect("heal");
+        net.probe_connectivity().expect("healed network");
+        let names: Vec<String> = net.nodes.values().map(|n| n.ns.clone()).collect();
+        let bridge = net.bridge.clone();
+        drop(net);
+        let left = run("ip", &["netns", "list"]).unwrap_or_default();
+        assert!(names.iter().all(|n| !left.contains(n.as_str())), "{left}");
+        assert!(!links_of_kind("bridge").contains(&bridge));
     }
 
     #[test]
