@@ -6,8 +6,10 @@
 //! - [`actors`]: the actix runtime around the core.
 //! - [`http`]: the REST gateway.
 //! - [`bench`]: the load generator of `raftix bench`.
+//! - [`chaos`]: fault injection against real processes (`raftix chaos`, `tests/chaos_short.rs`).
 pub mod actors;
 pub mod bench;
+pub mod chaos;
 pub mod checker;
 pub mod cli;
 pub mod config;

@@ -5,6 +5,7 @@
 //! client subcommands (`put`, `get`, ...) live in [`client`] and are merged in as one variant.
 
 pub mod bench;
+pub mod chaos;
 pub mod client;
 pub mod join;
 pub mod promote;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Seed a NEW cluster's node from a backup (`raftix backup`): run it once per node with the
     /// same --from and --cluster, then `raftix serve` each node with that --cluster.
     Restore(restore::RestoreArgs),
+    /// Fault injection: real nodes, a seeded nemesis, concurrent clients, then linearizability,
+    /// lost-write, convergence and panic checks (see docs/chaos.md).
+    Chaos(chaos::ChaosArgs),
     /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`,
     /// `transfer-leader`, `member ...`, `snapshot`, `backup`.
     #[command(flatten)]
@@ -98,6 +102,7 @@ impl Cli {
                 }
                 Err(e) => fail(&e, e.exit_code()),
             },
+            Command::Chaos(args) => chaos::run(args),
             Command::Client(command) => command.run(),
         }
     }

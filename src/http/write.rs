@@ -6,7 +6,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use awc::error::SendRequestError;
+use awc::error::{ConnectError, SendRequestError};
 use bytes::Bytes;
 
 use super::input::query_flag;
@@ -106,18 +106,7 @@ async fn forward(
     }
     let mut answer = match outgoing.send_body(body.clone()).await {
         Ok(answer) => answer,
-        Err(SendRequestError::Connect(err)) => {
-            // Nothing was sent: safe to retry.
-            return Err(ApiError::unavailable(
-                "leader_unreachable",
-                format!("the leader at {addr} cannot be reached: {err}"),
-            ));
-        }
-        Err(err) => {
-            return Err(ApiError::outcome_unknown(format!(
-                "forwarded to the leader at {addr} but got no answer ({err}): the write may or may not be applied"
-            )));
-        }
+        Err(err) => return Err(forward_error(err, addr)),
     };
     let relayed = answer.body().limit(state.limits.max_value_bytes + 64 * 1024).await.map_err(|err| {
         ApiError::outcome_unknown(format!(
@@ -135,6 +124,27 @@ async fn forward(
     Ok(response.body(relayed))
 }
 
+/// What a failed forward means for the client. Only a failure to connect proves the leader
+/// never got the request (503 `leader_unreachable`, safe to retry). awc also reports a
+/// connection closed after the request was written, before any answer, as a connect error
+/// (`ConnectError::Disconnected`): the leader may have appended the write by then (it dies after
+/// replicating it, a later leader commits it), so that is 504 `outcome_unknown`, like every
+/// other failure after sending.
+pub fn forward_error(err: SendRequestError, addr: &str) -> ApiError {
+    match err {
+        SendRequestError::Connect(ConnectError::Disconnected) => ApiError::outcome_unknown(format!(
+            "forwarded to the leader at {addr}, which closed the connection without answering: the write may or may not be applied"
+        )),
+        SendRequestError::Connect(err) => ApiError::unavailable(
+            "leader_unreachable",
+            format!("the leader at {addr} cannot be reached: {err}"),
+        ),
+        err => ApiError::outcome_unknown(format!(
+            "forwarded to the leader at {addr} but got no answer ({err}): the write may or may not be applied"
+        )),
+    }
+}
+
 /// The per-worker HTTP client used to forward writes.
 pub fn client_of(req: &HttpRequest) -> web::Data<awc::Client> {
     req.app_data::<web::Data<awc::Client>>()
@@ -145,4 +155,65 @@ pub fn client_of(req: &HttpRequest) -> web::Data<awc::Client> {
 /// A client that relays a leader's redirect instead of following it.
 pub fn forwarding_client() -> awc::Client {
     awc::Client::builder().disable_redirects().finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    use actix_web::http::StatusCode;
+
+    use super::forward_error;
+
+    /// Forwards a PUT with awc to `addr` and maps the failure as `forward` does.
+    async fn forward_to(addr: &str) -> super::ApiError {
+        let err = awc::Client::new()
+            .put(format!("http://{addr}/v1/kv/k"))
+            .send_body("v")
+            .await
+            .expect_err("the forward must fail");
+        forward_error(err, addr)
+    }
+
+    #[actix_rt::test]
+    async fn refused_connection_is_leader_unreachable() {
+        let addr = {
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").to_string()
+        };
+        let err = forward_to(&addr).await;
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code, "leader_unreachable");
+    }
+
+    /// A leader that received the whole request and died before answering (kill -9 after
+    /// appending): the client must not be told the write was not applied.
+    #[actix_rt::test]
+    async fn connection_closed_after_the_request_is_outcome_unknown() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            // Read until the end of the body ("v"), then close without answering.
+            while !got.ends_with(b"\r\n\r\nv") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            got
+        });
+        let err = forward_to(&addr).await;
+        let got = server.join().expect("server thread");
+        assert!(
+            got.starts_with(b"PUT /v1/kv/k"),
+            "the leader received the request: {}",
+            String::from_utf8_lossy(&got)
+        );
+        assert_eq!(err.status, StatusCode::GATEWAY_TIMEOUT, "{err}");
+        assert_eq!(err.code, "outcome_unknown");
+    }
 }
