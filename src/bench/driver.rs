@@ -1,8 +1,11 @@
 //! Runs a workload: node views, preload, warmup, measurement, node views again.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::histogram::Histogram;
 use super::report::Report;
@@ -39,6 +42,21 @@ impl KeyPicker {
     }
 }
 
+/// One request as recorded for `--timeline`: times in microseconds since the run started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// When the request was sent.
+    pub start_us: u64,
+    /// When its answer (or failure) came.
+    pub end_us: u64,
+    /// The client that sent it (0-based).
+    pub client: usize,
+    /// The endpoint it went to.
+    pub endpoint: String,
+    /// `None` for a success, the failure kind otherwise.
+    pub failure: Option<String>,
+}
+
 /// What one client (or, merged, a whole run) measured.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
@@ -52,6 +70,8 @@ pub struct Tally {
     pub ops_per_second: Vec<u64>,
     /// Failed requests completed in each second of the measurement.
     pub errors_per_second: Vec<u64>,
+    /// Every request, warmup included (only with a timeline).
+    pub events: Vec<Event>,
 }
 
 impl Tally {
@@ -62,6 +82,7 @@ impl Tally {
             examples: BTreeMap::new(),
             ops_per_second: vec![0; seconds],
             errors_per_second: vec![0; seconds],
+            events: Vec::new(),
         }
     }
 
@@ -78,6 +99,7 @@ impl Tally {
         }
         merge_counts(&mut self.ops_per_second, &other.ops_per_second);
         merge_counts(&mut self.errors_per_second, &other.errors_per_second);
+        self.events.extend(other.events.iter().cloned());
     }
 }
 
@@ -93,6 +115,8 @@ fn merge_counts(mine: &mut Vec<u64>, theirs: &[u64]) {
 /// The instants of a run.
 #[derive(Clone, Copy, Debug)]
 struct Window {
+    /// The run starts (the warmup begins); timeline times count from here.
+    start: Instant,
     /// Measurement starts (the warmup ends).
     measure: Instant,
     /// Everything stops.
@@ -168,27 +192,78 @@ async fn preload(config: BenchConfig, plan: RequestPlan) -> Result<(), BenchErro
     futures::future::try_join_all(jobs).await.map(|_| ())
 }
 
-/// One client's loop until the end of the window.
-async fn client_loop(
-    plan: Arc<RequestPlan>,
-    endpoint: String,
-    seed: u64,
+/// The `--total-ops` budget: requests claimed (in flight or succeeded), at most `total`. A failed
+/// request gives its claim back, so the run ends with exactly `total` successes.
+#[derive(Debug)]
+struct Budget {
+    total: u64,
+    claimed: AtomicU64,
+}
+
+impl Budget {
+    fn new(total: u64) -> Self {
+        Budget {
+            total,
+            claimed: AtomicU64::new(0),
+        }
+    }
+
+    /// Claims one request; false once `total` are claimed.
+    fn claim(&self) -> bool {
+        self.claimed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.total).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back the claim of a failed request.
+    fn give_back(&self) {
+        self.claimed.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What every client of a run shares.
+#[derive(Debug)]
+struct Shared {
+    plan: RequestPlan,
+    endpoints: Vec<String>,
     keys: u64,
     timeout: Duration,
     window: Window,
-) -> Tally {
+    rotate_on_error: bool,
+    timeline: bool,
+    budget: Option<Budget>,
+}
+
+/// Microseconds from `from` to `to` (0 if `to` is earlier).
+fn micros_between(from: Instant, to: Instant) -> u64 {
+    u64::try_from(to.saturating_duration_since(from).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Client number `index`'s loop, starting on endpoint number `first`, until the end of the
+/// window (or of the `--total-ops` budget).
+async fn client_loop(shared: Arc<Shared>, index: usize, first: usize) -> Tally {
+    let window = shared.window;
     let seconds = seconds_of(window.end.saturating_duration_since(window.measure));
     let mut tally = Tally::new(seconds);
-    let client = one_connection_client(timeout);
-    let mut picker = KeyPicker::new(seed);
+    let mut client = one_connection_client(shared.timeout);
+    let mut picker = KeyPicker::new(index as u64 + 1);
+    let mut endpoint = first % shared.endpoints.len();
     let end = tokio::time::Instant::from_std(window.end);
     loop {
         let started = Instant::now();
         if started >= window.end {
             break;
         }
-        let key = picker.next_below(keys);
-        let outcome = match tokio::time::timeout_at(end, plan.issue(&client, &endpoint, key)).await
+        if let Some(budget) = &shared.budget {
+            if !budget.claim() {
+                break;
+            }
+        }
+        let key = picker.next_below(shared.keys);
+        let url = &shared.endpoints[endpoint];
+        let outcome = match tokio::time::timeout_at(end, shared.plan.issue(&client, url, key)).await
         {
             Ok(outcome) => outcome,
             // The run ended with this request in flight: it is not counted.
@@ -196,15 +271,26 @@ async fn client_loop(
         };
         let done = Instant::now();
         let failed = outcome.is_err();
+        if shared.timeline {
+            tally.events.push(Event {
+                start_us: micros_between(window.start, started),
+                end_us: micros_between(window.start, done),
+                client: index,
+                endpoint: url.clone(),
+                failure: outcome.as_ref().err().map(|f| f.kind.clone()),
+            });
+        }
+        if failed {
+            if let Some(budget) = &shared.budget {
+                budget.give_back();
+            }
+        }
         if done >= window.measure {
             let second = done.duration_since(window.measure).as_secs() as usize;
             let second = second.min(seconds.saturating_sub(1));
             match outcome {
                 Ok(()) => {
-                    let micros = done.duration_since(started).as_micros();
-                    tally
-                        .latency
-                        .record(u64::try_from(micros).unwrap_or(u64::MAX));
+                    tally.latency.record(micros_between(started, done));
                     tally.ops_per_second[second] += 1;
                 }
                 Err(f) => {
@@ -215,10 +301,47 @@ async fn client_loop(
             }
         }
         if failed {
+            if shared.rotate_on_error && shared.endpoints.len() > 1 {
+                endpoint = (endpoint + 1) % shared.endpoints.len();
+                client = one_connection_client(shared.timeout);
+            }
             actix_rt::time::sleep(FAILURE_PAUSE).await;
         }
     }
     tally
+}
+
+/// Writes a timeline: a CSV header, then one line per request sorted by the time it ended,
+/// `start_unix_us,end_unix_us,client,endpoint,outcome`, where times are microseconds since the
+/// Unix epoch (the wall clock: comparable with `date +%s%6N` or bash's `$EPOCHREALTIME`),
+/// `client` numbers the clients from 0 and `outcome` is `ok` or the failure kind (`connect`,
+/// `timeout`, `http 503`, ...). The run started at `started` (wall clock).
+pub fn write_timeline(
+    out: &mut impl Write,
+    started: SystemTime,
+    events: &mut [Event],
+) -> std::io::Result<()> {
+    let base = u64::try_from(
+        started
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros(),
+    )
+    .unwrap_or(u64::MAX);
+    events.sort_by_key(|e| (e.end_us, e.start_us, e.client));
+    writeln!(out, "start_unix_us,end_unix_us,client,endpoint,outcome")?;
+    for e in events.iter() {
+        writeln!(
+            out,
+            "{},{},{},{},{}",
+            base.saturating_add(e.start_us),
+            base.saturating_add(e.end_us),
+            e.client,
+            e.endpoint,
+            e.failure.as_deref().unwrap_or("ok")
+        )?;
+    }
+    out.flush()
 }
 
 /// Whole seconds covering `d` (at least one).
@@ -226,12 +349,13 @@ fn seconds_of(d: Duration) -> usize {
     (d.as_millis().div_ceil(1000) as usize).max(1)
 }
 
-/// The endpoint each client talks to: round-robin over the endpoints, or all the leader.
-fn assign(config: &BenchConfig, before: &[NodeView]) -> Result<Vec<String>, BenchError> {
+/// The endpoint (index in `config.endpoints`) each client starts on: round-robin over the
+/// endpoints, or all the leader.
+fn assign(config: &BenchConfig, before: &[NodeView]) -> Result<Vec<usize>, BenchError> {
     if config.leader_only {
         let leader = before
             .iter()
-            .find(|v| v.leader == Some(true))
+            .position(|v| v.leader == Some(true))
             .ok_or_else(|| {
                 BenchError::NoLeader(
                     before
@@ -244,10 +368,10 @@ fn assign(config: &BenchConfig, before: &[NodeView]) -> Result<Vec<String>, Benc
                         .join("; "),
                 )
             })?;
-        return Ok(vec![leader.endpoint.clone(); config.clients]);
+        return Ok(vec![leader; config.clients]);
     }
     Ok((0..config.clients)
-        .map(|i| config.endpoints[i % config.endpoints.len()].clone())
+        .map(|i| i % config.endpoints.len())
         .collect())
 }
 
@@ -272,37 +396,48 @@ pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
         on_system("bench-preload", move || preload(c, p))??;
     }
 
+    // Fail on an unwritable timeline path before loading the cluster.
+    let mut timeline = match &config.timeline {
+        Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
+            BenchError::Runtime(format!("cannot create {}: {e}", path.display()))
+        })?)),
+        None => None,
+    };
+
     let threads = config.threads.clamp(1, config.clients);
     let start = Instant::now();
+    let started_wall = SystemTime::now();
     let window = Window {
+        start,
         measure: start + config.warmup,
         end: start + config.warmup + config.duration,
     };
-    let plan = Arc::new(plan);
+    let shared = Arc::new(Shared {
+        plan,
+        endpoints: config.endpoints.clone(),
+        keys: config.keys,
+        timeout: config.timeout,
+        window,
+        rotate_on_error: config.rotate_on_error,
+        timeline: timeline.is_some(),
+        budget: config.total_ops.map(Budget::new),
+    });
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
-        let mine: Vec<(usize, String)> = assigned
+        let mine: Vec<(usize, usize)> = assigned
             .iter()
+            .copied()
             .enumerate()
             .filter(|(i, _)| i % threads == t)
-            .map(|(i, e)| (i, e.clone()))
             .collect();
-        let plan = Arc::clone(&plan);
-        let (keys, timeout) = (config.keys, config.timeout);
+        let shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name(format!("bench-{t}"))
             .spawn(move || {
                 actix_rt::System::new().block_on(async move {
-                    let loops = mine.into_iter().map(|(i, endpoint)| {
-                        client_loop(
-                            Arc::clone(&plan),
-                            endpoint,
-                            i as u64 + 1,
-                            keys,
-                            timeout,
-                            window,
-                        )
-                    });
+                    let loops = mine
+                        .into_iter()
+                        .map(|(i, first)| client_loop(Arc::clone(&shared), i, first));
                     futures::future::join_all(loops).await
                 })
             })
@@ -321,6 +456,17 @@ pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     let measured = Instant::now()
         .min(window.end)
         .saturating_duration_since(window.measure);
+    if config.total_ops.is_some() {
+        // The run may have ended early: drop the seconds it never reached.
+        let reached = seconds_of(measured);
+        total.ops_per_second.truncate(reached);
+        total.errors_per_second.truncate(reached);
+    }
+    if let (Some(out), Some(path)) = (timeline.as_mut(), &config.timeline) {
+        write_timeline(out, started_wall, &mut total.events)
+            .map_err(|e| BenchError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+    total.events = Vec::new();
 
     let (target, endpoints) = (config.target, config.endpoints.clone());
     let after = on_system("bench-views", move || views(target, endpoints))?;
@@ -385,6 +531,9 @@ mod tests {
             preload: false,
             leader_only,
             timeout: Duration::from_secs(1),
+            rotate_on_error: false,
+            total_ops: None,
+            timeline: None,
         }
     }
 
@@ -403,12 +552,137 @@ mod tests {
             },
         ];
         let spread = assign(&config(false), &views).unwrap_or_default();
-        assert_eq!(spread, vec!["http://a", "http://b", "http://a"]);
+        assert_eq!(spread, vec![0, 1, 0]);
         let leader = assign(&config(true), &views).unwrap_or_default();
-        assert_eq!(leader, vec!["http://b"; 3]);
+        assert_eq!(leader, vec![1; 3]);
         assert!(matches!(
             assign(&config(true), &views[..1]),
             Err(BenchError::NoLeader(_))
         ));
+    }
+
+    #[test]
+    fn budget_gives_exactly_total_claims() {
+        let budget = Budget::new(2);
+        assert!(budget.claim());
+        assert!(budget.claim());
+        assert!(!budget.claim());
+        budget.give_back();
+        assert!(budget.claim());
+        assert!(!budget.claim());
+    }
+
+    #[test]
+    fn timeline_lines_in_unix_microseconds_sorted_by_end() {
+        let started = UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut events = vec![
+            Event {
+                start_us: 5,
+                end_us: 30,
+                client: 1,
+                endpoint: "http://b".into(),
+                failure: Some("http 503".into()),
+            },
+            Event {
+                start_us: 0,
+                end_us: 20,
+                client: 0,
+                endpoint: "http://a".into(),
+                failure: None,
+            },
+        ];
+        let mut out = Vec::new();
+        write_timeline(&mut out, started, &mut events).expect("written");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "start_unix_us,end_unix_us,client,endpoint,outcome\n\
+             1000000000,1000000020,0,http://a,ok\n\
+             1000000005,1000000030,1,http://b,http 503\n"
+        );
+    }
+
+    /// A stand-in for a raftix node that accepts every write.
+    fn accepting_server() -> (String, actix_web::dev::ServerHandle) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let server = actix_web::HttpServer::new(|| {
+                    actix_web::App::new().default_service(actix_web::web::to(|| async {
+                        actix_web::HttpResponse::Ok().body("{}")
+                    }))
+                })
+                .workers(1)
+                .bind(("127.0.0.1", 0))
+                .expect("binds");
+                let addr = server.addrs()[0];
+                let server = server.run();
+                let _ = tx.send((format!("http://{addr}"), server.handle()));
+                let _ = server.await;
+            });
+        });
+        rx.recv().expect("server started")
+    }
+
+    /// A local address nothing listens on (connections are refused).
+    fn dead_endpoint() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("address");
+        drop(listener);
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn total_ops_rotation_and_timeline_against_a_live_and_a_dead_endpoint() {
+        let (live, server) = accepting_server();
+        let dead = dead_endpoint();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("timeline.csv");
+        let config = BenchConfig {
+            endpoints: vec![dead.clone(), live.clone()],
+            clients: 4,
+            duration: Duration::from_secs(30),
+            keys: 10,
+            rotate_on_error: true,
+            total_ops: Some(200),
+            timeline: Some(path.clone()),
+            ..config(false)
+        };
+        let report = run(&config).expect("runs");
+        assert_eq!(report.ops, 200, "{report}");
+        // The two clients that started on the dead endpoint failed once, then moved on.
+        assert_eq!(report.error_kinds.get("connect"), Some(&2), "{report}");
+        assert!(report.duration_secs < 30.0);
+        assert_eq!(
+            report.ops_per_second.len(),
+            seconds_of(Duration::from_secs_f64(report.duration_secs))
+        );
+        let text = std::fs::read_to_string(&path).expect("timeline");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "start_unix_us,end_unix_us,client,endpoint,outcome"
+        );
+        assert_eq!(lines.len(), 1 + 202);
+        let ok = lines
+            .iter()
+            .filter(|l| l.ends_with(&format!("{live},ok")))
+            .count();
+        assert_eq!(ok, 200);
+        let refused = lines
+            .iter()
+            .filter(|l| l.ends_with(&format!("{dead},connect")))
+            .count();
+        assert_eq!(refused, 2);
+        let mut last_end = 0u64;
+        for line in &lines[1..] {
+            let fields: Vec<&str> = line.split(',').collect();
+            let (start, end): (u64, u64) = (
+                fields[0].parse().expect("start"),
+                fields[1].parse().expect("end"),
+            );
+            assert!(start <= end && end >= last_end, "{line}");
+            last_end = end;
+        }
+        futures::executor::block_on(server.stop(false));
     }
 }

@@ -13,13 +13,17 @@
 //! next (a closed loop): throughput is what `clients` outstanding requests achieve, latency is
 //! the full round trip including the HTTP client. Only successful requests are timed; failures
 //! are counted by kind, and a client pauses 10 ms after a failure so that a refused connection
-//! does not spin.
+//! does not spin (and, with `--rotate-on-error`, moves on to the next endpoint, as a client
+//! library fails over). `--total-ops N` ends the run once N requests succeeded (to write a log of
+//! a given length); `--timeline FILE` records every request's start, end and outcome (to time a
+//! failover from the client's side).
 
 pub mod driver;
 pub mod histogram;
 pub mod report;
 pub mod target;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use driver::run;
@@ -105,6 +109,15 @@ pub struct BenchConfig {
     pub leader_only: bool,
     /// How long one request may take before it counts as a `timeout` failure.
     pub timeout: Duration,
+    /// After a failed request, the client moves on to the next endpoint (round-robin) with a new
+    /// connection, as a client library fails over, instead of staying on its endpoint.
+    pub rotate_on_error: bool,
+    /// End the run once this many requests succeeded in total (warmup included), or at the end
+    /// of the duration, whichever comes first. `None`: run for the whole duration.
+    pub total_ops: Option<u64>,
+    /// Write every request (start, end, outcome) to this file as CSV (see
+    /// [`driver::write_timeline`]).
+    pub timeline: Option<PathBuf>,
 }
 
 /// Why a run could not be made (failures of single requests are counted in the report instead).

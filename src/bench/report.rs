@@ -38,6 +38,10 @@ pub struct Report {
     pub endpoints: Vec<String>,
     /// Whether every request went to the leader.
     pub leader_only: bool,
+    /// Whether a client moved on to the next endpoint after a failure.
+    pub rotate_on_error: bool,
+    /// The run ended once this many requests succeeded (warmup included), if set.
+    pub total_ops: Option<u64>,
     /// Concurrent clients.
     pub clients: usize,
     /// Client threads.
@@ -104,6 +108,8 @@ impl Report {
             workload: config.workload.name(),
             endpoints: config.endpoints.clone(),
             leader_only: config.leader_only,
+            rotate_on_error: config.rotate_on_error,
+            total_ops: config.total_ops,
             clients: config.clients,
             threads,
             value_bytes: config.value_bytes,

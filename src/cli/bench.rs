@@ -60,6 +60,19 @@ pub struct BenchArgs {
     /// How long one request may take before it counts as a timeout.
     #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
+    /// After a failed request, move the client on to the next endpoint (with a new connection),
+    /// as a client library fails over; without it a client stays on its endpoint.
+    #[arg(long)]
+    pub rotate_on_error: bool,
+    /// End the run once N requests have succeeded in total (warmup included), or at the end of
+    /// --duration-secs if that comes first. For writes: N entries appended to the log.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub total_ops: Option<u64>,
+    /// Record every request (warmup included) to FILE as CSV, sorted by completion:
+    /// `start_unix_us,end_unix_us,client,endpoint,outcome` (wall-clock microseconds; outcome `ok`
+    /// or the failure kind). To time a failover: the first `ok` after a kill.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<std::path::PathBuf>,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -117,6 +130,9 @@ impl BenchArgs {
             preload: !self.no_preload,
             leader_only: self.leader_only,
             timeout: Duration::from_millis(self.timeout_ms),
+            rotate_on_error: self.rotate_on_error,
+            total_ops: self.total_ops,
+            timeline: self.timeline,
         })
     }
 }
@@ -176,6 +192,9 @@ mod tests {
         assert!(config.preload);
         assert!(!config.leader_only);
         assert_eq!(config.timeout, Duration::from_millis(5000));
+        assert!(!config.rotate_on_error);
+        assert_eq!(config.total_ops, None);
+        assert_eq!(config.timeline, None);
     }
 
     #[test]
@@ -203,6 +222,11 @@ mod tests {
             "--leader-only",
             "--timeout-ms",
             "100",
+            "--rotate-on-error",
+            "--total-ops",
+            "1000",
+            "--timeline",
+            "/tmp/t.csv",
             "--json",
         ])
         .expect("parses");
@@ -221,6 +245,12 @@ mod tests {
         assert!(!config.preload);
         assert!(config.leader_only);
         assert_eq!(config.timeout, Duration::from_millis(100));
+        assert!(config.rotate_on_error);
+        assert_eq!(config.total_ops, Some(1000));
+        assert_eq!(
+            config.timeline,
+            Some(std::path::PathBuf::from("/tmp/t.csv"))
+        );
     }
 
     #[test]
@@ -260,6 +290,8 @@ mod tests {
             vec!["--endpoints", "h:1", "--value-bytes", "ten"],
             vec!["--endpoints", "h:1", "--workload", "scan"],
             vec!["--endpoints", "h:1", "--target", "consul"],
+            vec!["--endpoints", "h:1", "--total-ops", "0"],
+            vec!["--endpoints", "h:1", "--timeline"],
         ] {
             assert!(bench_args(&bad).is_err(), "accepted {bad:?}");
         }
