@@ -623,7 +623,12 @@ impl<'a> Nemesis<'a> {
         Ok(format!("node {n} promoted back to voter: {answer}"))
     }
 
-    fn membership_call(&self, n: NodeId, promote: bool, within: Duration) -> Result<String, String> {
+    fn membership_call(
+        &self,
+        n: NodeId,
+        promote: bool,
+        within: Duration,
+    ) -> Result<String, String> {
         let until = std::time::Instant::now() + within;
         let mut last = String::from("no node answered");
         while std::time::Instant::now() < until {
@@ -697,7 +702,10 @@ mod tests {
         };
         for seed in 0..50 {
             for step in schedule(seed, &ids, Duration::from_secs(120), &FaultKind::ALL, caps) {
-                assert!(!matches!(step.fault, Fault::Netem(_) | Fault::Membership(_)));
+                assert!(!matches!(
+                    step.fault,
+                    Fault::Netem(_) | Fault::Membership(_)
+                ));
             }
         }
         let only = schedule(1, &ids, Duration::from_secs(60), &[FaultKind::Kill], caps);

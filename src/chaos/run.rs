@@ -187,10 +187,7 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
         membership: true,
     };
     let steps = schedule(config.seed, &ids, config.time, &config.faults, caps);
-    timeline.info(format!(
-        "{} faults scheduled",
-        steps.len()
-    ));
+    timeline.info(format!("{} faults scheduled", steps.len()));
 
     let mut cluster = ChaosCluster::new(
         config.bin.clone(),
