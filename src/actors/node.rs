@@ -438,6 +438,9 @@ impl Handler<PeerIntroduced> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: PeerIntroduced, _: &mut Context<Self>) {
         self.peer_http.insert(msg.from, msg.http_addr);
+        if let Some(link) = self.parts.links.get(&msg.from) {
+            link.do_send(crate::messages::peer_link::PeerIsBack);
+        }
         // Learn a caller's peer address only when no configuration gave one (it joined in a
         // configuration this node has not received yet) and it is a usable address.
         let usable = msg

@@ -23,6 +23,12 @@ pub struct SendToPeer(pub Envelope);
 #[rtype(result = "()")]
 pub struct SendSnapshotFrame(pub crate::transport::SnapshotFrame);
 
+/// The peer just connected to this node (it said hello): a link backing off after failures
+/// reconnects at once instead of waiting out its backoff (up to a second).
+#[derive(Message, Clone, Copy, Debug, Default)]
+#[rtype(result = "()")]
+pub struct PeerIsBack;
+
 /// Asks a link for a copy of its counters: any observer -> `PeerLink`.
 #[derive(Message, Clone, Copy, Debug, Default)]
 #[rtype(result = "LinkStatsSnapshot")]

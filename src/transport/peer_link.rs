@@ -52,6 +52,8 @@ pub struct PeerLink {
     bulk: Sender<Bytes>,
     /// Taken by `started` to spawn the writer.
     queues: Option<Queues>,
+    /// Wakes the writer out of a reconnect backoff.
+    wake: Arc<tokio::sync::Notify>,
     /// The writer task; aborted (closing the socket) when the actor stops or is dropped.
     writer: Option<JoinHandle<()>>,
 }
@@ -63,6 +65,7 @@ impl PeerLink {
         let capacity = cfg.queue_capacity.max(1);
         let (control, control_rx) = mpsc::channel(capacity);
         let (bulk, bulk_rx) = mpsc::channel(capacity);
+        let wake = Arc::new(tokio::sync::Notify::new());
         Self {
             cfg: Arc::new(cfg),
             stats: Arc::new(LinkStats::default()),
@@ -71,7 +74,9 @@ impl PeerLink {
             queues: Some(Queues {
                 control: control_rx,
                 bulk: bulk_rx,
+                wake: wake.clone(),
             }),
+            wake,
             writer: None,
         }
     }
@@ -213,6 +218,17 @@ impl PeerLink {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => self.drop_message(kind, "queue full"),
             Err(TrySendError::Closed(_)) => self.drop_message(kind, "writer stopped"),
+        }
+    }
+}
+
+impl Handler<crate::messages::peer_link::PeerIsBack> for PeerLink {
+    type Result = ();
+
+    /// The peer connected to us: if this link is waiting to reconnect, try now.
+    fn handle(&mut self, _: crate::messages::peer_link::PeerIsBack, _: &mut Self::Context) {
+        if self.stats.state() == LinkState::Backoff {
+            self.wake.notify_one();
         }
     }
 }

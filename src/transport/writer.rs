@@ -40,6 +40,8 @@ pub(crate) struct Queues {
     pub(crate) control: Receiver<Bytes>,
     /// Appends that carry entries.
     pub(crate) bulk: Receiver<Bytes>,
+    /// Cuts a reconnect backoff short (the peer was heard from: it is back).
+    pub(crate) wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Queues {
@@ -121,7 +123,14 @@ pub(crate) async fn run(cfg: Arc<PeerLinkConfig>, stats: Arc<LinkStats>, mut que
         queues.drop_all(&stats);
         let delay = jittered(backoff);
         debug!(node = cfg.local_id, peer = cfg.peer_id, %reason, ?delay, "peer link backing off");
-        sleep(delay).await;
+        let woken = tokio::select! {
+            _ = sleep(delay) => false,
+            _ = queues.wake.notified() => true,
+        };
+        if woken {
+            backoff = INITIAL_BACKOFF;
+            continue;
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
