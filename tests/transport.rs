@@ -427,3 +427,27 @@ async fn stopping_the_link_closes_its_connection() {
         .expect("link kept the connection open");
     assert!(end.is_none() || end.is_some_and(|r| r.is_err()));
 }
+
+#[actix_rt::test]
+async fn a_peer_that_is_back_ends_the_reconnect_backoff() {
+    // Reserve a port, then leave it closed: the link fails until its backoff reaches about a
+    // second (20 ms doubling: after 6 failures the next wait is drawn from [0.5 s, 1 s]).
+    let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let link = PeerLink::start(link_cfg(1, 2, addr, 16));
+    wait_stats(&link, |s| s.connect_failures >= 6).await;
+    let (_, mut rx) = {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        ((), serve(listener, 2))
+    };
+    let told = tokio::time::Instant::now();
+    link.do_send(raftix::messages::peer_link::PeerIsBack);
+    let hello = next(&mut rx).await;
+    assert!(matches!(hello, Inbound::Hello { from: 1, .. }), "{hello:?}");
+    let took = told.elapsed();
+    assert!(
+        took < Duration::from_millis(300),
+        "reconnected {took:?} after being told the peer is back (the backoff alone is at least 500 ms)"
+    );
+}
