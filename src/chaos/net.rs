@@ -194,20 +194,43 @@ impl Network {
     }
 }
 
-/// `n` distinct free loopback ports, found by binding port 0 (another process could take one
-/// before the node binds it: a small race, reported by the node's "cannot listen").
+/// Lowest port [`free_ports`] hands out.
+const PORT_LOW: u32 = 12_000;
+/// How many ports [`free_ports`] cycles through: `12000..32000`, below Linux's default ephemeral
+/// range (32768-60999).
+const PORT_SPAN: u32 = 20_000;
+
+/// `n` distinct free loopback ports for processes that will bind them later.
+///
+/// Ports come from below the kernel's ephemeral range, so an outgoing connection of any
+/// process (which takes an ephemeral port) can never grab one between this check and the
+/// node's bind, which is what made port-0 allocation flaky when many nodes start at once. Each
+/// process starts at its own offset (from its pid) and moves on, and a port is handed out only
+/// if it can be bound now; concurrent processes using this function could still collide in
+/// theory, but only on the same port out of 20 000.
 pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}")))
-        .collect::<Result<_, _>>()?;
-    listeners
-        .iter()
-        .map(|l| {
-            l.local_addr()
-                .map(|a| a.port())
-                .map_err(|e| format!("local address: {e}"))
-        })
-        .collect()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7919) % PORT_SPAN;
+    let mut ports = Vec::with_capacity(n);
+    for _ in 0..PORT_SPAN {
+        if ports.len() == n {
+            return Ok(ports);
+        }
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (PORT_LOW + (offset + k) % PORT_SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    if ports.len() == n {
+        Ok(ports)
+    } else {
+        Err(format!(
+            "only {} free loopback ports in {PORT_LOW}..{}",
+            ports.len(),
+            PORT_LOW + PORT_SPAN
+        ))
+    }
 }
 
 /// `--cluster` text from `(id, address)` pairs.

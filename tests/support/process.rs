@@ -1,10 +1,10 @@
 //! Process-level test clusters: every node is a real `raftix serve` child process on loopback.
 //!
-//! - Ports: [`alloc_ports`] binds `127.0.0.1:0` for every port a cluster needs, all at once, reads
-//!   them, then drops the listeners. Between that drop and the child's own bind another process
-//!   could take one of those ports (a small race: the kernel hands out ephemeral ports round-robin,
-//!   so an immediate reuse is unlikely). A node that loses the race exits with "cannot listen" in
-//!   its log, which the wait helpers print.
+//! - Ports: [`alloc_ports`] hands out free ports from below the kernel's ephemeral range, so the
+//!   outgoing connections of the nodes and the tests (which take ephemeral ports) never grab one
+//!   before a node binds it; that race made clusters fail to start now and then when ports came
+//!   from binding port 0. A node that still cannot bind exits with "cannot listen" in its log,
+//!   which the wait helpers print.
 //! - Logs: each node's stdout and stderr go to `node<id>.log` in the cluster's temp dir (appended
 //!   across restarts, with a marker line per spawn); every wait helper panics with the tail of
 //!   every node's log, and [`ProcCluster`]'s `Drop` prints them when a test panics elsewhere.
@@ -16,7 +16,6 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -35,15 +34,10 @@ pub const MAP_SIZE: usize = 64 << 20;
 /// Lines of each node's log shown when a test fails.
 const TAIL_LINES: usize = 40;
 
-/// Allocates `n` distinct free loopback ports at once (see the module docs for the race).
+/// Allocates `n` distinct free loopback ports from below the kernel's ephemeral range, so no
+/// outgoing connection can take one before the node binds it (`raftix::chaos::net::free_ports`).
 pub fn alloc_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    raftix::chaos::net::free_ports(n).expect("free loopback ports")
 }
 
 /// The last `n` lines of the file at `path` (or a note that it cannot be read).
