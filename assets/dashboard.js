@@ -24,12 +24,44 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// Access control: when the API answers 401 the token form is shown; the token is kept in
+// sessionStorage (this tab only) and sent as a bearer token on every request.
+const TOKEN_KEY = "raftix-token";
+const storedToken = () => sessionStorage.getItem(TOKEN_KEY) || "";
+
+function askForToken(message) {
+  const form = $("token-form");
+  if (!form || !form.hidden) return;
+  $("token-message").textContent = message || "This cluster needs an access token.";
+  form.hidden = false;
+  $("token-input").focus();
+}
+
+function setupTokenForm() {
+  const form = $("token-form");
+  if (!form) return;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("token-input").value.trim();
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    $("token-input").value = "";
+    form.hidden = true;
+  });
+}
+
 async function getJson(url, options) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS);
+  const headers = { ...((options && options.headers) || {}) };
+  const token = storedToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    const resp = await fetch(url, { cache: "no-store", signal: abort.signal, ...options });
+    const resp = await fetch(url, { cache: "no-store", signal: abort.signal, ...options, headers });
     const body = await resp.json().catch(() => ({ error: "bad_answer", message: resp.statusText }));
+    if (resp.status === 401) {
+      askForToken(token ? "The token was refused: enter another one." : "This cluster needs an access token.");
+    }
     return { ok: resp.ok, status: resp.status, body };
   } finally {
     clearTimeout(timer);
@@ -228,4 +260,5 @@ $("command-form").addEventListener("submit", async (event) => {
   }
 });
 
+setupTokenForm();
 pollForever();

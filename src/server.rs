@@ -12,6 +12,32 @@ use crate::config::NodeConfig;
 use crate::http::{self, AppState};
 use crate::storage::{DataDir, KvStateMachine};
 
+/// Logs how the HTTP API is protected, and a loud warning when it is open to the network: no
+/// token configured while listening on a non-loopback address.
+fn warn_if_open(config: &NodeConfig) {
+    if config.auth_enabled() {
+        let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
+        tracing::info!(tokens = ?names, "access control on: the HTTP API needs bearer tokens");
+        return;
+    }
+    let host = config
+        .listen_http
+        .rsplit_once(':')
+        .map_or(config.listen_http.as_str(), |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        tracing::warn!(
+            http = %config.listen_http,
+            "!!! the HTTP API listens on a non-loopback address WITHOUT access control: anyone who can reach {} can read, write and reconfigure the cluster; configure tokens (--token-file or [[tokens]] in --config) !!!",
+            config.listen_http
+        );
+    }
+}
+
 /// Runs one node until it is told to stop or fails.
 pub fn run(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let system = actix::System::new();
@@ -33,6 +59,7 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let kv = machine.reader();
     let node = start_node(&config, &data_dir, machine).await?;
     let state = AppState::new(&config, node.clone(), kv);
+    warn_if_open(&config);
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(2)
         .disable_signals()

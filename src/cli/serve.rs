@@ -113,6 +113,11 @@ pub struct ServeArgs {
     /// from the log rather than from a snapshot [default: 5000].
     #[arg(long, value_name = "N")]
     pub snapshot_keep: Option<u64>,
+    /// Bearer tokens of the HTTP API: a TOML file of `[[tokens]]` tables (`name`, `token`,
+    /// `role` = read|write|admin, optional `prefix`) that must not be readable by group or
+    /// others (chmod 600). Without any token (here or `[[tokens]]` in --config) the API is open.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Join a running cluster as a NEW node (empty --data-dir): ask the nodes at these URLs
     /// (`http://HOST:PORT` or `HOST:PORT`, any of them; followers redirect to the leader) to
     /// add this node as a learner at its --advertise-peer address, start with the members they
@@ -168,6 +173,8 @@ impl ServeArgs {
             snapshot_entries: self.snapshot_entries,
             snapshot_bytes: self.snapshot_bytes,
             snapshot_keep: self.snapshot_keep,
+            tokens: None,
+            token_file: self.token_file.clone(),
         })
     }
 

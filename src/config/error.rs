@@ -58,6 +58,14 @@ pub enum ConfigError {
         /// The TOML error, which names the key and position.
         source: Box<toml::de::Error>,
     },
+    /// The token file cannot be used (unreadable, malformed, or not private).
+    #[error("cannot use token file {} (--token-file): {reason}", .path.display())]
+    TokenFile {
+        /// The file given with `--token-file`.
+        path: PathBuf,
+        /// What is wrong with it (never quotes a secret).
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -75,6 +83,7 @@ impl ConfigError {
         match self {
             ConfigError::Missing { key } | ConfigError::Invalid { key, .. } => Some(key),
             ConfigError::ClusterItem { .. } => Some("cluster"),
+            ConfigError::TokenFile { .. } => Some("token_file"),
             ConfigError::ReadFile { .. } | ConfigError::ParseFile { .. } => None,
         }
     }

@@ -20,6 +20,7 @@
 
 mod error;
 mod partial;
+mod tokens;
 mod validate;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ use crate::core::{CoreConfig, NodeId};
 
 pub use error::{flag_of, ConfigError};
 pub use partial::{parse_cluster, PartialConfig};
+pub use tokens::{load_token_file, TokenConfig, TokenRole};
 pub use validate::check_host_port;
 
 /// Default for [`NodeConfig::cluster_name`].
@@ -160,6 +162,10 @@ pub struct NodeConfig {
     /// Entries kept in the log before a snapshot's index, for followers slightly behind.
     #[serde(default = "default_snapshot_keep")]
     pub snapshot_keep: u64,
+    /// Static bearer tokens of the HTTP gateway (see [`TokenConfig`]); none means access control
+    /// is off. `Debug` redacts the secrets.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
 }
 
 /// Default for [`NodeConfig::snapshot_entries`].
@@ -281,6 +287,7 @@ impl NodeConfig {
             snapshot_entries: DEFAULT_SNAPSHOT_ENTRIES,
             snapshot_bytes: DEFAULT_SNAPSHOT_BYTES,
             snapshot_keep: DEFAULT_SNAPSHOT_KEEP,
+            tokens: Vec::new(),
         }
     }
 
@@ -293,6 +300,11 @@ impl NodeConfig {
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether the HTTP gateway requires bearer tokens (some are configured).
+    pub fn auth_enabled(&self) -> bool {
+        !self.tokens.is_empty()
     }
 
     /// The HTTP address others should use: [`advertise_http`](Self::advertise_http), or

@@ -47,6 +47,10 @@ pub struct PartialConfig {
     pub snapshot_entries: Option<u64>,
     pub snapshot_bytes: Option<u64>,
     pub snapshot_keep: Option<u64>,
+    pub tokens: Option<Vec<super::TokenConfig>>,
+    /// A file of `[[tokens]]` (see [`super::TokenConfig`]), added to `tokens`; must be private
+    /// (mode 600 or stricter).
+    pub token_file: Option<PathBuf>,
 }
 
 impl PartialConfig {
@@ -104,6 +108,8 @@ impl PartialConfig {
             snapshot_entries: over.snapshot_entries.or(self.snapshot_entries),
             snapshot_bytes: over.snapshot_bytes.or(self.snapshot_bytes),
             snapshot_keep: over.snapshot_keep.or(self.snapshot_keep),
+            tokens: over.tokens.or(self.tokens),
+            token_file: over.token_file.or(self.token_file),
         }
     }
 
@@ -154,6 +160,10 @@ impl PartialConfig {
         set(&mut c.snapshot_entries, self.snapshot_entries);
         set(&mut c.snapshot_bytes, self.snapshot_bytes);
         set(&mut c.snapshot_keep, self.snapshot_keep);
+        set(&mut c.tokens, self.tokens);
+        if let Some(path) = &self.token_file {
+            c.tokens.extend(super::load_token_file(path)?);
+        }
         c.validate()?;
         Ok(c)
     }

@@ -300,3 +300,107 @@ fn names_must_be_non_empty() {
     c.data_dir = "".into();
     rejects(c, "data_dir", &["--data-dir"]);
 }
+
+fn with_tokens(extra: &str) -> Result<NodeConfig, ConfigError> {
+    let text = format!(
+        "id = 1\ndata_dir = \"d\"\nlisten_peer = \"127.0.0.1:7001\"\nlisten_http = \"127.0.0.1:8001\"\n\
+         [cluster]\n1 = \"127.0.0.1:7001\"\n{extra}"
+    );
+    NodeConfig::from_toml_str(&text, Path::new("x.toml"))
+}
+
+#[test]
+fn tokens_parse_and_debug_redacts_the_secrets() {
+    let config = with_tokens(
+        "[[tokens]]\nname = \"ops\"\ntoken = \"very-secret-admin\"\nrole = \"admin\"\n\
+         [[tokens]]\nname = \"app\"\ntoken = \"very-secret-app\"\nrole = \"write\"\nprefix = \"app/\"\n",
+    )
+    .unwrap();
+    assert!(config.auth_enabled());
+    assert_eq!(config.tokens[1].role, super::TokenRole::Write);
+    assert_eq!(config.tokens[1].prefix.as_deref(), Some("app/"));
+    let debug = format!("{config:?} {config:#?}");
+    assert!(!debug.contains("very-secret"), "{debug}");
+    assert!(
+        debug.contains("ops") && debug.contains("<redacted>"),
+        "{debug}"
+    );
+    assert!(!with_tokens("").unwrap().auth_enabled());
+}
+
+#[test]
+fn bad_tokens_are_refused_without_quoting_the_secret() {
+    for (extra, why) in [
+        (
+            "[[tokens]]\nname = \"a\"\ntoken = \"short\"\nrole = \"read\"\n",
+            "at least 8",
+        ),
+        (
+            "[[tokens]]\nname = \"a\"\ntoken = \"secret-one\"\nrole = \"admin\"\nprefix = \"x\"\n",
+            "admin token cannot have a prefix",
+        ),
+        (
+            "[[tokens]]\nname = \"a\"\ntoken = \"secret-one\"\nrole = \"read\"\n\
+             [[tokens]]\nname = \"a\"\ntoken = \"secret-two\"\nrole = \"read\"\n",
+            "unique",
+        ),
+        (
+            "[[tokens]]\nname = \"a\"\ntoken = \"secret-one\"\nrole = \"read\"\n\
+             [[tokens]]\nname = \"b\"\ntoken = \"secret-one\"\nrole = \"read\"\n",
+            "same secret",
+        ),
+    ] {
+        let err = with_tokens(extra).unwrap_err().to_string();
+        assert!(err.contains(why), "{err}");
+        assert!(!err.contains("secret-"), "{err}");
+    }
+    let err = with_tokens("[[tokens]]\nname = \"a\"\ntoken = \"secret-one\"\nrole = \"root\"\n")
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::ParseFile { .. }), "{err}");
+}
+
+#[test]
+fn token_file_must_be_private_and_adds_its_tokens() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    std::fs::write(
+        &path,
+        "[[tokens]]\nname = \"ops\"\ntoken = \"file-secret-123\"\nrole = \"admin\"\n",
+    )
+    .unwrap();
+    let partial = PartialConfig {
+        id: Some(1),
+        data_dir: Some("d".into()),
+        listen_peer: Some("127.0.0.1:7001".into()),
+        listen_http: Some("127.0.0.1:8001".into()),
+        cluster: Some(BTreeMap::from([(1, "127.0.0.1:7001".to_string())])),
+        token_file: Some(path.clone()),
+        ..PartialConfig::default()
+    };
+    for mode in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = partial.clone().build().unwrap_err();
+        assert!(matches!(err, ConfigError::TokenFile { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("chmod 600") && text.contains("--token-file"),
+            "{text}"
+        );
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = partial.clone().build().unwrap();
+    assert_eq!(config.tokens.len(), 1);
+    assert_eq!(config.tokens[0].name, "ops");
+    // A malformed file is reported by line, without its content.
+    std::fs::write(
+        &path,
+        "[[tokens]]\nname = \"x\"\ntoken = \"leaky-secret\"\nrole = 5\n",
+    )
+    .unwrap();
+    let err = partial.build().unwrap_err().to_string();
+    assert!(
+        err.contains("line") && !err.contains("leaky-secret"),
+        "{err}"
+    );
+}

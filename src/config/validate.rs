@@ -141,6 +141,7 @@ impl NodeConfig {
             ));
         }
         self.check_timing()?;
+        super::tokens::check_tokens(&self.tokens)?;
         self.check_sizes()
     }
 

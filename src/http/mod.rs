@@ -6,6 +6,7 @@
 //! asked.
 
 mod admin;
+pub mod auth;
 pub(crate) mod cluster;
 pub mod dashboard;
 mod error;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub redirect_writes: bool,
     /// How long a forwarded write may take before its outcome is reported unknown.
     pub forward_timeout: Duration,
+    /// The bearer tokens accepted (none: access control off); see [`auth`].
+    pub tokens: auth::Tokens,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             },
             redirect_writes: config.redirect_writes,
             forward_timeout: config.proposal_timeout() + Duration::from_secs(1),
+            tokens: auth::Tokens::new(config.tokens.clone()),
         }
     }
 }
@@ -117,6 +121,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             }))
             .service(
                 web::scope("")
+                    .wrap(actix_web::middleware::from_fn(auth::check))
                     .wrap(actix_web::middleware::from_fn(metrics::track))
                     .service(
                         web::resource("/v1/kv")

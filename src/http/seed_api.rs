@@ -69,7 +69,9 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let view = super::cluster::cluster_view(&state).await?;
     let client = client_of(&req);
-    let nodes: Vec<Value> = join_all(view.members.iter().map(|m| probe(&state, &client, m))).await;
+    let auth = req.headers().get(actix_web::http::header::AUTHORIZATION);
+    let nodes: Vec<Value> =
+        join_all(view.members.iter().map(|m| probe(&state, &client, auth, m))).await;
     let term = nodes.iter().filter_map(|n| n["term"].as_u64()).max();
     let leader = nodes
         .iter()
@@ -78,7 +80,7 @@ pub async fn status(
         .and_then(|n| n["id"].as_u64());
     let leader_member = view.members.iter().find(|m| Some(m.id) == leader);
     let leader_cluster = match leader_member {
-        Some(member) if !member.is_self => leader_view(&client, member).await,
+        Some(member) if !member.is_self => leader_view(&client, auth, member).await,
         Some(_) => serde_json::to_value(&view).ok(),
         None => None,
     };
@@ -92,10 +94,26 @@ pub async fn status(
     })))
 }
 
+/// The caller's `Authorization` header, passed on to the other nodes asked.
+type Auth<'a> = Option<&'a actix_web::http::header::HeaderValue>;
+
+fn with_auth(request: awc::ClientRequest, auth: Auth<'_>) -> awc::ClientRequest {
+    match auth {
+        Some(value) => {
+            request.insert_header((actix_web::http::header::AUTHORIZATION, value.clone()))
+        }
+        None => request,
+    }
+}
+
 /// The leader's own `/v1/cluster` view (it alone knows acknowledgement ages and round trips).
-async fn leader_view(client: &awc::Client, leader: &MemberView) -> Option<Value> {
+async fn leader_view(client: &awc::Client, auth: Auth<'_>, leader: &MemberView) -> Option<Value> {
     let url = format!("http://{}/v1/cluster", leader.http_addr.as_deref()?);
-    let mut resp = client.get(url).timeout(PROBE_TIMEOUT).send().await.ok()?;
+    let mut resp = with_auth(client.get(url), auth)
+        .timeout(PROBE_TIMEOUT)
+        .send()
+        .await
+        .ok()?;
     if !resp.status().is_success() {
         return None;
     }
@@ -103,7 +121,12 @@ async fn leader_view(client: &awc::Client, leader: &MemberView) -> Option<Value>
 }
 
 /// One member's `/v1/status` (this node's straight from the actor), or why it has none.
-async fn probe(state: &AppState, client: &awc::Client, member: &MemberView) -> Value {
+async fn probe(
+    state: &AppState,
+    client: &awc::Client,
+    auth: Auth<'_>,
+    member: &MemberView,
+) -> Value {
     let down = |message: String| {
         json!({
             "id": member.id,
@@ -122,7 +145,11 @@ async fn probe(state: &AppState, client: &awc::Client, member: &MemberView) -> V
             return down("its HTTP address is not known yet".to_string());
         };
         let url = format!("http://{addr}/v1/status");
-        match client.get(url).timeout(PROBE_TIMEOUT).send().await {
+        match with_auth(client.get(url), auth)
+            .timeout(PROBE_TIMEOUT)
+            .send()
+            .await
+        {
             Ok(mut resp) if resp.status().is_success() => match resp.json::<Value>().await {
                 Ok(body) => body,
                 Err(err) => down(format!("unreadable status from {addr}: {err}")),

@@ -17,7 +17,8 @@ use crate::messages::node::{ClientError, WriteResult};
 pub const FORWARDED_BY: &str = "x-raftix-forwarded-by";
 
 /// Headers carried over when forwarding or relaying.
-const FORWARDED_HEADERS: [&str; 4] = [
+const FORWARDED_HEADERS: [&str; 5] = [
+    "authorization",
     "content-type",
     "idempotency-key",
     "x-raftix-client",

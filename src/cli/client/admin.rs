@@ -36,7 +36,8 @@ struct Summary {
 /// `snapshot`: prints `OK index=N term=T size=BYTES path=FILE` (the file is on the node).
 pub fn snapshot(args: OptsOnly) -> Result<u8, ClientError> {
     let first = first_endpoint(&args.opts.endpoints)?;
-    let mut session = Session::new(vec![first], Duration::from_millis(args.opts.timeout_ms))?;
+    let mut session = Session::new(vec![first], Duration::from_millis(args.opts.timeout_ms))?
+        .with_token(args.opts.token.clone());
     let request = Request {
         method: Method::POST,
         path: "/v1/admin/snapshot".into(),
@@ -69,7 +70,16 @@ pub fn backup(args: BackupArgs) -> Result<u8, ClientError> {
         .build()
         .map_err(|e| ClientError::Setup(e.to_string()))?;
     let url = format!("{first}/v1/admin/backup");
-    let response = http.get(&url).send().map_err(|e| {
+    let mut request = http.get(&url);
+    if let Some(token) = args
+        .opts
+        .token
+        .clone()
+        .or_else(super::session::token_from_env)
+    {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().map_err(|e| {
         if e.is_connect() {
             ClientError::Unreachable(format!("{first}: {e}"))
         } else {

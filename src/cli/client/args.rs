@@ -28,6 +28,15 @@ pub struct ClientOpts {
         value_parser = parse_endpoint,
     )]
     pub endpoints: Vec<String>,
+    /// Bearer token sent with every request, for clusters with access control (`RAFTIX_TOKEN`
+    /// avoids putting it on the command line).
+    #[arg(
+        long,
+        env = "RAFTIX_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
     /// Print the server's JSON (one line) instead of human output.
     #[arg(long)]
     pub json: bool,

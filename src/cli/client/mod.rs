@@ -66,5 +66,8 @@ fn session_of(opts: &ClientOpts) -> Result<Session, ClientError> {
         opts.endpoints.clone(),
         Duration::from_millis(opts.timeout_ms),
     )
-    .map(|s| s.with_levels(opts.consistency.clone(), opts.ack.clone()))
+    .map(|s| {
+        s.with_levels(opts.consistency.clone(), opts.ack.clone())
+            .with_token(opts.token.clone())
+    })
 }

@@ -102,6 +102,8 @@ pub struct Session {
     consistency: Option<String>,
     /// `ack=` added to writes.
     ack: Option<String>,
+    /// Bearer token sent with every request.
+    token: Option<String>,
 }
 
 impl Session {
@@ -125,6 +127,7 @@ impl Session {
             timeout,
             consistency: None,
             ack: None,
+            token: token_from_env(),
         })
     }
 
@@ -184,6 +187,15 @@ impl Session {
             }
         }
         out
+    }
+
+    /// Sends `Authorization: Bearer TOKEN` with every request (`None`: keep the token of
+    /// `RAFTIX_TOKEN`, if any).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            self.token = Some(token);
+        }
+        self
     }
 
     /// Adds `consistency=` to key-value reads and `ack=` to writes.
@@ -281,6 +293,9 @@ impl Session {
         if let Some(key) = key {
             builder = builder.header(IDEMPOTENCY_KEY, key);
         }
+        if let Some(token) = &self.token {
+            builder = builder.bearer_auth(token);
+        }
         if let Some((body, content_type)) = &request.body {
             builder = builder
                 .header(CONTENT_TYPE, *content_type)
@@ -295,6 +310,12 @@ impl Session {
             }
         })
     }
+}
+
+/// The token of the `RAFTIX_TOKEN` environment variable: every session sends it (the client
+/// subcommands' `--token` overrides it; `serve --join` and the promotion after it use it).
+pub fn token_from_env() -> Option<String> {
+    std::env::var("RAFTIX_TOKEN").ok().filter(|t| !t.is_empty())
 }
 
 /// Reads the whole body of a final answer.

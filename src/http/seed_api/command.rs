@@ -96,6 +96,14 @@ fn split_word(text: &str) -> (&str, &str) {
     }
 }
 
+/// The key a command body names, when it parses (for access control).
+pub(crate) fn key_of_body(body: &[u8]) -> Option<String> {
+    let parsed: CommandBody = serde_json::from_slice(body).ok()?;
+    match parse_body(parsed).ok()? {
+        Command::Put { key, .. } | Command::Get { key } | Command::Delete { key } => Some(key),
+    }
+}
+
 fn parse_body(body: CommandBody) -> Result<Command, ApiError> {
     match body {
         CommandBody {
@@ -209,19 +217,20 @@ async fn relay(
     addr: &str,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_of(req);
-    let mut answer = client
+    let mut outgoing = client
         .post(format!("http://{addr}/api/command"))
         .timeout(state.forward_timeout)
         .insert_header((FORWARDED_BY, state.node_id.to_string()))
-        .insert_header(("content-type", "application/json"))
-        .send_body(body.clone())
-        .await
-        .map_err(|err| {
-            ApiError::unavailable(
-                "leader_unreachable",
-                format!("the leader at {addr} cannot be reached: {err}"),
-            )
-        })?;
+        .insert_header(("content-type", "application/json"));
+    if let Some(auth) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        outgoing = outgoing.insert_header((actix_web::http::header::AUTHORIZATION, auth.clone()));
+    }
+    let mut answer = outgoing.send_body(body.clone()).await.map_err(|err| {
+        ApiError::unavailable(
+            "leader_unreachable",
+            format!("the leader at {addr} cannot be reached: {err}"),
+        )
+    })?;
     let relayed = answer
         .body()
         .limit(state.limits.max_value_bytes * 2 + 64 * 1024)

@@ -1,0 +1,416 @@
+//! Access control: static bearer tokens with roles (`read`, `write`, `admin`) and an optional key
+//! prefix, checked by the [`check`] middleware in front of every route.
+//!
+//! With no token configured everything is open (the default, for local use). Otherwise every
+//! request needs `Authorization: Bearer <token>`, except `GET`/`HEAD` of `/healthz`, `/readyz` and
+//! the dashboard's static files (`/`, `/assets/*`). A missing or unknown token is a 401
+//! (`{"error": "unauthorized"}`, `WWW-Authenticate: Bearer`); a known token whose role is too low,
+//! or whose prefix does not cover the keys of the request, is a 403 (`{"error": "forbidden"}`).
+//!
+//! - `read`: `GET`/`HEAD` of `/v1/kv*`, `/v1/status`, `/v1/cluster`, `/v1/log`, `/api/status`,
+//!   `/api/logs`, `/metrics`, `/openapi.json`.
+//! - `write`: the above, plus `PUT`/`POST`/`DELETE` of `/v1/kv*`, `POST /v1/txn` and
+//!   `POST /api/command`.
+//! - `admin`: everything (membership, `/v1/admin/*`, leadership transfer, unknown routes).
+//!
+//! A token with a prefix may only touch keys starting with it: the key of `/v1/kv/{key}`, every
+//! key of a transaction, the key of a dashboard command, and the `prefix` query of a listing
+//! (which must lie within the token's prefix). Such a token cannot read the replicated log
+//! (`/v1/log`, `/api/logs`), which shows every key.
+//!
+//! Followers forward the caller's `Authorization` header with the requests they hand to the
+//! leader, so the leader checks the same token: every node needs the same tokens.
+
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpResponse};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::config::{TokenConfig, TokenRole};
+
+/// The tokens a node accepts (empty: access control off).
+#[derive(Clone, Default)]
+pub struct Tokens {
+    tokens: Arc<Vec<TokenConfig>>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokens({} configured)", self.tokens.len())
+    }
+}
+
+/// What a request needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: open to all.
+    Open,
+    /// A token of at least this role; `keys` says what a prefix must cover.
+    Role(TokenRole, Keys),
+}
+
+/// The keys a request touches, for prefix-scoped tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keys {
+    /// No key data (status, metrics, ...).
+    None,
+    /// All keys (the log): refused to prefix-scoped tokens.
+    All,
+    /// One key, from the path.
+    Key(String),
+    /// A listing: the `prefix` query.
+    ListPrefix(String),
+    /// The keys of a transaction body.
+    TxnBody,
+    /// The key of a dashboard command body.
+    CommandBody,
+}
+
+impl Tokens {
+    /// The tokens of a configuration.
+    pub fn new(tokens: Vec<TokenConfig>) -> Self {
+        Self {
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    /// Whether access control is on.
+    pub fn enabled(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    /// The token whose secret is `secret`, compared in constant time (every token is compared).
+    pub fn find(&self, secret: &[u8]) -> Option<&TokenConfig> {
+        let mut found = None;
+        for token in self.tokens.iter() {
+            if constant_time_eq(token.token.as_bytes(), secret) {
+                found = Some(token);
+            }
+        }
+        found
+    }
+}
+
+/// Equality of two byte strings in time depending only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len().max(b.len());
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..len {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// What `method path?query` needs.
+pub fn need_of(method: &Method, path: &str, query: &str) -> Need {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    let role = |r, k| Need::Role(r, k);
+    if read && (matches!(path, "/" | "/healthz" | "/readyz") || path.starts_with("/assets/")) {
+        return Need::Open;
+    }
+    if path == "/v1/kv" {
+        let prefix = query_param(query, "prefix").unwrap_or_default();
+        return if read {
+            role(TokenRole::Read, Keys::ListPrefix(prefix))
+        } else {
+            role(TokenRole::Write, Keys::ListPrefix(prefix))
+        };
+    }
+    if let Some(raw) = path.strip_prefix("/v1/kv/") {
+        // As `input::key_of` reads it.
+        let raw = raw.strip_suffix("/cas").unwrap_or(raw);
+        let key = percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .into_owned();
+        let r = if read {
+            TokenRole::Read
+        } else {
+            TokenRole::Write
+        };
+        return role(r, Keys::Key(key));
+    }
+    match path {
+        "/v1/txn" => role(TokenRole::Write, Keys::TxnBody),
+        "/api/command" => role(TokenRole::Write, Keys::CommandBody),
+        "/v1/log" | "/api/logs" if read => role(TokenRole::Read, Keys::All),
+        "/v1/status" | "/v1/cluster" | "/api/status" | "/metrics" | "/openapi.json" if read => {
+            role(TokenRole::Read, Keys::None)
+        }
+        _ => role(TokenRole::Admin, Keys::All),
+    }
+}
+
+/// The percent-decoded value of `name` in a query string.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query);
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+/// The bearer secret of a request, if it has one.
+fn bearer(req: &ServiceRequest) -> Option<Vec<u8>> {
+    let value = req.headers().get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    Some(rest.trim_ascii().to_vec())
+}
+
+fn deny(status: StatusCode, message: String) -> HttpResponse {
+    let code = if status == StatusCode::UNAUTHORIZED {
+        "unauthorized"
+    } else {
+        "forbidden"
+    };
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::UNAUTHORIZED {
+        response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"raftix\""));
+    }
+    response.json(json!({"error": code, "message": message, "leader": null}))
+}
+
+/// The keys in a transaction body (`guards[].key`, `ops[].key`); `None` when it is not a
+/// transaction (the handler answers 400 then).
+fn txn_keys(body: &[u8]) -> Option<Vec<String>> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let mut keys = Vec::new();
+    for list in ["guards", "ops"] {
+        if let Some(items) = value.get(list).and_then(Value::as_array) {
+            for item in items {
+                keys.push(item.get("key")?.as_str()?.to_string());
+            }
+        }
+    }
+    Some(keys)
+}
+
+/// Whether `token` may make a request that needs `role` on `keys`; `Err` is the 403 message.
+/// `body` is the request body for [`Keys::TxnBody`] and [`Keys::CommandBody`].
+pub fn allowed(
+    token: &TokenConfig,
+    role: TokenRole,
+    keys: &Keys,
+    body: &[u8],
+) -> Result<(), String> {
+    if token.role < role {
+        return Err(format!(
+            "token {:?} has role {}; this needs {}",
+            token.name,
+            token.role.as_str(),
+            role.as_str()
+        ));
+    }
+    let Some(prefix) = token.prefix.as_deref() else {
+        return Ok(());
+    };
+    let outside = |key: &str| {
+        Err(format!(
+            "token {:?} is limited to keys starting with {prefix:?}; {key:?} is not",
+            token.name
+        ))
+    };
+    match keys {
+        Keys::None => Ok(()),
+        Keys::All => Err(format!(
+            "token {:?} is limited to keys starting with {prefix:?}; this route shows every key",
+            token.name
+        )),
+        Keys::Key(key) | Keys::ListPrefix(key) => {
+            if key.starts_with(prefix) {
+                Ok(())
+            } else if matches!(keys, Keys::ListPrefix(_)) {
+                Err(format!(
+                    "token {:?} is limited to keys starting with {prefix:?}: list with prefix={prefix:?} (or a longer prefix)",
+                    token.name
+                ))
+            } else {
+                outside(key)
+            }
+        }
+        Keys::TxnBody => match txn_keys(body) {
+            Some(list) => match list.iter().find(|k| !k.starts_with(prefix)) {
+                Some(key) => outside(key),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        },
+        Keys::CommandBody => match super::seed_api::command::key_of_body(body) {
+            Some(key) if !key.starts_with(prefix) => outside(&key),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// The middleware: lets a request through when access control is off, the route is open, or
+/// its token allows it; answers 401 or 403 otherwise. Bodies of transactions and dashboard
+/// commands are read (to check their keys) and handed on unchanged.
+pub async fn check(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let tokens = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.tokens.clone())
+        .unwrap_or_default();
+    if !tokens.enabled() {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let Need::Role(role, keys) = need_of(req.method(), req.path(), req.query_string()) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let denied = |req: ServiceRequest, status, message| {
+        let (http, _) = req.into_parts();
+        Ok(ServiceResponse::new(http, deny(status, message)).map_into_right_body())
+    };
+    let Some(token) = bearer(&req).and_then(|secret| tokens.find(&secret).cloned()) else {
+        let message = if req.headers().contains_key(header::AUTHORIZATION) {
+            "unknown token (send Authorization: Bearer <token>)"
+        } else {
+            "this route needs a token: send Authorization: Bearer <token>"
+        };
+        return denied(req, StatusCode::UNAUTHORIZED, message.to_string());
+    };
+    let body = if token.prefix.is_some() && matches!(keys, Keys::TxnBody | Keys::CommandBody) {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| {
+                (s.limits.max_value_bytes + s.limits.max_key_bytes + 64)
+                    * crate::storage::MAX_TXN_OPS
+            })
+            .unwrap_or(1 << 20);
+        let mut payload = req.take_payload();
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > limit {
+                let err = super::ApiError::too_large("body", limit);
+                let (http, _) = req.into_parts();
+                let response = actix_web::ResponseError::error_response(&err);
+                return Ok(ServiceResponse::new(http, response).map_into_right_body());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
+        req.set_payload(actix_web::dev::Payload::from(body.clone()));
+        body
+    } else {
+        Bytes::new()
+    };
+    match allowed(&token, role, &keys, &body) {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(message) => {
+            tracing::debug!(token = %token.name, path = %req.path(), "forbidden: {message}");
+            denied(req, StatusCode::FORBIDDEN, message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abcdefgh", b"abcdefgh"));
+        assert!(!constant_time_eq(b"abcdefgh", b"abcdefgi"));
+        assert!(!constant_time_eq(b"abcdefgh", b"abcdefg"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn routes_need_the_documented_roles() {
+        use TokenRole::*;
+        let cases = [
+            (Method::GET, "/healthz", "", None),
+            (Method::GET, "/assets/dashboard.js", "", None),
+            (
+                Method::GET,
+                "/v1/kv/a%2Fb",
+                "",
+                Some((Read, Keys::Key("a/b".into()))),
+            ),
+            (
+                Method::PUT,
+                "/v1/kv/a",
+                "",
+                Some((Write, Keys::Key("a".into()))),
+            ),
+            (
+                Method::POST,
+                "/v1/kv/a/cas",
+                "",
+                Some((Write, Keys::Key("a".into()))),
+            ),
+            (
+                Method::GET,
+                "/v1/kv",
+                "prefix=x%2F",
+                Some((Read, Keys::ListPrefix("x/".into()))),
+            ),
+            (Method::POST, "/v1/txn", "", Some((Write, Keys::TxnBody))),
+            (Method::GET, "/v1/log", "", Some((Read, Keys::All))),
+            (Method::GET, "/metrics", "", Some((Read, Keys::None))),
+            (
+                Method::POST,
+                "/v1/admin/snapshot",
+                "",
+                Some((Admin, Keys::All)),
+            ),
+            (
+                Method::POST,
+                "/v1/cluster/learners",
+                "",
+                Some((Admin, Keys::All)),
+            ),
+            (Method::POST, "/healthz", "", Some((Admin, Keys::All))),
+        ];
+        for (method, path, query, want) in cases {
+            let want = want.map_or(Need::Open, |(r, k)| Need::Role(r, k));
+            assert_eq!(need_of(&method, path, query), want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn prefixes_cover_keys_lists_and_transactions() {
+        let token = TokenConfig {
+            name: "app".into(),
+            token: "secret-app".into(),
+            role: TokenRole::Write,
+            prefix: Some("app/".into()),
+        };
+        let w = TokenRole::Write;
+        assert!(allowed(&token, w, &Keys::Key("app/x".into()), b"").is_ok());
+        assert!(allowed(&token, w, &Keys::Key("other".into()), b"").is_err());
+        assert!(allowed(&token, w, &Keys::ListPrefix("".into()), b"").is_err());
+        assert!(allowed(&token, w, &Keys::All, b"").is_err());
+        assert!(allowed(&token, TokenRole::Admin, &Keys::None, b"").is_err());
+        let ok = br#"{"guards":[{"key":"app/a","expect":"absent"}],"ops":[{"op":"put","key":"app/b","value":"1"}]}"#;
+        let bad = br#"{"ops":[{"op":"put","key":"app/b","value":"1"},{"op":"delete","key":"x"}]}"#;
+        assert!(allowed(&token, w, &Keys::TxnBody, ok).is_ok());
+        assert!(allowed(&token, w, &Keys::TxnBody, bad).is_err());
+        assert!(allowed(
+            &token,
+            w,
+            &Keys::CommandBody,
+            br#"{"command":"SET app/k v"}"#
+        )
+        .is_ok());
+        assert!(allowed(&token, w, &Keys::CommandBody, br#"{"command":"SET k v"}"#).is_err());
+    }
+}
