@@ -175,6 +175,28 @@ impl RaftNode {
         }
     }
 
+    /// The acknowledgement that ends a transfer of snapshot `last` from `to`: done (handed to
+    /// Raft, or already held) when `error` is `None`, refused otherwise.
+    fn final_ack(
+        &self,
+        to: NodeId,
+        term: u64,
+        last: LogId,
+        error: Option<String>,
+    ) -> SnapshotFrame {
+        SnapshotFrame {
+            from: self.id,
+            to,
+            term,
+            last,
+            body: SnapshotBody::Ack {
+                next_offset: 0,
+                done: error.is_none(),
+                error,
+            },
+        }
+    }
+
     /// A snapshot frame from a peer.
     pub(super) fn snapshot_frame(&mut self, frame: SnapshotFrame) {
         match frame.body {
@@ -193,32 +215,14 @@ impl RaftNode {
                     // This node already holds everything the snapshot covers (typically the
                     // leader sends it again because the final acknowledgement of the transfer
                     // that installed it was lost or late): no need to receive it again.
-                    let done = SnapshotFrame {
-                        from: self.id,
-                        to: frame.from,
-                        term: frame.term,
-                        last: frame.last,
-                        body: SnapshotBody::Ack {
-                            next_offset: 0,
-                            done: true,
-                            error: None,
-                        },
-                    };
+                    let done = self.final_ack(frame.from, frame.term, frame.last, None);
                     link.do_send(SendSnapshotFrame(done));
                     return;
                 }
                 if frame.term < self.parts.core.term() {
-                    let refusal = SnapshotFrame {
-                        from: self.id,
-                        to: frame.from,
-                        term: self.parts.core.term(),
-                        last: frame.last,
-                        body: SnapshotBody::Ack {
-                            next_offset: 0,
-                            done: false,
-                            error: Some("stale term".into()),
-                        },
-                    };
+                    let term = self.parts.core.term();
+                    let refusal =
+                        self.final_ack(frame.from, term, frame.last, Some("stale term".into()));
                     link.do_send(SendSnapshotFrame(refusal));
                     return;
                 }
@@ -273,17 +277,7 @@ impl Handler<SnapshotArrived> for RaftNode {
             }
         }
         if let Some(link) = self.link_to(from) {
-            let done = SnapshotFrame {
-                from: self.id,
-                to: from,
-                term,
-                last,
-                body: SnapshotBody::Ack {
-                    next_offset: 0,
-                    done: true,
-                    error: None,
-                },
-            };
+            let done = self.final_ack(from, term, last, None);
             link.do_send(SendSnapshotFrame(done));
         }
     }

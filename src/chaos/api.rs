@@ -154,13 +154,7 @@ impl Api {
             .json(&body)
             .send()
             .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let text = resp.text().unwrap_or_default();
-        if status == StatusCode::OK {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
-        } else {
-            Err(format!("{status} {}", text.trim()))
-        }
+        json_answer(resp)
     }
 
     /// `POST /v1/cluster/voters/{node}` (promote) or `DELETE` (demote) through node `via`; the
@@ -173,13 +167,7 @@ impl Api {
             self.http.delete(url)
         };
         let resp = request.send().map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let text = resp.text().unwrap_or_default();
-        if status == StatusCode::OK {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
-        } else {
-            Err(format!("{status} {}", text.trim()))
-        }
+        json_answer(resp)
     }
 
     /// Node `id`'s whole key-value contents from its own applied state
@@ -331,6 +319,17 @@ impl Api {
                 resp.text().unwrap_or_default().trim()
             )),
         }
+    }
+}
+
+/// A 200 answer's JSON body, or the status and body of any other answer.
+fn json_answer(resp: reqwest::blocking::Response) -> Result<Value, String> {
+    let status = resp.status();
+    let text = resp.text().unwrap_or_default();
+    if status == StatusCode::OK {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        Err(format!("{status} {}", text.trim()))
     }
 }
 
