@@ -42,6 +42,9 @@ pub struct NodeMetrics {
     pub messages_in: IntCounter,
     /// Peer messages sent.
     pub messages_out: IntCounter,
+    /// Peer messages and connections refused, by reason (`non_member`: a vote from a non-voter
+    /// or a message from a removed member).
+    pub peer_refused: IntCounterVec,
     /// HTTP requests by route pattern, method and status.
     pub http_requests: IntCounterVec,
     /// HTTP request duration by route pattern and method.
@@ -99,6 +102,15 @@ impl NodeMetrics {
         )
         .expect(STATIC);
         register(r, Box::new(http_seconds.clone()));
+        let peer_refused = IntCounterVec::new(
+            Opts::new(
+                "raftix_peer_refused_total",
+                "Peer connections and messages refused, by reason",
+            ),
+            &["reason"],
+        )
+        .expect(STATIC);
+        register(r, Box::new(peer_refused.clone()));
         Self {
             fsyncs: counter(
                 r,
@@ -171,6 +183,7 @@ impl NodeMetrics {
             ),
             messages_out: counter(r, "raftix_peer_messages_sent_total", "Peer messages sent"),
             http_requests,
+            peer_refused,
             http_seconds,
             registry,
         }

@@ -373,12 +373,13 @@ async fn a_follower_sent_a_snapshot_it_already_installed_keeps_it() {
         if let Inbound::Snapshot(frame) = inbound {
             let _ = acks_tx.send(frame);
         }
+        None
     });
-    let cfg = PeerListenerConfig {
-        node_id: FAKE,
-        cluster: raftix::config::DEFAULT_CLUSTER_NAME.to_string(),
-        max_frame_bytes: 16 << 20,
-    };
+    let cfg = PeerListenerConfig::new(
+        FAKE,
+        raftix::config::DEFAULT_CLUSTER_NAME.to_string(),
+        16 << 20,
+    );
     let fake = actix_rt::spawn(async move {
         let _ = serve_peers(listener, cfg, sink).await;
     });

@@ -210,6 +210,7 @@ fn a_configuration_takes_effect_when_appended_and_reverts_when_truncated() {
         voters: [1, 2, 3].into(),
         learners: [4].into(),
         addrs: [(4, "h:4".to_string())].into(),
+        removed: Default::default(),
     };
     let config = Entry {
         term: 1,
@@ -438,4 +439,171 @@ fn compaction_never_drops_unapplied_or_undurable_entries() {
     let base = c.compact(100);
     assert!(base.is_none_or(|b| b.index <= applied_before));
     complete_persists(&mut c, &acts);
+}
+
+fn vote_request(term: u64, pre_vote: bool) -> Message {
+    Message::VoteRequest {
+        term,
+        last_log: LogId::new(9, 99),
+        pre_vote,
+        transfer: false,
+    }
+}
+
+fn heartbeat(term: u64) -> Message {
+    Message::Heartbeat {
+        term,
+        commit: 0,
+        ctx: 0,
+        leader_commit: 0,
+    }
+}
+
+#[test]
+fn votes_from_non_voters_are_refused_before_they_touch_the_term() {
+    let hard = HardState {
+        term: 1,
+        voted_for: None,
+    };
+    // Voters {1,2,3}: node 4 is a stranger, then a learner.
+    let mut c = core(2, 3, hard, &[1], false);
+    for pre_vote in [true, false] {
+        let acts = recv(&mut c, 4, vote_request(7, pre_vote));
+        assert!(
+            sent(&acts).is_empty(),
+            "no answer to a stranger's vote request"
+        );
+        assert_eq!(c.term(), 1, "a stranger's vote request moved the term");
+    }
+    let with_learner = Membership {
+        voters: [1, 2, 3].into(),
+        learners: [4].into(),
+        ..Default::default()
+    };
+    recv(
+        &mut c,
+        1,
+        Message::AppendRequest {
+            term: 1,
+            prev: LogId::new(1, 1),
+            entries: vec![Entry {
+                term: 1,
+                index: 2,
+                payload: EntryPayload::Config(with_learner),
+            }],
+            commit: 1,
+        },
+    );
+    let acts = recv(&mut c, 4, vote_request(7, false));
+    assert!(
+        sent(&acts).is_empty(),
+        "no answer to a learner's vote request"
+    );
+    assert_eq!(c.term(), 1, "a learner's vote request moved the term");
+    // A voter's request is heard (on a node that has no leader, so no check-quorum lease): it
+    // raises the term and gets a vote.
+    let mut c = core(2, 3, hard, &[1], false);
+    let acts = recv(&mut c, 3, vote_request(7, false));
+    assert_eq!(c.term(), 7);
+    let acts = complete_persists(&mut c, &acts); // the vote leaves once durable
+    assert!(sent(&acts)
+        .iter()
+        .any(|e| e.to == 3 && matches!(e.msg, Message::VoteResponse { granted: true, .. })));
+}
+
+#[test]
+fn a_removed_member_is_heard_until_its_removal_commits_then_refused_until_added_back() {
+    let hard = HardState {
+        term: 1,
+        voted_for: None,
+    };
+    let mut c = core(2, 3, hard, &[1], false);
+    let without_3 = Membership {
+        voters: [1, 2].into(),
+        removed: [3].into(),
+        ..Default::default()
+    };
+    let append = |entries: Vec<Entry>, prev: LogId, commit: u64| Message::AppendRequest {
+        term: 1,
+        prev,
+        entries,
+        commit,
+    };
+    let removal = Entry {
+        term: 1,
+        index: 2,
+        payload: EntryPayload::Config(without_3.clone()),
+    };
+    recv(&mut c, 1, append(vec![removal], LogId::new(1, 1), 1));
+    assert_eq!(c.membership(), &without_3);
+    assert!(!c.is_removed(3), "the removal is not committed yet");
+    // Not committed yet: the removed node (a removed leader finishing its change) is heard.
+    let stale = heartbeat(1);
+    assert!(!c.refuses_sender(3, &stale));
+    // The leader commits the removal.
+    recv(&mut c, 1, append(vec![], LogId::new(1, 2), 2));
+    assert!(c.is_removed(3));
+    for msg in [heartbeat(5), vote_request(5, true), vote_request(5, false)] {
+        let acts = recv(&mut c, 3, msg);
+        assert!(sent(&acts).is_empty(), "answered a removed member");
+        assert_eq!(c.term(), 1, "a removed member moved the term");
+        assert_eq!(c.leader(), Some(1), "a removed member disturbed the leader");
+    }
+    // Added back as a learner: heard again (but not for votes).
+    let back = Membership {
+        voters: [1, 2].into(),
+        learners: [3].into(),
+        ..Default::default()
+    };
+    let readd = Entry {
+        term: 1,
+        index: 3,
+        payload: EntryPayload::Config(back),
+    };
+    recv(&mut c, 1, append(vec![readd], LogId::new(1, 2), 3));
+    assert!(!c.is_removed(3));
+    assert!(!c.refuses_sender(3, &heartbeat(1)));
+    assert!(c.refuses_sender(3, &vote_request(2, false)));
+}
+
+#[test]
+fn removing_a_member_records_it_and_adding_it_back_clears_it() {
+    let mut c = settled_leader();
+    let (_, acts) = c
+        .propose_change(ConfigChange::Remove { id: 3 })
+        .expect("remove accepted");
+    complete_persists(&mut c, &acts);
+    assert!(c.membership().removed.contains(&3));
+    ack_all(&mut c, &[2]);
+    let (_, acts) = c
+        .propose_change(ConfigChange::AddLearner {
+            id: 3,
+            addr: "h:3".into(),
+        })
+        .expect("re-add accepted");
+    complete_persists(&mut c, &acts);
+    assert!(!c.membership().removed.contains(&3));
+    assert!(c.membership().learners.contains(&3));
+}
+
+#[test]
+fn a_removed_leader_cut_off_before_its_removal_commits_steps_down_at_check_quorum() {
+    let mut c = settled_leader();
+    let (_, acts) = c
+        .propose_change(ConfigChange::Remove { id: 1 })
+        .expect("remove accepted");
+    complete_persists(&mut c, &acts);
+    assert!(!c.membership().contains(1));
+    assert_eq!(c.role(), Role::Leader, "leads until the removal commits");
+    // Nobody answers for a whole election timeout (the first check still sees the answers that
+    // settled it): check-quorum applies to it as to any leader, and it does not count itself,
+    // not being a voter of the configuration in force.
+    fire_election(&mut c);
+    assert_eq!(c.role(), Role::Leader);
+    fire_election(&mut c);
+    assert_ne!(
+        c.role(),
+        Role::Leader,
+        "a cut-off removed leader kept leading"
+    );
 }

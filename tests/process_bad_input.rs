@@ -118,6 +118,7 @@ fn random_bytes_on_peer_port_do_not_hurt_the_node() {
         to: follower,
         http_addr: "127.0.0.1:1".into(),
         peer_addr: "127.0.0.1:2".into(),
+        nonce: None,
     })
     .unwrap();
     let stream = send_raw(&cluster, follower, &framed(&hello));

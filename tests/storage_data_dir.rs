@@ -40,20 +40,33 @@ fn newer_format_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     write_identity(
         tmp.path(),
-        r#"{"format_version": 2, "cluster_name": "prod", "node_id": 1, "new_field": true}"#,
+        r#"{"format_version": 3, "cluster_name": "prod", "node_id": 1, "new_field": true}"#,
     );
     let err = DataDir::prepare(tmp.path(), "prod", 1).unwrap_err();
     assert!(
         matches!(
             err,
             StorageError::NewerFormat {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ),
         "{err:?}"
     );
     assert!(err.to_string().contains("newer raftix"), "{err}");
+}
+
+#[test]
+fn older_development_format_is_refused_with_a_way_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_identity(
+        tmp.path(),
+        r#"{"format_version": 1, "cluster_name": "prod", "node_id": 1}"#,
+    );
+    let err = DataDir::prepare(tmp.path(), "prod", 1).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("format_version 1"), "{text}");
+    assert!(text.contains("raftix restore"), "{text}");
 }
 
 #[test]

@@ -64,19 +64,20 @@ fn link_cfg(local: NodeId, peer: NodeId, addr: SocketAddr, queue: usize) -> Peer
         local_peer_addr: format!("peer-of-{local}"),
         max_frame_bytes: MAX_FRAME,
         queue_capacity: queue,
+        secret: None,
     }
 }
 
 /// Starts `serve_peers` for node `id` on `listener`; returns what its sink receives.
 fn serve(listener: TcpListener, id: NodeId) -> UnboundedReceiver<Inbound> {
     let (tx, rx) = unbounded_channel();
-    let cfg = PeerListenerConfig {
-        node_id: id,
-        cluster: CLUSTER.into(),
-        max_frame_bytes: MAX_FRAME,
-    };
+    let cfg = PeerListenerConfig::new(id, CLUSTER.into(), MAX_FRAME);
+    // Refusals are reported for metrics; these tests look at what is delivered.
     let sink = Arc::new(move |inbound| {
-        let _ = tx.send(inbound);
+        if !matches!(inbound, Inbound::Refused { .. }) {
+            let _ = tx.send(inbound);
+        }
+        None
     });
     actix_rt::spawn(serve_peers(listener, cfg, sink));
     rx
@@ -147,6 +148,7 @@ fn hello(cluster: &str, from: NodeId, to: NodeId) -> Bytes {
         to,
         http_addr: "h".into(),
         peer_addr: "p".into(),
+        nonce: None,
     })
     .unwrap()
 }

@@ -146,9 +146,9 @@ pub fn start_node_on<S: StateMachine>(
     let receive_arbiter = Arbiter::new();
     let node_id = config.id;
     let listener_cfg = PeerListenerConfig {
-        node_id,
-        cluster: config.cluster_name.clone(),
-        max_frame_bytes: config.max_frame_bytes,
+        secret: config.cluster_secret.clone(),
+        max_connections: config.max_peer_connections,
+        ..PeerListenerConfig::new(node_id, config.cluster_name.clone(), config.max_frame_bytes)
     };
     let link_template = PeerLinkConfig {
         local_id: node_id,
@@ -159,6 +159,7 @@ pub fn start_node_on<S: StateMachine>(
         local_peer_addr: config.listen_peer.clone(),
         max_frame_bytes: config.max_frame_bytes,
         queue_capacity: config.max_inflight * 4 + 64,
+        secret: config.cluster_secret.clone(),
     };
     let http_addr = config.advertise_http().to_string();
     let peer_addrs = config.cluster.clone();
@@ -200,18 +201,36 @@ pub fn start_node_on<S: StateMachine>(
             SnapshotReceiver::new(node_id, snapshot_dir, arrived)
         });
         let sink_target = me.clone();
+        let refused = node_metrics.peer_refused.clone();
+        // Messages and snapshot frames are sent (not do_send): the listener waits for the hub
+        // to handle them, a bounded number per connection, so a flooding peer cannot grow the
+        // hub's mailbox without bound.
         let sink: crate::transport::InboundSink = Arc::new(move |inbound| match inbound {
             Inbound::Hello {
                 from,
                 http_addr,
                 peer_addr,
-            } => sink_target.do_send(PeerIntroduced {
-                from,
-                http_addr,
-                peer_addr,
-            }),
-            Inbound::Message(envelope) => sink_target.do_send(PeerMessage(envelope)),
-            Inbound::Snapshot(frame) => sink_target.do_send(PeerSnapshotFrame(frame)),
+            } => {
+                sink_target.do_send(PeerIntroduced {
+                    from,
+                    http_addr,
+                    peer_addr,
+                });
+                None
+            }
+            Inbound::Message(envelope) => {
+                Some(sink_target.send(PeerMessage(envelope)).map(|_| ()).boxed())
+            }
+            Inbound::Snapshot(frame) => Some(
+                sink_target
+                    .send(PeerSnapshotFrame(frame))
+                    .map(|_| ())
+                    .boxed(),
+            ),
+            Inbound::Refused { reason } => {
+                refused.with_label_values(&[reason]).inc();
+                None
+            }
         });
         let listener_task = actix_rt::spawn(async move {
             if let Err(err) = serve_peers(listener, listener_cfg, sink).await {

@@ -16,6 +16,7 @@ mod node_health;
 mod node_members;
 mod node_queries;
 mod node_reads;
+mod node_refusals;
 pub mod node_snapshot;
 mod node_transfer;
 mod node_writes;

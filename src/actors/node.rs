@@ -97,6 +97,8 @@ pub struct RaftNode {
     pub(super) peer_http: BTreeMap<NodeId, String>,
     subscribers: Vec<Recipient<RoleChange>>,
     pub(super) blocked: BTreeSet<NodeId>,
+    /// Messages refused from non-members (counted, logged at most every few seconds per peer).
+    pub(super) refusals: super::node_refusals::Refusals,
     last_role: Option<(Role, Term)>,
     last_leader: Option<NodeId>,
     failure: Option<String>,
@@ -119,6 +121,7 @@ impl RaftNode {
             health: Default::default(),
             transfers: Vec::new(),
             reads: Default::default(),
+            refusals: Default::default(),
             peer_http: BTreeMap::new(),
             subscribers: Vec::new(),
             blocked: BTreeSet::new(),
@@ -403,6 +406,10 @@ impl Handler<PeerMessage> for RaftNode {
             return;
         }
         let _span = self.span();
+        if self.parts.core.refuses_sender(envelope.from, &envelope.msg) {
+            self.refused_from_non_member(envelope.from, envelope.msg.kind());
+            return;
+        }
         NodeMetrics::bump(&self.parts.metrics.messages_in);
         self.health
             .last_contact
@@ -425,6 +432,10 @@ impl Handler<PeerSnapshotFrame> for RaftNode {
     type Result = ();
     fn handle(&mut self, msg: PeerSnapshotFrame, _: &mut Context<Self>) {
         if self.blocked.contains(&msg.0.from) {
+            return;
+        }
+        if self.parts.core.is_removed(msg.0.from) {
+            self.refused_from_non_member(msg.0.from, "snapshot");
             return;
         }
         self.health

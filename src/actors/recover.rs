@@ -104,10 +104,32 @@ pub fn recover<S: StateMachine>(
         let term = hard_state
             .term
             .max(loaded.entries.last().map_or(loaded.base.term, |e| e.term));
+        // The members of the configuration being replaced that are not in the new one are
+        // recorded as removed: if they come back they are not heard (their removal is committed
+        // as soon as this node commits the entry on its own).
+        let previous = loaded
+            .entries
+            .iter()
+            .rev()
+            .find_map(|e| match &e.payload {
+                EntryPayload::Config(m) => Some(m.clone()),
+                _ => None,
+            })
+            .or_else(|| latest.map(|s| s.meta.membership.clone()));
+        let mut forced = bootstrap.clone();
+        if let Some(previous) = previous {
+            let gone: Vec<_> = previous
+                .members()
+                .filter(|id| !bootstrap.contains(*id))
+                .collect();
+            forced.removed = previous.removed.clone();
+            forced.removed.extend(gone);
+            forced.removed.retain(|id| !bootstrap.contains(*id));
+        }
         let entry = crate::core::Entry {
             term,
             index: last_index + 1,
-            payload: EntryPayload::Config(bootstrap.clone()),
+            payload: EntryPayload::Config(forced),
         };
         tracing::warn!(
             index = entry.index,

@@ -198,6 +198,7 @@ fn seed(
         voters: cluster.keys().copied().collect(),
         learners: Default::default(),
         addrs: cluster.clone(),
+        removed: Default::default(),
     };
     let info = rewrite_membership(backup, &membership, data_dir.snapshot_path())?;
     let last = info.meta.last;

@@ -118,6 +118,15 @@ pub struct ServeArgs {
     /// others (chmod 600). Without any token (here or `[[tokens]]` in --config) the API is open.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    /// Authenticate peers with a shared cluster secret read from this file (at least 16 bytes,
+    /// e.g. `openssl rand -hex 32 > secret; chmod 600 secret`): every peer connection starts with
+    /// a challenge-response handshake and every peer frame carries an HMAC, so a process without
+    /// the secret cannot vote, append or receive the log. Every node needs the same file.
+    #[arg(long, value_name = "PATH", env = "RAFTIX_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Most inbound peer connections open at once [default: 128].
+    #[arg(long, value_name = "N")]
+    pub max_peer_connections: Option<usize>,
     /// Join a running cluster as a NEW node (empty --data-dir): ask the nodes at these URLs
     /// (`http://HOST:PORT` or `HOST:PORT`, any of them; followers redirect to the leader) to
     /// add this node as a learner at its --advertise-peer address, start with the members they
@@ -175,6 +184,8 @@ impl ServeArgs {
             snapshot_keep: self.snapshot_keep,
             tokens: None,
             token_file: self.token_file.clone(),
+            cluster_secret_file: self.cluster_secret_file.clone(),
+            max_peer_connections: self.max_peer_connections,
         })
     }
 

@@ -66,6 +66,14 @@ pub enum ConfigError {
         /// What is wrong with it (never quotes a secret).
         reason: String,
     },
+    /// The cluster secret file cannot be used (unreadable, too short, or not private).
+    #[error("cannot use cluster secret file {} (--cluster-secret-file): {reason}", .path.display())]
+    SecretFile {
+        /// The file given with `--cluster-secret-file`.
+        path: PathBuf,
+        /// What is wrong with it (never quotes the secret).
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -84,6 +92,7 @@ impl ConfigError {
             ConfigError::Missing { key } | ConfigError::Invalid { key, .. } => Some(key),
             ConfigError::ClusterItem { .. } => Some("cluster"),
             ConfigError::TokenFile { .. } => Some("token_file"),
+            ConfigError::SecretFile { .. } => Some("cluster_secret_file"),
             ConfigError::ReadFile { .. } | ConfigError::ParseFile { .. } => None,
         }
     }

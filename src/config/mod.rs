@@ -20,6 +20,7 @@
 
 mod error;
 mod partial;
+mod secret;
 mod tokens;
 mod validate;
 
@@ -36,6 +37,7 @@ use crate::core::{CoreConfig, NodeId};
 
 pub use error::{flag_of, ConfigError};
 pub use partial::{parse_cluster, PartialConfig};
+pub use secret::load_cluster_secret;
 pub use tokens::{load_token_file, TokenConfig, TokenRole};
 pub use validate::check_host_port;
 
@@ -166,6 +168,24 @@ pub struct NodeConfig {
     /// is off. `Debug` redacts the secrets.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// The file holding the cluster secret peers authenticate each other with (see
+    /// [`load_cluster_secret`]); read into [`cluster_secret`](Self::cluster_secret) when the
+    /// configuration is built.
+    #[serde(default)]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// The cluster secret: when set, peers must prove they hold it (challenge-response) and
+    /// every peer frame carries an HMAC (see [`crate::transport::auth`]). Every node needs the
+    /// same. `Debug` redacts it.
+    #[serde(skip)]
+    pub cluster_secret: Option<crate::transport::ClusterSecret>,
+    /// Most inbound peer connections open at once (strangers still in their handshake are
+    /// limited further, to 16).
+    #[serde(default = "default_max_peer_connections")]
+    pub max_peer_connections: usize,
+}
+
+fn default_max_peer_connections() -> usize {
+    crate::transport::listener::DEFAULT_MAX_PEER_CONNECTIONS
 }
 
 /// Default for [`NodeConfig::snapshot_entries`].
@@ -288,6 +308,9 @@ impl NodeConfig {
             snapshot_bytes: DEFAULT_SNAPSHOT_BYTES,
             snapshot_keep: DEFAULT_SNAPSHOT_KEEP,
             tokens: Vec::new(),
+            cluster_secret_file: None,
+            cluster_secret: None,
+            max_peer_connections: default_max_peer_connections(),
         }
     }
 
@@ -298,6 +321,10 @@ impl NodeConfig {
             path: origin.to_owned(),
             source: Box::new(e),
         })?;
+        let mut config = config;
+        if let Some(path) = &config.cluster_secret_file {
+            config.cluster_secret = Some(load_cluster_secret(path)?);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -333,6 +360,7 @@ impl NodeConfig {
                 .collect(),
             learners: self.learners.clone(),
             addrs: self.cluster.clone(),
+            removed: Default::default(),
         };
         core.pre_vote = self.pre_vote;
         core.check_quorum = self.check_quorum;

@@ -51,6 +51,10 @@ pub struct PartialConfig {
     /// A file of `[[tokens]]` (see [`super::TokenConfig`]), added to `tokens`; must be private
     /// (mode 600 or stricter).
     pub token_file: Option<PathBuf>,
+    /// The cluster secret file (see [`super::load_cluster_secret`]).
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Most inbound peer connections open at once.
+    pub max_peer_connections: Option<usize>,
 }
 
 impl PartialConfig {
@@ -110,6 +114,8 @@ impl PartialConfig {
             snapshot_keep: over.snapshot_keep.or(self.snapshot_keep),
             tokens: over.tokens.or(self.tokens),
             token_file: over.token_file.or(self.token_file),
+            cluster_secret_file: over.cluster_secret_file.or(self.cluster_secret_file),
+            max_peer_connections: over.max_peer_connections.or(self.max_peer_connections),
         }
     }
 
@@ -163,6 +169,11 @@ impl PartialConfig {
         set(&mut c.tokens, self.tokens);
         if let Some(path) = &self.token_file {
             c.tokens.extend(super::load_token_file(path)?);
+        }
+        set(&mut c.max_peer_connections, self.max_peer_connections);
+        if let Some(path) = &self.cluster_secret_file {
+            c.cluster_secret = Some(super::load_cluster_secret(path)?);
+            c.cluster_secret_file = Some(path.clone());
         }
         c.validate()?;
         Ok(c)

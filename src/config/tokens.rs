@@ -109,7 +109,7 @@ pub fn load_token_file(path: &Path) -> Result<Vec<TokenConfig>, ConfigError> {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+pub(super) fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -122,7 +122,7 @@ fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
 }
 
 #[cfg(not(unix))]
-fn check_private(_: &Path, _: &std::fs::Metadata) -> Result<(), String> {
+pub(super) fn check_private(_: &Path, _: &std::fs::Metadata) -> Result<(), String> {
     Ok(())
 }
 

@@ -10,6 +10,12 @@ impl RaftCore {
         if epoch != self.election_epoch {
             return; // a timer that was re-armed or cancelled after it fired
         }
+        if self.role == Role::Leader {
+            // A removed leader still finishing its own removal checks its quorum too: cut off,
+            // it steps down instead of leading a configuration that has moved on without it.
+            self.check_quorum();
+            return;
+        }
         if !self.is_voter() {
             // Learners and removed nodes never campaign.
             self.arm_election();
@@ -28,11 +34,13 @@ impl RaftCore {
         self.transferee = None;
         if self.cfg.check_quorum {
             let voters = &self.configs.effective().voters;
-            let active = 1 + self
-                .progress
-                .iter()
-                .filter(|(id, p)| voters.contains(id) && p.recent_active)
-                .count();
+            let me = usize::from(voters.contains(&self.cfg.id));
+            let active = me
+                + self
+                    .progress
+                    .iter()
+                    .filter(|(id, p)| voters.contains(id) && p.recent_active)
+                    .count();
             if active < self.quorum() {
                 let term = self.hard.term;
                 self.become_follower(term, None);

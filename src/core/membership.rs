@@ -241,6 +241,7 @@ impl RaftCore {
                 }
                 next.learners.insert(id);
                 next.addrs.insert(id, addr);
+                next.removed.remove(&id);
             }
             ConfigChange::Promote { id } => {
                 if current.voters.contains(&id) {
@@ -283,6 +284,7 @@ impl RaftCore {
                 next.voters.remove(&id);
                 next.learners.remove(&id);
                 next.addrs.remove(&id);
+                next.removed.insert(id);
             }
         }
         Ok((next != *current).then_some(next))

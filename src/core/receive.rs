@@ -2,16 +2,20 @@
 //! Must not import actix, heed or tokio.
 
 use super::raft::RaftCore;
-use super::types::{Envelope, Message, Role};
+use super::types::{Envelope, Message, NodeId, Role};
 
 impl RaftCore {
     /// Handles one message from a peer.
     pub(super) fn on_receive(&mut self, envelope: Envelope) {
         let Envelope { from, to, msg } = envelope;
-        // Messages from non-members are processed too (dissertation §4.1): a leader or a
-        // candidate may hold a newer configuration than this node, which includes it.
+        // Messages from nodes this node does not know are processed too (dissertation §4.1): a
+        // leader may hold a newer configuration than this node, which includes it. Only votes
+        // from non-voters and anything from a node whose removal is committed are refused.
         if to != self.cfg.id || from == self.cfg.id {
             return; // misaddressed
+        }
+        if self.refuses_sender(from, &msg) {
+            return;
         }
         let term = msg.term();
         if term > self.hard.term {
@@ -113,6 +117,33 @@ impl RaftCore {
                 }
             }
         }
+    }
+
+    /// Whether a message from `from` is refused before it can touch this node's term or log:
+    ///
+    /// - a vote or pre-vote request from a node that is not a voter in this node's configuration
+    ///   (a learner, a removed node or a stranger cannot make voters change term or vote);
+    /// - anything from a node that this node's committed configuration lists as removed and
+    ///   that is not a member again in its latest configuration. A removed leader keeps being
+    ///   heard until this node learns that its removal committed, so that it can finish
+    ///   committing it (dissertation §4.2.2).
+    ///
+    /// Refusing a message is always safe in Raft (the network may lose any message); a node
+    /// that lags behind a configuration that made a candidate a voter only delays that
+    /// candidate, whom the up-to-date voters can still elect.
+    pub fn refuses_sender(&self, from: NodeId, msg: &Message) -> bool {
+        let effective = self.configs.effective();
+        if matches!(msg, Message::VoteRequest { .. }) && !effective.voters.contains(&from) {
+            return true;
+        }
+        self.is_removed(from)
+    }
+
+    /// Whether `from` is a removed member: listed as removed by the configuration this node
+    /// knows committed, and not a member of its latest configuration.
+    pub fn is_removed(&self, from: NodeId) -> bool {
+        !self.configs.effective().contains(from)
+            && self.configs.committed(self.commit).removed.contains(&from)
     }
 
     /// A leader of the current term spoke: follow it and restart the election timer.

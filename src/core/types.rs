@@ -59,6 +59,11 @@ pub struct Membership {
     pub learners: BTreeSet<NodeId>,
     /// Peer (Raft) address of each member.
     pub addrs: BTreeMap<NodeId, String>,
+    /// Nodes removed from the cluster and not added back since. Once this node knows the
+    /// configuration that removed one is committed, it refuses every message from it (as etcd's
+    /// transport refuses removed members), so a removed node, or a stale process that kept its
+    /// data dir and credentials, cannot disturb the cluster.
+    pub removed: BTreeSet<NodeId>,
 }
 
 impl Membership {

@@ -19,8 +19,11 @@ use super::fs_util::sync_dir;
 
 /// Name of the identity file inside the data directory.
 pub const IDENTITY_FILE: &str = "raftix-identity.json";
-/// Highest on-disk format version this binary reads and the one it writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Highest on-disk format version this binary reads and the one it writes. Version 2 added the
+/// removed members to configurations (log entries and snapshot headers).
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest on-disk format version this binary reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 2;
 /// Subdirectory holding the log environment.
 const LOG_DIR: &str = "log";
 /// Subdirectory holding the state machine environment.
@@ -187,6 +190,14 @@ fn parse_identity(path: &Path, bytes: &[u8]) -> Result<Identity, StorageError> {
     }
     if probe.format_version == 0 {
         return Err(invalid("format_version 0 does not exist".to_string()));
+    }
+    if probe.format_version < OLDEST_FORMAT_VERSION {
+        return Err(invalid(format!(
+            "format_version {} was written by a development build of raftix whose configuration \
+             entries this binary cannot read (oldest supported: {OLDEST_FORMAT_VERSION}); \
+             restore the node from a backup (`raftix backup` / `raftix restore`) or from a peer",
+            probe.format_version
+        )));
     }
     serde_json::from_slice(bytes).map_err(|e| invalid(format!("not a valid identity file ({e})")))
 }

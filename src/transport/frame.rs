@@ -14,13 +14,15 @@ use tokio_util::codec::LengthDelimitedCodec;
 use crate::core::types::{Envelope, NodeId};
 
 /// Version of the peer protocol, the first byte of every frame. Bump it on any change to [`Frame`].
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// One unit on the peer wire.
 ///
-/// A connection carries exactly one [`Frame::Hello`] first, then only [`Frame::Raft`] frames, all
-/// travelling from the connecting node to the listening node (the transport is one-directional:
-/// replies come back over the other node's own connection).
+/// A connection carries exactly one [`Frame::Hello`] first, then (with a cluster secret) the
+/// [`Frame::Challenge`] / [`Frame::Auth`] handshake, then only [`Frame::Raft`] and
+/// [`Frame::Snapshot`] frames, all travelling from the connecting node to the listening node
+/// (the transport is one-directional: replies come back over the other node's own connection;
+/// only the Challenge travels the other way).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
     /// Opens a connection: who is calling, whom it expects to reach, and in which cluster.
@@ -36,6 +38,22 @@ pub enum Frame {
         /// The caller's own peer address, so that a receiver that does not know it yet (the
         /// caller joined in a configuration the receiver has not received) can answer.
         peer_addr: String,
+        /// With a cluster secret: the caller's fresh handshake nonce (see [`super::auth`]); the
+        /// listener answers with a [`Frame::Challenge`]. `None` without a secret.
+        nonce: Option<super::auth::Nonce>,
+    },
+    /// The listener's answer to a Hello carrying a nonce: its own nonce and its proof that it
+    /// holds the cluster secret.
+    Challenge {
+        /// The listener's fresh nonce.
+        nonce: super::auth::Nonce,
+        /// `HMAC(secret, "raftix/v1/listener" ‖ transcript)`.
+        proof: super::auth::Tag,
+    },
+    /// The caller's proof that it holds the cluster secret, its second frame.
+    Auth {
+        /// `HMAC(secret, "raftix/v1/connector" ‖ transcript)`.
+        proof: super::auth::Tag,
     },
     /// A Raft message; its `from` must equal the Hello's `from`, its `to` the listener's id.
     Raft(Envelope),
@@ -201,6 +219,7 @@ mod tests {
             to: 2,
             http_addr: "127.0.0.1:8080".into(),
             peer_addr: "127.0.0.1:7000".into(),
+            nonce: Some([7; 32]),
         }
     }
 
@@ -244,7 +263,7 @@ mod tests {
         bytes[0] = PROTOCOL_VERSION + 1;
         assert!(matches!(
             decode_frame(&bytes, MAX),
-            Err(FrameError::WrongVersion { got: 3, .. })
+            Err(FrameError::WrongVersion { got, .. }) if got == PROTOCOL_VERSION + 1
         ));
     }
 

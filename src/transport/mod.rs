@@ -10,6 +10,7 @@
 //! Connections are one-directional: a node sends over its own `PeerLink` and receives on its
 //! listener. This module must not import the core's logic (only its wire types) nor storage.
 
+pub mod auth;
 pub mod frame;
 pub mod listener;
 pub mod peer_link;
@@ -17,6 +18,7 @@ pub mod snapshot_frame;
 pub mod stats;
 mod writer;
 
+pub use auth::{ClusterSecret, ShortSecret};
 pub use frame::{decode_frame, encode_frame, peer_codec, Frame, FrameError, PROTOCOL_VERSION};
 pub use listener::{serve_peers, Inbound, InboundSink, ListenerError, PeerListenerConfig};
 pub use peer_link::{PeerLink, PeerLinkConfig};

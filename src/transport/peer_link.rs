@@ -42,6 +42,9 @@ pub struct PeerLinkConfig {
     pub max_frame_bytes: usize,
     /// Capacity of each of the two queues (control and bulk), in messages; at least 1.
     pub queue_capacity: usize,
+    /// The cluster secret, if the cluster uses one: the link then runs the handshake of
+    /// [`super::auth`] on every connection and authenticates every frame.
+    pub secret: Option<super::auth::ClusterSecret>,
 }
 
 /// The outbound connection to one peer. See the module documentation.

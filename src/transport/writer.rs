@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use actix::clock::{sleep, timeout, Instant};
 use bytes::Bytes;
-use futures::SinkExt;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{error::TryRecvError, Receiver};
-use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
 
-use super::frame::{encode_frame, peer_codec, Frame};
+use super::auth::{fresh_nonce, FrameSealer, Handshake, TAG_LEN};
+use super::frame::{decode_frame, encode_frame, peer_codec, Frame};
 use super::peer_link::PeerLinkConfig;
 use super::stats::{LinkState, LinkStats};
 
@@ -83,7 +83,17 @@ enum LinkError {
     WriteTimeout(Duration),
     #[error("link queues closed")]
     QueuesClosed,
+    #[error("peer did not complete the cluster-secret handshake: {0}")]
+    Handshake(String),
+    #[error("peer failed to prove it holds the cluster secret (wrong secret, or not a peer)")]
+    PeerNotAuthenticated,
 }
+
+/// The reading half of a connection (plain TCP or TLS).
+pub(crate) type ReadHalf = Box<dyn AsyncRead + Unpin + Send>;
+/// The writing half of a connection, framed.
+pub(crate) type FramedWriteHalf =
+    FramedWrite<Box<dyn AsyncWrite + Unpin + Send>, LengthDelimitedCodec>;
 
 /// Runs the link until its queues close (the actor is gone) or the future is dropped.
 pub(crate) async fn run(cfg: Arc<PeerLinkConfig>, stats: Arc<LinkStats>, mut queues: Queues) {
@@ -92,7 +102,7 @@ pub(crate) async fn run(cfg: Arc<PeerLinkConfig>, stats: Arc<LinkStats>, mut que
     loop {
         stats.set_state(LinkState::Connecting);
         let reason = match connect(&cfg).await {
-            Ok((read, write)) => {
+            Ok((read, write, sealer)) => {
                 stats.add_connects(1);
                 if failed_before {
                     stats.add_reconnects(1);
@@ -100,7 +110,7 @@ pub(crate) async fn run(cfg: Arc<PeerLinkConfig>, stats: Arc<LinkStats>, mut que
                 }
                 stats.set_state(LinkState::Connected);
                 let since = Instant::now();
-                let reason = pump(read, write, &stats, &mut queues).await;
+                let reason = pump(read, write, sealer, &stats, &mut queues).await;
                 if since.elapsed() >= MAX_BACKOFF {
                     backoff = INITIAL_BACKOFF;
                 }
@@ -141,33 +151,60 @@ fn jittered(backoff: Duration) -> Duration {
     Duration::from_micros(rand::random_range(max / 2..=max))
 }
 
-/// Opens a connection and sends the Hello frame.
+/// Opens a connection, sends the Hello frame and, with a cluster secret, runs the handshake
+/// (see [`super::auth`]): the sealer it returns authenticates every later frame.
 async fn connect(
     cfg: &PeerLinkConfig,
-) -> Result<
-    (
-        OwnedReadHalf,
-        FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
-    ),
-    LinkError,
-> {
+) -> Result<(ReadHalf, FramedWriteHalf, Option<FrameSealer>), LinkError> {
     let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(cfg.peer_addr.as_str()))
         .await
         .map_err(|_| LinkError::ConnectTimeout(CONNECT_TIMEOUT))??;
     stream.set_nodelay(true)?;
     let (read, write) = stream.into_split();
-    let mut write = FramedWrite::new(write, peer_codec(cfg.max_frame_bytes));
+    let read: ReadHalf = Box::new(read);
+    let tag_len = if cfg.secret.is_some() { TAG_LEN } else { 0 };
+    let codec = peer_codec(cfg.max_frame_bytes + tag_len);
+    let mut write: FramedWriteHalf = FramedWrite::new(Box::new(write), codec.clone());
     let hello = encode_frame(&Frame::Hello {
         cluster: cfg.cluster.clone(),
         from: cfg.local_id,
         to: cfg.peer_id,
         http_addr: cfg.http_addr.clone(),
         peer_addr: cfg.local_peer_addr.clone(),
+        nonce: cfg.secret.as_ref().map(|_| fresh_nonce()),
     })?;
-    timeout(WRITE_TIMEOUT, write.send(hello))
+    timeout(WRITE_TIMEOUT, write.send(hello.clone()))
         .await
         .map_err(|_| LinkError::WriteTimeout(WRITE_TIMEOUT))??;
-    Ok((read, write))
+    let Some(secret) = &cfg.secret else {
+        return Ok((read, write, None));
+    };
+    let mut frames = FramedRead::new(read, codec);
+    let challenge = timeout(CONNECT_TIMEOUT, frames.next())
+        .await
+        .map_err(|_| LinkError::Handshake("no Challenge in time".into()))?
+        .ok_or_else(|| {
+            LinkError::Handshake("connection closed instead of a Challenge (does the peer have the same cluster secret?)".into())
+        })??;
+    let Frame::Challenge { nonce, proof } = decode_frame(&challenge, cfg.max_frame_bytes)
+        .map_err(|e| LinkError::Handshake(e.to_string()))?
+    else {
+        return Err(LinkError::Handshake("expected a Challenge".into()));
+    };
+    let handshake = Handshake::new(&hello, &nonce);
+    if !Handshake::proof_matches(&handshake.listener_proof(secret), &proof) {
+        return Err(LinkError::PeerNotAuthenticated);
+    }
+    if !frames.read_buffer().is_empty() {
+        return Err(LinkError::UnexpectedData);
+    }
+    let auth = encode_frame(&Frame::Auth {
+        proof: handshake.connector_proof(secret),
+    })?;
+    timeout(WRITE_TIMEOUT, write.send(auth))
+        .await
+        .map_err(|_| LinkError::WriteTimeout(WRITE_TIMEOUT))??;
+    Ok((frames.into_inner(), write, Some(handshake.sealer(secret))))
 }
 
 /// Moves frames from the queues to the socket until the connection fails.
@@ -175,8 +212,9 @@ async fn connect(
 /// The biased `select!` polls control before bulk, and each batch refills control-first, so a
 /// heartbeat or vote waits behind at most the frames already handed to the socket.
 async fn pump(
-    mut read: OwnedReadHalf,
-    mut write: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    mut read: ReadHalf,
+    mut write: FramedWriteHalf,
+    mut sealer: Option<FrameSealer>,
     stats: &LinkStats,
     queues: &mut Queues,
 ) -> LinkError {
@@ -207,6 +245,10 @@ async fn pump(
         let bytes: u64 = batch.iter().map(|f| f.len() as u64 + 4).sum();
         let written = timeout(WRITE_TIMEOUT, async {
             for frame in batch.drain(..) {
+                let frame = match sealer.as_mut() {
+                    Some(sealer) => sealer.seal(&frame),
+                    None => frame,
+                };
                 write.feed(frame).await?;
             }
             SinkExt::<Bytes>::flush(&mut write).await
