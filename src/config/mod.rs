@@ -19,6 +19,7 @@
 //! ```
 
 mod error;
+pub mod gateway_tls;
 mod partial;
 mod tokens;
 mod validate;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::core::{CoreConfig, NodeId};
+pub use crate::tls::ClientAuth;
 
 pub use error::{flag_of, ConfigError};
 pub use partial::{parse_cluster, PartialConfig};
@@ -166,6 +168,26 @@ pub struct NodeConfig {
     /// is off. `Debug` redacts the secrets.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// PEM certificate (chain) of the HTTPS gateway. With [`tls_key`](Self::tls_key) the API and
+    /// dashboard are served over HTTPS only; see [`gateway_tls`].
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of [`tls_cert`](Self::tls_cert).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates presented to the gateway must chain to.
+    #[serde(default)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Whether the gateway asks for client certificates; `None`: `required` when
+    /// [`tls_client_ca`](Self::tls_client_ca) is set, else `none`. See
+    /// [`NodeConfig::client_auth`].
+    #[serde(default)]
+    pub tls_client_auth: Option<ClientAuth>,
+    /// CA (PEM) this node trusts when it calls other nodes' HTTPS gateways (forwarding to the
+    /// leader, the dashboard's probes); `None`: [`tls_client_ca`](Self::tls_client_ca), else the
+    /// system's trust store.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Default for [`NodeConfig::snapshot_entries`].
@@ -288,6 +310,11 @@ impl NodeConfig {
             snapshot_bytes: DEFAULT_SNAPSHOT_BYTES,
             snapshot_keep: DEFAULT_SNAPSHOT_KEEP,
             tokens: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_client_auth: None,
+            tls_ca: None,
         }
     }
 
