@@ -14,7 +14,7 @@ use crate::storage::{DataDir, KvStateMachine};
 use crate::tls::GatewayTls;
 
 /// Logs how the HTTP API is protected, and a loud warning when it is open to the network: no
-/// token configured while listening on a non-loopback address.
+/// token configured nor client certificate required while listening on a non-loopback address.
 fn warn_if_open(config: &NodeConfig) {
     if config.auth_enabled() {
         let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
@@ -30,7 +30,7 @@ fn warn_if_open(config: &NodeConfig) {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
+    if !loopback && config.client_auth() != crate::tls::ClientAuth::Required {
         tracing::warn!(
             http = %config.listen_http,
             "!!! the HTTP API listens on a non-loopback address WITHOUT access control: anyone who can reach {} can read, write and reconfigure the cluster; configure tokens (--token-file or [[tokens]] in --config) !!!",
@@ -63,6 +63,7 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let mut state = AppState::new(&config, node.clone(), kv);
     state.client_tls = tls.client;
     warn_if_open(&config);
+    crate::tls::log_gateway_tls(&config);
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(2)
         .disable_signals()

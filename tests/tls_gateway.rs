@@ -3,6 +3,8 @@
 //! over TLS, and refuses plain HTTP, clients without a certificate and clients of another CA;
 //! `optional` client auth; TLS configuration errors.
 
+#[path = "support/extra_proc.rs"]
+mod extra_proc;
 #[path = "support/process.rs"]
 mod process;
 
@@ -10,7 +12,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use process::{https_client, raftix_bin, ProcCluster};
+use extra_proc::ExtraProc;
+use process::{alloc_ports, https_client, raftix_bin, ProcCluster};
 use raftix::tls::certs::{self, CertsRequest};
 use raftix::tls::{http_client_config, ClientIdentity};
 use reqwest::StatusCode;
@@ -316,6 +319,74 @@ fn optional_client_auth_serves_clients_without_certificates() {
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
 }
 
+/// A node added later (its certificate made with the CA already in the directory) joins an
+/// HTTPS cluster that requires client certificates: `serve --join https://...` and the
+/// promotion after it use the node's own certificate and CA.
+#[test]
+fn a_node_with_a_certificate_of_the_same_ca_joins_an_https_cluster() {
+    let dir = tempdir();
+    let cert_dir = dir.path().join("certs");
+    make_certs(&cert_dir, 3, &["admin"]);
+    let ca = cert_dir.join(certs::CA_CERT);
+    let flags = tls_flags(&cert_dir, &["--tls-client-ca", &path_str(&ca)]);
+    let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let harness = http_client_config(Some(&ca), Some(&client_identity(&cert_dir, "admin")))
+        .expect("client TLS");
+    let http = https_client(harness.clone());
+    let cluster = ProcCluster::start_https(3, tempdir(), &flag_refs, https_client(harness));
+    let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
+    cluster.put_ok("before", b"joined later");
+
+    // Node 4's certificate comes from the same CA, made while the cluster runs.
+    let added = certs::generate(&CertsRequest {
+        out: cert_dir.clone(),
+        nodes: vec![4],
+        hosts: vec!["127.0.0.1".into()],
+        clients: vec![],
+        days: 2,
+        force: false,
+    })
+    .expect("node 4 certificate");
+    assert!(!added.ca_created, "the CA in the directory is reused");
+
+    let join_urls: Vec<String> = cluster
+        .ids()
+        .iter()
+        .map(|&id| cluster.client().base(id))
+        .collect();
+    let mut join = vec!["--join".to_string(), join_urls.join(",")];
+    join.extend(flags.iter().map(|f| f.replace("{id}", "4")));
+    let ports = alloc_ports(2);
+    let node4 = ExtraProc::spawn(4, cluster.dir(), ports[0], ports[1], &join);
+    let leader_url = cluster.client().base(leader);
+    let status: Value =
+        cluster.wait_for(Duration::from_secs(30), "node 4 to become a voter", || {
+            let s: Value = http
+                .get(format!("{leader_url}/v1/status"))
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            s["members"].as_array()?.contains(&4.into()).then_some(s)
+        });
+    assert!(
+        status["members"].as_array().is_some_and(|m| m.len() == 4),
+        "{status}"
+    );
+    let node4_url = format!("https://127.0.0.1:{}", ports[1]);
+    let value = cluster.wait_for(Duration::from_secs(10), "node 4 to serve the data", || {
+        let resp = http
+            .get(format!("{node4_url}/v1/kv/before?consistency=stale"))
+            .send()
+            .ok()?;
+        resp.status()
+            .is_success()
+            .then(|| resp.bytes().ok())
+            .flatten()
+    });
+    assert_eq!(&value[..], b"joined later", "{}", node4.tail());
+}
+
 /// `serve` with broken TLS settings: exit 2 naming the setting or file, data dir untouched.
 #[test]
 fn tls_configuration_errors_exit_2_before_starting() {
@@ -399,5 +470,82 @@ fn tls_configuration_errors_exit_2_before_starting() {
             !data_dir.exists(),
             "{extra:?}: the data dir must not be created"
         );
+    }
+}
+
+/// `raftix up --tls --nodes 1`: the node serves HTTPS with certificates made in DATA_DIR/certs,
+/// which a second run reuses; Ctrl-C stops it cleanly.
+#[test]
+fn up_tls_serves_https_with_certificates_kept_in_the_data_dir() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let ca = data.join("certs").join(certs::CA_CERT);
+    let mut first_ca: Option<Vec<u8>> = None;
+    for run in 1..=2 {
+        let ports = alloc_ports(2);
+        let (peer, http) = (ports[0], ports[1]);
+        let mut child = Command::new(raftix_bin())
+            .args(["up", "--tls", "--nodes", "1"])
+            .args(["--base-peer-port", &peer.to_string()])
+            .args(["--base-http-port", &http.to_string()])
+            .arg("--data-dir")
+            .arg(&data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn raftix up");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("first line");
+        assert!(
+            line.starts_with(&format!("node 1: https://127.0.0.1:{http}/")),
+            "run {run}: {line}"
+        );
+        let ca_now = std::fs::read(&ca).expect("ca.pem made by up --tls");
+        match &first_ca {
+            None => first_ca = Some(ca_now),
+            Some(first) => assert_eq!(first, &ca_now, "the second run reuses the CA"),
+        }
+
+        let url = format!("https://127.0.0.1:{http}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = cli(&args(&[
+                "put",
+                "k",
+                "v",
+                "--endpoints",
+                &url,
+                "--cacert",
+                &path_str(&ca),
+                "--timeout-ms",
+                "1000",
+            ]));
+            if out.status.code() == Some(0) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "run {run}: {}", shown(&out));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let pid = i32::try_from(child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child, which has not been reaped.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("raftix up did not exit after Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "run {run}");
     }
 }

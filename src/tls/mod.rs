@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use error::TlsError;
 pub use gateway::{gateway_server_config, http_client_config, ClientAuth, ClientIdentity};
 pub use load::{load_certs, load_key, load_roots};
-pub use node::GatewayTls;
+pub use node::{log_gateway_tls, GatewayTls};
 pub use peer::{
     cert_file_node_id, node_id_of, node_uri, peer_client_config, peer_server_config,
     server_name_for,

@@ -41,3 +41,21 @@ impl GatewayTls {
         })
     }
 }
+
+/// Logs how the gateway is served: HTTPS and its client certificate mode, and a warning when
+/// calls to other nodes would trust only the system's CAs (a cluster on `raftix certs`
+/// certificates then needs `--tls-ca`).
+pub fn log_gateway_tls(config: &NodeConfig) {
+    if !config.gateway_https() {
+        return;
+    }
+    tracing::info!(
+        client_auth = config.client_auth().as_str(),
+        "the HTTP API and dashboard are served over HTTPS only"
+    );
+    if config.gateway_trust_ca().is_none() {
+        tracing::warn!(
+            "no --tls-ca (nor --tls-client-ca): calls to other nodes' HTTPS gateways (forwarding to the leader, the dashboard's view of the cluster) trust the system's CAs only; give --tls-ca with certificates of a private CA such as those of `raftix certs`"
+        );
+    }
+}
