@@ -17,8 +17,8 @@ pub struct CertsArgs {
     /// reused, so nodes can be added to a running cluster later.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Node ids to make certificates for (node-<id>.pem, node-<id>-key.pem), each valid for
-    /// --hosts and naming its node as the SAN URI raftix://node/<id>.
+    /// Node ids to make certificates for (node-ID.pem, node-ID-key.pem), each valid for
+    /// --hosts and naming its node as the SAN URI raftix://node/ID.
     #[arg(long, value_name = "ID[,ID..]", value_delimiter = ',')]
     pub nodes: Vec<u64>,
     /// Host names and IP addresses the node certificates are valid for (the hosts of their
@@ -30,7 +30,7 @@ pub struct CertsArgs {
         default_value = "localhost,127.0.0.1,::1"
     )]
     pub hosts: Vec<String>,
-    /// Client certificates to make (client-<name>.pem, client-<name>-key.pem), for gateways
+    /// Client certificates to make (client-NAME.pem, client-NAME-key.pem), for gateways
     /// that ask for client certificates.
     #[arg(long, value_name = "NAME[,NAME..]", value_delimiter = ',')]
     pub clients: Vec<String>,
