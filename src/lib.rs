@@ -3,6 +3,7 @@
 //! - [`core`]: the pure, deterministic Raft protocol (no I/O).
 //! - [`storage`]: the LMDB log store and the built-in key-value state machine.
 //! - [`transport`]: TCP framing between peers.
+//! - [`tls`]: mutual TLS between peers, HTTPS on the gateway, test certificates.
 //! - [`actors`]: the actix runtime around the core.
 //! - [`http`]: the REST gateway.
 //! - [`bench`]: the load generator of `raftix bench`.
@@ -20,4 +21,5 @@ pub mod metrics;
 pub mod server;
 pub mod state_machine;
 pub mod storage;
+pub mod tls;
 pub mod transport;

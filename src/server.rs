@@ -11,9 +11,10 @@ use crate::actors::start_node;
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
 use crate::storage::{DataDir, KvStateMachine};
+use crate::tls::GatewayTls;
 
 /// Logs how the HTTP API is protected, and a loud warning when it is open to the network: no
-/// token configured while listening on a non-loopback address.
+/// token configured nor client certificate required while listening on a non-loopback address.
 fn warn_if_open(config: &NodeConfig) {
     if config.auth_enabled() {
         let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
@@ -29,7 +30,7 @@ fn warn_if_open(config: &NodeConfig) {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
+    if !loopback && config.client_auth() != crate::tls::ClientAuth::Required {
         tracing::warn!(
             http = %config.listen_http,
             "!!! the HTTP API listens on a non-loopback address WITHOUT access control: anyone who can reach {} can read, write and reconfigure the cluster; configure tokens (--token-file or [[tokens]] in --config) !!!",
@@ -45,6 +46,7 @@ pub fn run(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let tls = GatewayTls::load(&config)?;
     let mut data_dir = DataDir::prepare(&config.data_dir, &config.cluster_name, config.id)?;
     if data_dir.check_voters(config.cluster.keys().copied(), config.force_new_cluster)?
         && config.force_new_cluster
@@ -58,24 +60,29 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
     let kv = machine.reader();
     let node = start_node(&config, &data_dir, machine).await?;
-    let state = AppState::new(&config, node.clone(), kv);
+    let mut state = AppState::new(&config, node.clone(), kv);
+    state.client_tls = tls.client;
     warn_if_open(&config);
+    crate::tls::log_gateway_tls(&config);
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(5)
-        .bind(&config.listen_http)
-        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.listen_http))?
-        .run();
+        .shutdown_timeout(5);
+    let server = match tls.server {
+        Some(server_tls) => server.bind_rustls_0_23(&config.listen_http, server_tls),
+        None => server.bind(&config.listen_http),
+    }
+    .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.listen_http))?
+    .run();
     let server_handle = server.handle();
     let server_task = actix_rt::spawn(server);
     tracing::info!(
         node = config.id,
         http = %config.listen_http,
         peer = %config.listen_peer,
-        "node {} serving; dashboard and API at http://{}/",
+        "node {} serving; dashboard and API at {}/",
         config.id,
-        config.advertise_http()
+        config.http_base_url()
     );
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let failure = tokio::select! {

@@ -1,10 +1,12 @@
 //! The dashboard in a real browser: a 3-node cluster of `raftix serve` processes, headless
 //! Chromium driven through chromedriver (WebDriver), a put typed into the page, and a kill -9
-//! of the leader watched from the page.
+//! of the leader watched from the page; and a cluster serving HTTPS with access control, whose
+//! dashboard Chromium loads over TLS, asks for a token, and shows the cluster once it is typed.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` packages. Without them the test fails when
 //! `CI` is set (CI must run it; `.ci/run` installs them) and is skipped loudly otherwise.
-//! Screenshots go to `<target dir>/dashboard-before.png` and `dashboard-after.png`.
+//! Screenshots go to `<target dir>/dashboard-before.png`, `dashboard-after.png` and
+//! `dashboard-tls.png`.
 
 #[path = "support/process.rs"]
 mod process;
@@ -16,7 +18,9 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use process::ProcCluster;
+use raftix::tls::certs::{self, CertsRequest};
 use serde_json::Value;
 use webdriver::{find_browser, Browser};
 
@@ -264,4 +268,157 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     fx.must("screenshot", fx.browser.screenshot(&after));
     assert_png(&before);
     assert_png(&after);
+}
+
+/// SHA-256 (with ring, through rustls) of `data`.
+fn sha256(data: &[u8]) -> Vec<u8> {
+    let provider = rustls::crypto::ring::default_provider();
+    let hash = provider
+        .cipher_suites
+        .iter()
+        .find_map(|suite| match suite {
+            rustls::SupportedCipherSuite::Tls13(s)
+                if s.common.hash_provider.algorithm()
+                    == rustls::crypto::hash::HashAlgorithm::SHA256 =>
+            {
+                Some(s.common.hash_provider)
+            }
+            _ => None,
+        })
+        .expect("a SHA-256 suite");
+    hash.hash(data).as_ref().to_vec()
+}
+
+/// The base64 SHA-256 of the public key of the certificate in `pem`: what Chromium's
+/// `--ignore-certificate-errors-spki-list` takes to trust that certificate.
+fn spki_hash(pem: &std::path::Path) -> String {
+    let der = raftix::tls::load_certs(pem, "certificate").expect("certificate")[0].clone();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("parse certificate");
+    base64::engine::general_purpose::STANDARD.encode(sha256(cert.tbs_certificate.subject_pki.raw))
+}
+
+/// What the page shows about TLS and access control.
+const TLS_JS: &str = r#"
+const form = document.getElementById('token-form');
+return { protocol: document.location.protocol, asks_token: form ? !form.hidden : null,
+         message: document.getElementById('token-message')?.textContent ?? null };
+"#;
+
+#[test]
+fn dashboard_over_https_asks_for_a_token_then_shows_the_cluster() {
+    let Some((chromium, driver)) = browser_binaries() else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("raftix-dash-tls-")
+        .tempdir()
+        .expect("tempdir");
+    let cert_dir = dir.path().join("certs");
+    certs::generate(&CertsRequest {
+        out: cert_dir.clone(),
+        nodes: vec![1, 2, 3],
+        hosts: vec!["127.0.0.1".into()],
+        clients: vec![],
+        days: 2,
+        force: false,
+    })
+    .expect("certificates");
+    const TOKEN: &str = "dashboard-viewer-secret";
+    let token_file = dir.path().join("tokens.toml");
+    std::fs::write(
+        &token_file,
+        format!("[[tokens]]\nname = \"viewer\"\ntoken = \"{TOKEN}\"\nrole = \"read\"\n"),
+    )
+    .expect("token file");
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let path = |p: std::path::PathBuf| p.to_str().expect("utf-8").to_owned();
+    let flags = [
+        "--tls-cert".to_string(),
+        path(cert_dir.join("node-{id}.pem")),
+        "--tls-key".to_string(),
+        path(cert_dir.join("node-{id}-key.pem")),
+        "--tls-ca".to_string(),
+        path(cert_dir.join(certs::CA_CERT)),
+        "--token-file".to_string(),
+        path(token_file),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    // The harness trusts the test CA and sends the token with every request.
+    let tls = raftix::tls::http_client_config(Some(&cert_dir.join(certs::CA_CERT)), None)
+        .expect("client TLS");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {TOKEN}").parse().expect("header"),
+    );
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(4))
+        .default_headers(headers)
+        .use_preconfigured_tls((*tls).clone())
+        .build()
+        .expect("HTTPS client");
+    let cluster = ProcCluster::start_https(3, dir, &flags, http);
+    let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
+
+    // Chromium trusts exactly the three node certificates.
+    let spki: Vec<String> = (1..=3)
+        .map(|id| spki_hash(&certs::node_cert_path(&cert_dir, id)))
+        .collect();
+    let trust = format!("--ignore-certificate-errors-spki-list={}", spki.join(","));
+    let driver_log = cluster.dir().join("chromedriver.log");
+    let browser = Browser::launch_with(&chromium, &driver, &driver_log, &[trust])
+        .unwrap_or_else(|e| cluster.fail(&format!("cannot start headless Chromium: {e}")));
+    let target = target_dir();
+    let fx = Fixture {
+        cluster,
+        browser,
+        screenshot_on_failure: target.join("dashboard-tls-failure.png"),
+    };
+    let url = fx.cluster.client().base(1) + "/";
+    assert!(url.starts_with("https://"), "{url}");
+    fx.must(&format!("load {url}"), fx.browser.goto(&url));
+
+    // Loaded over TLS; the API answers 401 without a token, so the page asks for one.
+    let page = fx.wait_page("the token form on an https page", |_| {
+        let tls = fx.browser.script(TLS_JS).ok()?;
+        (tls["protocol"] == "https:" && tls["asks_token"] == true).then_some(tls)
+    });
+    assert!(
+        page["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("token")),
+        "{page}"
+    );
+    assert!(
+        cards(&fx.snapshot())
+            .iter()
+            .all(|(_, _, health)| health != "up"),
+        "nothing is shown healthy before the token is given"
+    );
+
+    let input = fx.must("find #token-input", fx.browser.find("#token-input"));
+    fx.must("type the token", fx.browser.type_into(&input, TOKEN));
+    let submit = fx.must("find #token-submit", fx.browser.find("#token-submit"));
+    fx.must("click Use token", fx.browser.click(&submit));
+    fx.wait_page(
+        "3 healthy node cards and the leader, over https with the token",
+        |page| {
+            let cards = cards(page);
+            let healthy = cards.len() == 3 && cards.iter().all(|(_, _, h)| h == "up");
+            (healthy && leaders(page) == [leader] && summary_leader(page) == Some(leader))
+                .then_some(())
+        },
+    );
+    let tls = fx.must("read the page", fx.browser.script(TLS_JS));
+    assert_eq!(tls["asks_token"], false, "the form is gone: {tls}");
+    let shot = target.join("dashboard-tls.png");
+    fx.must("screenshot", fx.browser.screenshot(&shot));
+    assert_png(&shot);
 }

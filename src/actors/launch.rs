@@ -155,13 +155,13 @@ pub fn start_node_on<S: StateMachine>(
         peer_id: 0,
         peer_addr: String::new(),
         cluster: config.cluster_name.clone(),
-        http_addr: config.advertise_http().to_string(),
+        http_addr: config.published_http_addr(),
         local_peer_addr: config.listen_peer.clone(),
         max_frame_bytes: config.max_frame_bytes,
         queue_capacity: config.max_inflight * 4 + 64,
         secret: config.cluster_secret.clone(),
     };
-    let http_addr = config.advertise_http().to_string();
+    let http_addr = config.published_http_addr();
     let peer_addrs = config.cluster.clone();
     let election_timeout_max = config.election_timeout_max();
     let lease_duration = config

@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::client::member::send_change;
 use super::client::session::{Request, Session};
+use super::client::tls::ClientTls;
 use super::promote::Promotion;
 use super::serve::ServeArgs;
 use crate::config::{check_host_port, ConfigError, NodeConfig};
@@ -44,13 +45,16 @@ pub enum ServeSetupError {
     /// The cluster did not add this node, or the join record cannot be read or written.
     #[error("cannot join the cluster: {0}")]
     Join(String),
+    /// A TLS certificate, key or CA file cannot be used (exit status 2).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl ServeSetupError {
     /// The process exit status.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ServeSetupError::Config(_) => super::EXIT_USAGE,
+            ServeSetupError::Config(_) | ServeSetupError::Tls(_) => super::EXIT_USAGE,
             ServeSetupError::Join(_) => super::EXIT_FAILURE,
         }
     }
@@ -69,7 +73,7 @@ pub struct JoinRecord {
 pub fn prepare(args: &ServeArgs) -> Result<(NodeConfig, Option<Promotion>), ServeSetupError> {
     let mut partial = args.partial()?;
     let Some(urls) = args.join.clone() else {
-        return Ok((partial.build()?, None));
+        return Ok((checked(partial.build()?)?, None));
     };
     let id = partial.id.ok_or(ConfigError::Missing { key: "id" })?;
     let data_dir = partial
@@ -86,7 +90,7 @@ pub fn prepare(args: &ServeArgs) -> Result<(NodeConfig, Option<Promotion>), Serv
             partial.cluster = Some(record.cluster);
             partial.learners = Some(record.learners);
         }
-        return Ok((partial.build()?, None));
+        return Ok((checked(partial.build()?)?, None));
     }
     let peer_addr = match &args.advertise_peer {
         Some(addr) => addr.clone(),
@@ -103,9 +107,9 @@ pub fn prepare(args: &ServeArgs) -> Result<(NodeConfig, Option<Promotion>), Serv
     let mut trial = partial.clone();
     trial.cluster = Some(BTreeMap::from([(id, peer_addr.clone())]));
     trial.learners = None;
-    trial.build()?;
+    let tls = client_tls_of(&checked(trial.build()?)?);
 
-    let (record, index) = request_join(&urls, id, &peer_addr)?;
+    let (record, index) = request_join(&urls, id, &peer_addr, &tls)?;
     write_record(&data_dir, &record)?;
     tracing::info!(
         id,
@@ -118,11 +122,33 @@ pub fn prepare(args: &ServeArgs) -> Result<(NodeConfig, Option<Promotion>), Serv
     let config = partial.build()?;
     let promotion = (!args.learner).then(|| Promotion {
         id,
-        own: format!("http://{}", config.advertise_http()),
+        own: config.http_base_url(),
         endpoints: urls,
         added_at: index,
+        tls,
     });
     Ok((config, promotion))
+}
+
+/// `config` once its certificate, key and CA files proved usable (they are configuration: a
+/// bad one is refused before anything starts or the cluster is asked anything).
+fn checked(config: NodeConfig) -> Result<NodeConfig, ServeSetupError> {
+    crate::tls::GatewayTls::load(&config)?;
+    Ok(config)
+}
+
+/// The HTTPS settings a joining node uses to call the cluster: with a gateway certificate, it
+/// trusts [`NodeConfig::gateway_trust_ca`] and presents its own certificate (as nodes do when
+/// they forward to the leader); a plain node uses `RAFTIX_CACERT`/`RAFTIX_CERT`/`RAFTIX_KEY`.
+pub fn client_tls_of(config: &NodeConfig) -> ClientTls {
+    if !config.gateway_https() {
+        return ClientTls::from_env();
+    }
+    ClientTls {
+        cacert: config.gateway_trust_ca().map(Path::to_path_buf),
+        cert: config.tls_cert.clone(),
+        key: config.tls_key.clone(),
+    }
 }
 
 /// Asks the cluster at `urls` to add node `id` as a learner at `peer_addr`; returns the members
@@ -131,10 +157,11 @@ fn request_join(
     urls: &[String],
     id: NodeId,
     peer_addr: &str,
+    tls: &ClientTls,
 ) -> Result<(JoinRecord, u64), ServeSetupError> {
     let failed = |e: String| ServeSetupError::Join(e);
-    let mut session =
-        Session::new(urls.to_vec(), REQUEST_TIMEOUT).map_err(|e| failed(e.to_string()))?;
+    let mut session = Session::with_tls(urls.to_vec(), REQUEST_TIMEOUT, tls)
+        .map_err(|e| failed(e.to_string()))?;
     let body = json!({"id": id, "peer_addr": peer_addr});
     let request = Request::write(
         Method::POST,

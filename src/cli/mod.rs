@@ -5,6 +5,7 @@
 //! client subcommands (`put`, `get`, ...) live in [`client`] and are merged in as one variant.
 
 pub mod bench;
+pub mod certs;
 pub mod chaos;
 pub mod client;
 pub mod join;
@@ -59,6 +60,8 @@ pub enum Command {
     /// Seed a NEW cluster's node from a backup (`raftix backup`): run it once per node with the
     /// same --from and --cluster, then `raftix serve` each node with that --cluster.
     Restore(restore::RestoreArgs),
+    /// Make a test CA, node certificates and client certificates for TLS (see docs/security.md).
+    Certs(certs::CertsArgs),
     /// Fault injection: real nodes, a seeded nemesis, concurrent clients, then linearizability,
     /// lost-write, convergence and panic checks (see docs/chaos.md).
     Chaos(chaos::ChaosArgs),
@@ -103,6 +106,7 @@ impl Cli {
                 Err(e) => fail(&e, e.exit_code()),
             },
             Command::Chaos(args) => chaos::run(args),
+            Command::Certs(args) => certs::run(args),
             Command::Client(command) => command.run(),
         }
     }

@@ -15,6 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::client::session::{Request, Session};
+use super::client::tls::ClientTls;
 use super::client::ClientError;
 use crate::core::membership::PROMOTE_MAX_LAG;
 use crate::core::NodeId;
@@ -39,6 +40,8 @@ pub struct Promotion {
     pub endpoints: Vec<String>,
     /// Index of the configuration entry that added it as a learner.
     pub added_at: u64,
+    /// HTTPS settings of its requests (see [`super::join::client_tls_of`]).
+    pub tls: ClientTls,
 }
 
 /// What a promotion attempt came to.
@@ -71,8 +74,13 @@ impl Promotion {
     fn run(self) {
         let mut endpoints = vec![self.own.clone()];
         endpoints.extend(self.endpoints.iter().cloned());
-        let sessions = Session::new(vec![self.own.clone()], REQUEST_TIMEOUT)
-            .and_then(|own| Ok((own, Session::new(endpoints, REQUEST_TIMEOUT)?)));
+        let sessions = Session::with_tls(vec![self.own.clone()], REQUEST_TIMEOUT, &self.tls)
+            .and_then(|own| {
+                Ok((
+                    own,
+                    Session::with_tls(endpoints, REQUEST_TIMEOUT, &self.tls)?,
+                ))
+            });
         let (mut own, mut cluster) = match sessions {
             Ok(sessions) => sessions,
             Err(e) => {

@@ -143,6 +143,27 @@ pub struct ServeArgs {
     /// [default: --listen-peer].
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise_peer: Option<String>,
+    /// Serve the HTTP API and dashboard over HTTPS only, with this PEM certificate (chain);
+    /// needs --tls-key. Make test certificates with `raftix certs`.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to; turns client certificate auth on
+    /// (`required` unless --tls-client-auth says otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Client certificates: none (not asked for), optional (a presented one must chain to
+    /// --tls-client-ca, none is fine), required (none: the handshake fails) [default: required
+    /// with --tls-client-ca, else none].
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub tls_client_auth: Option<crate::tls::ClientAuth>,
+    /// CA (PEM) trusted when this node calls other nodes over HTTPS (forwarding writes and
+    /// reads to the leader, the dashboard's view of the other nodes) [default: --tls-client-ca,
+    /// else the system's trust store]. The node presents --tls-cert to them.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -186,6 +207,11 @@ impl ServeArgs {
             token_file: self.token_file.clone(),
             cluster_secret_file: self.cluster_secret_file.clone(),
             max_peer_connections: self.max_peer_connections,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_client_ca: self.tls_client_ca.clone(),
+            tls_client_auth: self.tls_client_auth,
+            tls_ca: self.tls_ca.clone(),
         })
     }
 

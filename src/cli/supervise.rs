@@ -186,6 +186,18 @@ pub(super) async fn supervise(
             );
         }
         println!("dashboard: {}  -- press Ctrl-C to stop", plans[0].url());
+        if plans[0].https {
+            let ca = plans[0]
+                .data_dir
+                .parent()
+                .map(|d| d.join("certs").join(crate::tls::certs::CA_CERT))
+                .unwrap_or_default();
+            println!(
+                "HTTPS: the CLI needs --endpoints {} --cacert {} (browsers: trust that CA)",
+                plans[0].url().trim_end_matches('/'),
+                ca.display()
+            );
+        }
         loop {
             tokio::select! {
                 _ = sigint.recv() => break,

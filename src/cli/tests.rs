@@ -242,6 +242,40 @@ fn up_plans_valid_serve_command_lines() {
 }
 
 #[test]
+fn up_tls_plans_https_nodes_with_certificates_in_the_data_dir() {
+    let plans = up_args(&["--tls", "--data-dir", "/tmp/up"])
+        .unwrap()
+        .plan()
+        .unwrap();
+    assert_eq!(plans[1].url(), "https://127.0.0.1:8002/");
+    let argv: Vec<&str> = plans[1].args.iter().filter_map(|a| a.to_str()).collect();
+    let c = serve_args(&argv[1..]).into_config().unwrap();
+    assert!(c.gateway_https());
+    assert_eq!(
+        c.tls_cert.as_deref(),
+        Some(std::path::Path::new("/tmp/up/certs/node-2.pem"))
+    );
+    assert_eq!(
+        c.tls_key.as_deref(),
+        Some(std::path::Path::new("/tmp/up/certs/node-2-key.pem"))
+    );
+    assert_eq!(
+        c.gateway_trust_ca(),
+        Some(std::path::Path::new("/tmp/up/certs/ca.pem"))
+    );
+    assert_eq!(
+        c.client_auth(),
+        crate::tls::ClientAuth::None,
+        "browsers need no certificate"
+    );
+    let plain = up_args(&[]).unwrap().plan().unwrap();
+    assert!(
+        !plain[0].args.iter().any(|a| a == "--tls-cert"),
+        "plain by default"
+    );
+}
+
+#[test]
 fn up_rejects_overlapping_or_overflowing_ports_and_bad_timing() {
     let err = up_args(&["--base-peer-port", "8000"])
         .unwrap()

@@ -15,6 +15,7 @@ use clap::{Args, Parser};
 
 use super::{Cli, Command, EXIT_FAILURE, EXIT_USAGE};
 use crate::config::ConfigError;
+use crate::tls::certs;
 
 /// Flags of `raftix up`.
 #[derive(Clone, Debug, Args)]
@@ -46,6 +47,11 @@ pub struct UpArgs {
     /// On shutdown, how long nodes get to exit after SIGTERM before they are killed.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub grace_ms: u64,
+    /// Serve the HTTP API and dashboards over HTTPS, with test certificates made in
+    /// DATA_DIR/certs (as `raftix certs` does; reused on later runs). Clients then need
+    /// `--endpoints https://127.0.0.1:PORT --cacert DATA_DIR/certs/ca.pem`.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Parses `--nodes`: an odd number from 1 to 9.
@@ -132,12 +138,15 @@ pub struct NodePlan {
     pub data_dir: PathBuf,
     /// Arguments of the child process, starting with `serve`.
     pub args: Vec<OsString>,
+    /// Whether it serves HTTPS (`up --tls`).
+    pub https: bool,
 }
 
 impl NodePlan {
     /// The node's HTTP base URL (its dashboard).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.http_port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/", self.http_port)
     }
 }
 
@@ -200,6 +209,18 @@ impl UpArgs {
                 push(flag, v.to_string().into());
             }
         }
+        if self.tls {
+            let certs = self.cert_dir();
+            push(
+                "--tls-cert",
+                certs::node_cert_path(&certs, id).into_os_string(),
+            );
+            push(
+                "--tls-key",
+                certs::node_key_path(&certs, id).into_os_string(),
+            );
+            push("--tls-ca", certs.join(certs::CA_CERT).into_os_string());
+        }
         let argv = std::iter::once(OsString::from("raftix")).chain(args.iter().cloned());
         let serve = match Cli::try_parse_from(argv) {
             Ok(Cli {
@@ -217,7 +238,36 @@ impl UpArgs {
             http_port,
             data_dir,
             args,
+            https: self.tls,
         })
+    }
+
+    /// Where `--tls` keeps the test certificates: `DATA_DIR/certs`.
+    pub fn cert_dir(&self) -> PathBuf {
+        self.data_dir.join("certs")
+    }
+
+    /// With `--tls`: makes the certificates of the nodes that have none yet in
+    /// [`cert_dir`](Self::cert_dir) (the CA is made once and reused).
+    fn ensure_certs(&self) -> Result<(), UpError> {
+        let dir = self.cert_dir();
+        let missing: Vec<u64> = (1..=self.nodes)
+            .filter(|&id| !certs::node_cert_path(&dir, id).exists())
+            .collect();
+        if missing.is_empty() && dir.join(certs::CA_CERT).exists() {
+            return Ok(());
+        }
+        let request = certs::CertsRequest {
+            out: dir.clone(),
+            nodes: missing,
+            hosts: certs::DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
+            clients: Vec::new(),
+            days: 365,
+            force: false,
+        };
+        certs::generate(&request)
+            .map_err(|e| UpError::Usage(format!("cannot make test certificates: {e}")))?;
+        Ok(())
     }
 }
 
@@ -240,6 +290,9 @@ pub fn check_ports_free(plans: &[NodePlan]) -> Result<(), UpError> {
 pub fn run(args: UpArgs) -> Result<(), UpError> {
     let plans = args.plan()?;
     check_ports_free(&plans)?;
+    if args.tls {
+        args.ensure_certs()?;
+    }
     for plan in &plans {
         std::fs::create_dir_all(&plan.data_dir).map_err(|source| UpError::DataDir {
             path: plan.data_dir.clone(),

@@ -19,6 +19,7 @@
 //! ```
 
 mod error;
+pub mod gateway_tls;
 mod partial;
 mod secret;
 mod tokens;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::core::{CoreConfig, NodeId};
+pub use crate::tls::ClientAuth;
 
 pub use error::{flag_of, ConfigError};
 pub use partial::{parse_cluster, PartialConfig};
@@ -182,6 +184,26 @@ pub struct NodeConfig {
     /// limited further, to 16).
     #[serde(default = "default_max_peer_connections")]
     pub max_peer_connections: usize,
+    /// PEM certificate (chain) of the HTTPS gateway. With [`tls_key`](Self::tls_key) the API and
+    /// dashboard are served over HTTPS only; see [`gateway_tls`].
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of [`tls_cert`](Self::tls_cert).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates presented to the gateway must chain to.
+    #[serde(default)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Whether the gateway asks for client certificates; `None`: `required` when
+    /// [`tls_client_ca`](Self::tls_client_ca) is set, else `none`. See
+    /// [`NodeConfig::client_auth`].
+    #[serde(default)]
+    pub tls_client_auth: Option<ClientAuth>,
+    /// CA (PEM) this node trusts when it calls other nodes' HTTPS gateways (forwarding to the
+    /// leader, the dashboard's probes); `None`: [`tls_client_ca`](Self::tls_client_ca), else the
+    /// system's trust store.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 fn default_max_peer_connections() -> usize {
@@ -311,6 +333,11 @@ impl NodeConfig {
             cluster_secret_file: None,
             cluster_secret: None,
             max_peer_connections: default_max_peer_connections(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_client_auth: None,
+            tls_ca: None,
         }
     }
 

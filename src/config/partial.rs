@@ -55,6 +55,11 @@ pub struct PartialConfig {
     pub cluster_secret_file: Option<PathBuf>,
     /// Most inbound peer connections open at once.
     pub max_peer_connections: Option<usize>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub tls_client_auth: Option<super::ClientAuth>,
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl PartialConfig {
@@ -116,6 +121,11 @@ impl PartialConfig {
             token_file: over.token_file.or(self.token_file),
             cluster_secret_file: over.cluster_secret_file.or(self.cluster_secret_file),
             max_peer_connections: over.max_peer_connections.or(self.max_peer_connections),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            tls_client_ca: over.tls_client_ca.or(self.tls_client_ca),
+            tls_client_auth: over.tls_client_auth.or(self.tls_client_auth),
+            tls_ca: over.tls_ca.or(self.tls_ca),
         }
     }
 
@@ -167,6 +177,11 @@ impl PartialConfig {
         set(&mut c.snapshot_bytes, self.snapshot_bytes);
         set(&mut c.snapshot_keep, self.snapshot_keep);
         set(&mut c.tokens, self.tokens);
+        c.tls_cert = self.tls_cert;
+        c.tls_key = self.tls_key;
+        c.tls_client_ca = self.tls_client_ca;
+        c.tls_client_auth = self.tls_client_auth;
+        c.tls_ca = self.tls_ca;
         if let Some(path) = &self.token_file {
             c.tokens.extend(super::load_token_file(path)?);
         }

@@ -404,3 +404,67 @@ fn token_file_must_be_private_and_adds_its_tokens() {
         "{err}"
     );
 }
+
+/// A config file with the TLS keys `tls` (top-level, before `[cluster]`).
+fn with_tls(tls: &str) -> Result<NodeConfig, ConfigError> {
+    let text = format!(
+        "id = 1\ndata_dir = \"d\"\nlisten_peer = \"127.0.0.1:7001\"\nlisten_http = \"127.0.0.1:8001\"\n\
+         {tls}\n[cluster]\n1 = \"127.0.0.1:7001\"\n"
+    );
+    PartialConfig::from_toml_str(&text, Path::new("x.toml"))?.build()
+}
+
+#[test]
+fn tls_keys_parse_and_combine() {
+    let plain = with_tls("").unwrap();
+    assert!(!plain.gateway_https());
+    assert_eq!(plain.client_auth(), ClientAuth::None);
+    assert_eq!(plain.published_http_addr(), "127.0.0.1:8001");
+    assert_eq!(plain.http_base_url(), "http://127.0.0.1:8001");
+
+    let https = with_tls("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
+    assert!(https.gateway_https());
+    assert_eq!(https.client_auth(), ClientAuth::None);
+    assert_eq!(https.gateway_trust_ca(), None);
+    assert_eq!(https.published_http_addr(), "https://127.0.0.1:8001");
+    assert_eq!(https.http_base_url(), "https://127.0.0.1:8001");
+
+    let mtls =
+        with_tls("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"").unwrap();
+    assert_eq!(
+        mtls.client_auth(),
+        ClientAuth::Required,
+        "required by default with a client CA"
+    );
+    assert_eq!(mtls.gateway_trust_ca(), Some(Path::new("ca.pem")));
+    let optional = with_tls(
+        "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"\n\
+         tls_client_auth = \"optional\"\ntls_ca = \"peers.pem\"",
+    )
+    .unwrap();
+    assert_eq!(optional.client_auth(), ClientAuth::Optional);
+    assert_eq!(optional.gateway_trust_ca(), Some(Path::new("peers.pem")));
+
+    let refused = [
+        ("tls_cert = \"c.pem\"", "tls_cert", "--tls-key"),
+        ("tls_key = \"k.pem\"", "tls_key", "--tls-cert"),
+        ("tls_ca = \"ca.pem\"", "tls_ca", "--tls-cert"),
+        (
+            "tls_client_auth = \"none\"",
+            "tls_client_auth",
+            "--tls-cert",
+        ),
+        (
+            "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_auth = \"optional\"",
+            "tls_client_auth",
+            "--tls-client-ca",
+        ),
+    ];
+    for (tls, key, needle) in refused {
+        let err = with_tls(tls).expect_err(tls);
+        assert_eq!(err.key(), Some(key), "{tls}: {err}");
+        assert!(err.to_string().contains(needle), "{tls}: {err}");
+    }
+    let err = with_tls("tls_client_auth = \"sometimes\"").expect_err("unknown mode");
+    assert!(err.to_string().contains("sometimes"), "{err}");
+}

@@ -142,6 +142,7 @@ impl NodeConfig {
         }
         self.check_timing()?;
         super::tokens::check_tokens(&self.tokens)?;
+        super::gateway_tls::check(self)?;
         self.check_sizes()
     }
 

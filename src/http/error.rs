@@ -99,7 +99,7 @@ impl From<ClientError> for ApiError {
                     status,
                     code,
                     message,
-                    leader: Some((leader_id, leader_addr.map(|a| format!("http://{a}")))),
+                    leader: Some((leader_id, leader_addr.map(|a| super::url_of(&a)))),
                 }
             }
             ClientError::ProposalDropped => Self {

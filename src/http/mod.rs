@@ -70,6 +70,9 @@ pub struct AppState {
     pub forward_timeout: Duration,
     /// The bearer tokens accepted (none: access control off); see [`auth`].
     pub tokens: auth::Tokens,
+    /// TLS of calls to other nodes' gateways (forwarding, dashboard probes); `None`: plain
+    /// HTTP. Set from [`crate::tls::GatewayTls::client`].
+    pub client_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl AppState {
@@ -86,7 +89,18 @@ impl AppState {
             redirect_writes: config.redirect_writes,
             forward_timeout: config.proposal_timeout() + Duration::from_secs(1),
             tokens: auth::Tokens::new(config.tokens.clone()),
+            client_tls: None,
         }
+    }
+}
+
+/// The base URL of a node's published HTTP address: the address itself when it carries a
+/// scheme (`https://host:port`, from a node serving HTTPS), else `http://` + `host:port`.
+pub fn url_of(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
     }
 }
 
@@ -114,8 +128,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 .route(route.method(actix_web::http::Method::GET))
                 .default_service(web::to(error::method_not_allowed))
         };
+        let client = write::forwarding_client(state.client_tls.clone());
         cfg.app_data(web::Data::new(state))
-            .app_data(web::Data::new(write::forwarding_client()))
+            .app_data(web::Data::new(client))
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
                 ApiError::bad_request(format!("invalid query: {err}")).into()
             }))

@@ -108,7 +108,7 @@ fn with_auth(request: awc::ClientRequest, auth: Auth<'_>) -> awc::ClientRequest 
 
 /// The leader's own `/v1/cluster` view (it alone knows acknowledgement ages and round trips).
 async fn leader_view(client: &awc::Client, auth: Auth<'_>, leader: &MemberView) -> Option<Value> {
-    let url = format!("http://{}/v1/cluster", leader.http_addr.as_deref()?);
+    let url = format!("{}/v1/cluster", super::url_of(leader.http_addr.as_deref()?));
     let mut resp = with_auth(client.get(url), auth)
         .timeout(PROBE_TIMEOUT)
         .send()
@@ -144,7 +144,7 @@ async fn probe(
         let Some(addr) = &member.http_addr else {
             return down("its HTTP address is not known yet".to_string());
         };
-        let url = format!("http://{addr}/v1/status");
+        let url = format!("{}/v1/status", super::url_of(addr));
         match with_auth(client.get(url), auth)
             .timeout(PROBE_TIMEOUT)
             .send()

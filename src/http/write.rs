@@ -76,7 +76,7 @@ pub async fn to_leader(
 }
 
 fn redirect(req: &HttpRequest, leader_id: Option<u64>, addr: String) -> HttpResponse {
-    let location = format!("http://{addr}{}", req.uri());
+    let location = format!("{}{}", super::url_of(&addr), req.uri());
     let err = ApiError::from(ClientError::NotLeader {
         leader_id,
         leader_addr: Some(addr),
@@ -95,7 +95,7 @@ async fn forward(
     body: &Bytes,
     addr: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let url = format!("http://{addr}{}", req.uri());
+    let url = format!("{}{}", super::url_of(addr), req.uri());
     let mut outgoing = client
         .request(req.method().clone(), url)
         .timeout(state.forward_timeout)
@@ -150,12 +150,19 @@ pub fn forward_error(err: SendRequestError, addr: &str) -> ApiError {
 pub fn client_of(req: &HttpRequest) -> web::Data<awc::Client> {
     req.app_data::<web::Data<awc::Client>>()
         .cloned()
-        .unwrap_or_else(|| web::Data::new(forwarding_client()))
+        .unwrap_or_else(|| web::Data::new(forwarding_client(None)))
 }
 
-/// A client that relays a leader's redirect instead of following it.
-pub fn forwarding_client() -> awc::Client {
-    awc::Client::builder().disable_redirects().finish()
+/// A client that relays a leader's redirect instead of following it; with `tls` it can call
+/// HTTPS gateways (trusting and presenting what `tls` says).
+pub fn forwarding_client(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> awc::Client {
+    let builder = awc::Client::builder().disable_redirects();
+    match tls {
+        Some(tls) => builder
+            .connector(awc::Connector::new().rustls_0_23(tls))
+            .finish(),
+        None => builder.finish(),
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,19 @@ pub fn http_client() -> Client {
         .expect("build HTTP client")
 }
 
+/// [`http_client`] speaking HTTPS with `tls` (which CA it trusts, which certificate it
+/// presents).
+pub fn https_client(tls: std::sync::Arc<rustls::ClientConfig>) -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_millis(PROPOSAL_TIMEOUT_MS + 1500))
+        .use_preconfigured_tls((*tls).clone())
+        .build()
+        .expect("build HTTPS client")
+}
+
 /// Result of a client write that followed the leader.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -114,13 +127,15 @@ pub struct ClusterClient {
     http: Client,
     /// (node id, HTTP port), by id.
     nodes: Vec<(u64, u16)>,
+    /// `http` or `https` (a cluster started with [`ProcCluster::start_https`]).
+    scheme: &'static str,
 }
 
 impl ClusterClient {
     /// The base URL of node `id`.
     pub fn base(&self, id: u64) -> String {
         let port = self.port(id);
-        format!("http://127.0.0.1:{port}")
+        format!("{}://127.0.0.1:{port}", self.scheme)
     }
 
     fn port(&self, id: u64) -> u16 {
@@ -132,7 +147,9 @@ impl ClusterClient {
     }
 
     fn id_of_url(&self, url: &str) -> Option<u64> {
-        let rest = url.strip_prefix("http://127.0.0.1:")?;
+        let rest = url
+            .strip_prefix(self.scheme)?
+            .strip_prefix("://127.0.0.1:")?;
         let port: u16 = rest.split('/').next()?.parse().ok()?;
         self.nodes.iter().find(|(_, p)| *p == port).map(|(n, _)| *n)
     }
@@ -282,8 +299,25 @@ impl ProcCluster {
         Self::start_with(n, dir, &[])
     }
 
-    /// Starts `n` nodes, passing `extra` flags to every one of them.
+    /// Starts `n` nodes, passing `extra` flags to every one of them (`{id}` in a flag is replaced
+    /// by the node's id, e.g. `--tls-cert certs/node-{id}.pem`).
     pub fn start_with(n: u64, dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::start_full(n, dir, extra, http_client(), "http")
+    }
+
+    /// Starts `n` nodes serving HTTPS (`extra` must hold the TLS flags); the harness talks to
+    /// them with `http`, a client set up to trust them (and present a certificate if needed).
+    pub fn start_https(n: u64, dir: tempfile::TempDir, extra: &[&str], http: Client) -> Self {
+        Self::start_full(n, dir, extra, http, "https")
+    }
+
+    fn start_full(
+        n: u64,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        http: Client,
+        scheme: &'static str,
+    ) -> Self {
         let ports = alloc_ports(2 * n as usize);
         let nodes: Vec<ProcNode> = (1..=n)
             .map(|id| {
@@ -305,8 +339,9 @@ impl ProcCluster {
             .collect::<Vec<_>>()
             .join(",");
         let client = ClusterClient {
-            http: http_client(),
+            http,
             nodes: nodes.iter().map(|n| (n.id, n.http_port)).collect(),
+            scheme,
         };
         let mut cluster = ProcCluster {
             nodes,
@@ -387,7 +422,7 @@ impl ProcCluster {
             .args(["--proposal-timeout-ms", &PROPOSAL_TIMEOUT_MS.to_string()])
             .args(["--log-map-size", &MAP_SIZE.to_string()])
             .args(["--sm-map-size", &MAP_SIZE.to_string()])
-            .args(extra)
+            .args(extra.iter().map(|a| a.replace("{id}", &id.to_string())))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());
         cmd

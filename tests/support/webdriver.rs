@@ -86,6 +86,17 @@ impl Browser {
     /// Starts `driver` (logging to `log`), waits until it is ready, and opens a headless session
     /// of `chromium` with a fresh profile directory.
     pub fn launch(chromium: &Path, driver: &Path, log: &Path) -> Result<Self, String> {
+        Self::launch_with(chromium, driver, log, &[])
+    }
+
+    /// [`Browser::launch`] with `extra` Chromium flags (e.g.
+    /// `--ignore-certificate-errors-spki-list=...` to trust test certificates).
+    pub fn launch_with(
+        chromium: &Path,
+        driver: &Path,
+        log: &Path,
+        extra: &[String],
+    ) -> Result<Self, String> {
         let port = free_port()?;
         let log_file = File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
         let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
@@ -118,6 +129,7 @@ impl Browser {
             "--user-data-dir={}",
             browser._profile.path().display()
         ));
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",

@@ -36,8 +36,12 @@ struct Summary {
 /// `snapshot`: prints `OK index=N term=T size=BYTES path=FILE` (the file is on the node).
 pub fn snapshot(args: OptsOnly) -> Result<u8, ClientError> {
     let first = first_endpoint(&args.opts.endpoints)?;
-    let mut session = Session::new(vec![first], Duration::from_millis(args.opts.timeout_ms))?
-        .with_token(args.opts.token.clone());
+    let mut session = Session::with_tls(
+        vec![first],
+        Duration::from_millis(args.opts.timeout_ms),
+        &args.opts.tls,
+    )?
+    .with_token(args.opts.token.clone());
     let request = Request {
         method: Method::POST,
         path: "/v1/admin/snapshot".into(),
@@ -62,11 +66,15 @@ pub fn backup(args: BackupArgs) -> Result<u8, ClientError> {
     let first = first_endpoint(&args.opts.endpoints)?;
     // A client-wide timeout in reqwest's blocking client bounds the wait for the answer's
     // headers (the node snapshots first) and each read of the body, not the whole download.
-    let http = Client::builder()
+    let builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(Duration::from_millis(args.opts.timeout_ms))
+        .timeout(Duration::from_millis(args.opts.timeout_ms));
+    let http = args
+        .opts
+        .tls
+        .apply(builder, std::slice::from_ref(&first))?
         .build()
         .map_err(|e| ClientError::Setup(e.to_string()))?;
     let url = format!("{first}/v1/admin/backup");

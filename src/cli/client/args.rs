@@ -18,7 +18,8 @@ const DEFAULT_ENDPOINTS: [&str; 3] = [
 /// Flags every client subcommand takes.
 #[derive(Clone, Debug, Args)]
 pub struct ClientOpts {
-    /// Nodes to talk to, tried in order: comma-separated `http://HOST:PORT` or `HOST:PORT`.
+    /// Nodes to talk to, tried in order: comma-separated `http://HOST:PORT`, `https://HOST:PORT`
+    /// or `HOST:PORT` (plain HTTP).
     #[arg(
         long,
         env = "RAFTIX_ENDPOINTS",
@@ -37,6 +38,9 @@ pub struct ClientOpts {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// HTTPS: --cacert, --cert, --key.
+    #[command(flatten)]
+    pub tls: super::tls::ClientTls,
     /// Print the server's JSON (one line) instead of human output.
     #[arg(long)]
     pub json: bool,

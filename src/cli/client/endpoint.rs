@@ -11,27 +11,26 @@ const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Parses one `--endpoints` entry: `http://host:port` or `host:port` (then `http://` is
-/// assumed), with any trailing `/` removed. `https://` is refused (no TLS support yet), as are
-/// other schemes, paths and empty entries.
+/// Parses one `--endpoints` entry: `http://host:port`, `https://host:port` or `host:port` (then
+/// `http://` is assumed), with any trailing `/` removed. Other schemes, paths and empty entries
+/// are refused.
 pub fn parse_endpoint(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("an endpoint is empty".to_string());
     }
-    let rest = match text.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some(("https", _)) => {
-            return Err(format!("{text}: https is not supported yet; use http://"))
-        }
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
         Some((scheme, _)) => return Err(format!("{text}: unsupported scheme {scheme:?}")),
-        None => text,
+        None => ("http", text),
     };
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!("{text}: expected http://HOST:PORT or HOST:PORT"));
+        return Err(format!(
+            "{text}: expected http://HOST:PORT, https://HOST:PORT or HOST:PORT"
+        ));
     }
-    Ok(format!("http://{authority}"))
+    Ok(format!("{scheme}://{authority}"))
 }
 
 /// The base URL (`scheme://authority`) of an absolute URL, such as a redirect's `Location`.
@@ -65,7 +64,7 @@ mod tests {
             parse_endpoint(" http://localhost:8002/ "),
             Ok("http://localhost:8002".into())
         );
-        assert!(parse_endpoint("https://x:1").is_err());
+        assert_eq!(parse_endpoint("https://x:1/"), Ok("https://x:1".into()));
         assert!(parse_endpoint("ftp://x:1").is_err());
         assert!(parse_endpoint("").is_err());
         assert!(parse_endpoint("http://x:1/v1").is_err());

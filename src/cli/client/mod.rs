@@ -16,6 +16,7 @@ mod list;
 pub mod member;
 mod output;
 pub mod session;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -62,9 +63,10 @@ impl ClientCommand {
 
 /// A session over the endpoints and timeout of `opts`.
 fn session_of(opts: &ClientOpts) -> Result<Session, ClientError> {
-    Session::new(
+    Session::with_tls(
         opts.endpoints.clone(),
         Duration::from_millis(opts.timeout_ms),
+        &opts.tls,
     )
     .map(|s| {
         s.with_levels(opts.consistency.clone(), opts.ack.clone())

@@ -23,6 +23,7 @@ use reqwest::{Method, StatusCode};
 
 use super::endpoint::base_of;
 use super::error::ClientError;
+use super::tls::ClientTls;
 
 /// How many times one endpoint may be tried for one request.
 pub const TRIES_PER_ENDPOINT: u32 = 2;
@@ -109,15 +110,27 @@ pub struct Session {
 impl Session {
     /// A session over `endpoints` (normalized base URLs, at least one) where each request may
     /// take `timeout` in all.
+    /// HTTPS settings come from `RAFTIX_CACERT`, `RAFTIX_CERT` and `RAFTIX_KEY`.
     pub fn new(endpoints: Vec<String>, timeout: Duration) -> Result<Self, ClientError> {
+        Self::with_tls(endpoints, timeout, &ClientTls::from_env())
+    }
+
+    /// A session like [`Session::new`] with the HTTPS settings `tls`.
+    pub fn with_tls(
+        endpoints: Vec<String>,
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> Result<Self, ClientError> {
         if endpoints.is_empty() {
             return Err(ClientError::Invalid("no endpoint given".to_string()));
         }
-        let http = Client::builder()
+        let builder = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .timeout(timeout)
+            .timeout(timeout);
+        let http = tls
+            .apply(builder, &endpoints)?
             .build()
             .map_err(|e| ClientError::Setup(e.to_string()))?;
         Ok(Self {

@@ -38,7 +38,10 @@ fn endpoints_accept_host_port_and_are_comma_separated() {
     };
     assert_eq!(args.key, "k");
     assert_eq!(args.opts.endpoints, ["http://a:1", "http://b:2"]);
-    assert!(client(&["get", "k", "--endpoints", "https://a:1"]).is_err());
+    let Ok(ClientCommand::Get(args)) = client(&["get", "k", "--endpoints", "https://a:1"]) else {
+        panic!("https endpoints parse");
+    };
+    assert_eq!(args.opts.endpoints, ["https://a:1"]);
     assert!(client(&["get", "k", "--timeout-ms", "0"]).is_err());
 }
 
@@ -83,4 +86,38 @@ fn member_subcommands_take_positive_ids_and_add_needs_an_address() {
         Ok(ClientCommand::Backup(ref b)) if b.out == std::path::Path::new("f.snap")
     ));
     assert!(client(&["backup"]).is_err());
+}
+
+#[test]
+fn tls_flags_parse_and_a_client_certificate_needs_its_key() {
+    let Ok(ClientCommand::Put(args)) = client(&[
+        "put",
+        "k",
+        "v",
+        "--cacert",
+        "ca.pem",
+        "--cert",
+        "c.pem",
+        "--key",
+        "c-key.pem",
+    ]) else {
+        panic!("put with TLS flags did not parse");
+    };
+    assert_eq!(args.key, "k", "the positional KEY is not the --key flag");
+    assert_eq!(
+        args.opts.tls.cacert.as_deref(),
+        Some(std::path::Path::new("ca.pem"))
+    );
+    assert_eq!(
+        args.opts.tls.cert.as_deref(),
+        Some(std::path::Path::new("c.pem"))
+    );
+    assert_eq!(
+        args.opts.tls.key.as_deref(),
+        Some(std::path::Path::new("c-key.pem"))
+    );
+    let err = client(&["get", "k", "--cert", "c.pem"]).expect_err("--cert needs --key");
+    assert!(err.to_string().contains("--key"), "{err}");
+    let err = client(&["get", "k", "--key", "k.pem"]).expect_err("--key needs --cert");
+    assert!(err.to_string().contains("--cert"), "{err}");
 }

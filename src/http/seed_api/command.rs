@@ -218,7 +218,7 @@ async fn relay(
 ) -> Result<HttpResponse, ApiError> {
     let client = client_of(req);
     let mut outgoing = client
-        .post(format!("http://{addr}/api/command"))
+        .post(format!("{}/api/command", crate::http::url_of(addr)))
         .timeout(state.forward_timeout)
         .insert_header((FORWARDED_BY, state.node_id.to_string()))
         .insert_header(("content-type", "application/json"));
