@@ -3,7 +3,8 @@
 //! itself leader and tries to append to the real nodes, one without a secret doing the same, and
 //! one with a wrong secret impersonating node 3 and campaigning). None of them gets a frame
 //! through: the real cluster's term, leader and log are unchanged afterwards, every real node
-//! counts the refused connections, and the cluster keeps serving writes.
+//! counts the refused connections, and the cluster keeps serving writes. The same with mutual
+//! TLS between peers: a rogue with a certificate from another CA gets nothing through.
 
 #[path = "support/extra_proc.rs"]
 mod extra_proc;
@@ -172,4 +173,123 @@ fn rogue_processes_without_the_secret_cannot_vote_append_or_disturb_the_cluster(
     // The real cluster still serves writes.
     cluster.put_ok("after-rogues", b"ok");
     drop((rogue_wrong, rogue_open, impostor));
+}
+
+/// Runs `raftix certs --out DIR --nodes ...`.
+fn make_certs(dir: &Path, nodes: &str) {
+    let status = std::process::Command::new(process::raftix_bin())
+        .args(["certs", "--out"])
+        .arg(dir)
+        .args(["--nodes", nodes])
+        .status()
+        .expect("run raftix certs");
+    assert!(status.success(), "raftix certs failed");
+}
+
+fn peer_tls_flags(certs: &Path, id: &str) -> Vec<String> {
+    vec![
+        "--peer-tls-ca".into(),
+        certs.join("ca.pem").to_string_lossy().into_owned(),
+        "--peer-tls-cert".into(),
+        certs
+            .join(format!("node-{id}.pem"))
+            .to_string_lossy()
+            .into_owned(),
+        "--peer-tls-key".into(),
+        certs
+            .join(format!("node-{id}-key.pem"))
+            .to_string_lossy()
+            .into_owned(),
+    ]
+}
+
+#[test]
+fn with_peer_tls_a_rogue_with_another_cas_certificate_gets_nothing_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    let rogue_certs = dir.path().join("rogue-certs");
+    make_certs(&certs, "1,2,3");
+    make_certs(&rogue_certs, "9");
+    let flags = peer_tls_flags(&certs, "{id}");
+    let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let cluster = ProcCluster::start_with(3, dir, &flag_refs);
+    cluster.wait_leader(WAIT);
+    for i in 0..10 {
+        cluster.put_ok(&format!("k{i}"), b"v");
+    }
+    cluster.wait_converged(11, WAIT);
+    let before: Vec<(u64, u64, u64)> = cluster
+        .ids()
+        .into_iter()
+        .map(|id| raft_state(&cluster.status_wait(id)))
+        .collect();
+    let refused_before: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .map(|id| refused_auth(cluster.node(id).http_port).expect("metrics"))
+        .collect();
+    let real = |id: u64| format!("{id}=127.0.0.1:{}", cluster.node(id).peer_port);
+    let rogue_dir = cluster.dir().join("rogues");
+    std::fs::create_dir_all(&rogue_dir).expect("rogue dir");
+    let ports = alloc_ports(2);
+    let mut args = vec![
+        "--cluster".to_string(),
+        format!(
+            "9=127.0.0.1:{},{},{},{}",
+            ports[0],
+            real(1),
+            real(2),
+            real(3)
+        ),
+        "--learners".into(),
+        "1,2,3".into(),
+    ];
+    args.extend(peer_tls_flags(&rogue_certs, "9"));
+    let rogue = ExtraProc::spawn(9, &rogue_dir, ports[0], ports[1], &args);
+    rogue.wait_for(WAIT, "the rogue to lead its own configuration", || {
+        let s = rogue.get_json("/v1/status")?;
+        (s["role"] == "LEADER").then_some(())
+    });
+    for (i, id) in cluster.ids().into_iter().enumerate() {
+        let port = cluster.node(id).http_port;
+        cluster.wait_for(WAIT, &format!("node {id} to refuse the rogue"), || {
+            (refused_auth(port)? >= refused_before[i] + 2).then_some(())
+        });
+    }
+    let after: Vec<(u64, u64, u64)> = cluster
+        .ids()
+        .into_iter()
+        .map(|id| raft_state(&cluster.status_wait(id)))
+        .collect();
+    assert_eq!(after, before, "the rogue changed the real cluster");
+    assert_eq!(rogue.get_stale("k0"), None);
+    cluster.put_ok("after-rogue", b"ok");
+}
+
+#[test]
+fn a_node_refuses_to_start_with_another_nodes_peer_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    make_certs(&certs, "1,2");
+    let ports = alloc_ports(2);
+    let output = std::process::Command::new(process::raftix_bin())
+        .arg("serve")
+        .args(["--id", "1"])
+        .arg("--data-dir")
+        .arg(dir.path().join("n1"))
+        .args(["--listen-peer", &format!("127.0.0.1:{}", ports[0])])
+        .args(["--listen-http", &format!("127.0.0.1:{}", ports[1])])
+        .args(["--cluster", &format!("1=127.0.0.1:{}", ports[0])])
+        .args(peer_tls_flags(&certs, "2"))
+        .output()
+        .expect("run raftix serve");
+    assert!(
+        !output.status.success(),
+        "started with node 2's certificate"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("node 2's certificate, but this is node 1"),
+        "{stderr}"
+    );
 }

@@ -65,6 +65,7 @@ fn link_cfg(local: NodeId, peer: NodeId, addr: SocketAddr, queue: usize) -> Peer
         max_frame_bytes: MAX_FRAME,
         queue_capacity: queue,
         secret: None,
+        tls: None,
     }
 }
 

@@ -61,6 +61,7 @@ fn link_cfg(
         max_frame_bytes: MAX_FRAME,
         queue_capacity: 256,
         secret: s,
+        tls: None,
     }
 }
 

@@ -38,6 +38,9 @@ pub enum StartError {
         /// What is wrong.
         reason: String,
     },
+    /// The peer TLS files cannot be used, or the certificate names another node.
+    #[error("peer TLS: {0}")]
+    PeerTls(String),
     /// The peer address could not be bound.
     #[error("cannot listen for peers on {addr}: {source}")]
     Bind {
@@ -145,8 +148,10 @@ pub fn start_node_on<S: StateMachine>(
     let apply_arbiter = Arbiter::new();
     let receive_arbiter = Arbiter::new();
     let node_id = config.id;
+    let peer_tls = load_peer_tls(config)?;
     let listener_cfg = PeerListenerConfig {
         secret: config.cluster_secret.clone(),
+        tls: peer_tls.clone(),
         max_connections: config.max_peer_connections,
         ..PeerListenerConfig::new(node_id, config.cluster_name.clone(), config.max_frame_bytes)
     };
@@ -160,6 +165,7 @@ pub fn start_node_on<S: StateMachine>(
         max_frame_bytes: config.max_frame_bytes,
         queue_capacity: config.max_inflight * 4 + 64,
         secret: config.cluster_secret.clone(),
+        tls: peer_tls.clone(),
     };
     let http_addr = config.published_http_addr();
     let peer_addrs = config.cluster.clone();
@@ -279,4 +285,36 @@ pub fn start_node_on<S: StateMachine>(
         metrics,
         stop_rx.map(|r| r.ok().flatten()).boxed().shared(),
     ))
+}
+
+/// The peer TLS settings of `config`, if it has them: the files load, and the certificate names
+/// this node (a node presenting another node's certificate would be refused by every peer).
+fn load_peer_tls(config: &NodeConfig) -> Result<Option<crate::transport::PeerTls>, StartError> {
+    let (Some(ca), Some(cert), Some(key)) = (
+        &config.peer_tls_ca,
+        &config.peer_tls_cert,
+        &config.peer_tls_key,
+    ) else {
+        return Ok(None);
+    };
+    let files = crate::tls::TlsFiles {
+        ca: ca.clone(),
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let named =
+        crate::tls::cert_file_node_id(cert).map_err(|e| StartError::PeerTls(e.to_string()))?;
+    if named != config.id {
+        return Err(StartError::PeerTls(format!(
+            "{} is node {named}'s certificate, but this is node {}",
+            cert.display(),
+            config.id
+        )));
+    }
+    let server =
+        crate::tls::peer_server_config(&files).map_err(|e| StartError::PeerTls(e.to_string()))?;
+    let client =
+        crate::tls::peer_client_config(&files).map_err(|e| StartError::PeerTls(e.to_string()))?;
+    tracing::info!(node = config.id, ca = %ca.display(), "peer connections use mutual TLS");
+    Ok(Some(crate::transport::PeerTls { server, client }))
 }

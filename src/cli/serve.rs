@@ -164,6 +164,17 @@ pub struct ServeArgs {
     /// else the system's trust store]. The node presents --tls-cert to them.
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// Mutual TLS between peers: the CA (PEM) every peer certificate must chain to. Needs
+    /// --peer-tls-cert and --peer-tls-key; every node of the cluster needs the same setting.
+    #[arg(long, value_name = "FILE")]
+    pub peer_tls_ca: Option<PathBuf>,
+    /// This node's certificate (PEM) on peer connections; it must name this node
+    /// (SAN URI raftix://node/<id>, as `raftix certs` makes them).
+    #[arg(long, value_name = "FILE")]
+    pub peer_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --peer-tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub peer_tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -212,6 +223,9 @@ impl ServeArgs {
             tls_client_ca: self.tls_client_ca.clone(),
             tls_client_auth: self.tls_client_auth,
             tls_ca: self.tls_ca.clone(),
+            peer_tls_ca: self.peer_tls_ca.clone(),
+            peer_tls_cert: self.peer_tls_cert.clone(),
+            peer_tls_key: self.peer_tls_key.clone(),
         })
     }
 

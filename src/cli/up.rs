@@ -220,6 +220,15 @@ impl UpArgs {
                 certs::node_key_path(&certs, id).into_os_string(),
             );
             push("--tls-ca", certs.join(certs::CA_CERT).into_os_string());
+            push("--peer-tls-ca", certs.join(certs::CA_CERT).into_os_string());
+            push(
+                "--peer-tls-cert",
+                certs::node_cert_path(&certs, id).into_os_string(),
+            );
+            push(
+                "--peer-tls-key",
+                certs::node_key_path(&certs, id).into_os_string(),
+            );
         }
         let argv = std::iter::once(OsString::from("raftix")).chain(args.iter().cloned());
         let serve = match Cli::try_parse_from(argv) {

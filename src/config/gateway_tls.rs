@@ -60,6 +60,20 @@ pub(super) fn check(c: &NodeConfig) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid("tls_ca", shown(&c.tls_ca), https_only));
         }
     }
+    let peer = [
+        ("peer_tls_ca", &c.peer_tls_ca),
+        ("peer_tls_cert", &c.peer_tls_cert),
+        ("peer_tls_key", &c.peer_tls_key),
+    ];
+    if peer.iter().any(|(_, p)| p.is_some()) {
+        if let Some((key, _)) = peer.iter().find(|(_, p)| p.is_none()) {
+            return Err(ConfigError::invalid(
+                key,
+                String::new(),
+                "peer mutual TLS needs all three of --peer-tls-ca, --peer-tls-cert and --peer-tls-key",
+            ));
+        }
+    }
     if c.tls_client_ca.is_none() {
         if let Some(auth @ (ClientAuth::Optional | ClientAuth::Required)) = c.tls_client_auth {
             return Err(ConfigError::invalid(

@@ -204,6 +204,18 @@ pub struct NodeConfig {
     /// system's trust store.
     #[serde(default)]
     pub tls_ca: Option<PathBuf>,
+    /// Mutual TLS between peers: the CA (PEM) every peer certificate must chain to. With
+    /// [`peer_tls_cert`](Self::peer_tls_cert) and [`peer_tls_key`](Self::peer_tls_key), every
+    /// peer connection is TLS in both directions and each certificate must name its node
+    /// (`raftix certs` makes them); see [`crate::transport::tls_stream`].
+    #[serde(default)]
+    pub peer_tls_ca: Option<PathBuf>,
+    /// This node's certificate (PEM) on peer connections; it must name this node's id.
+    #[serde(default)]
+    pub peer_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of [`peer_tls_cert`](Self::peer_tls_cert).
+    #[serde(default)]
+    pub peer_tls_key: Option<PathBuf>,
 }
 
 fn default_max_peer_connections() -> usize {
@@ -338,6 +350,9 @@ impl NodeConfig {
             tls_client_ca: None,
             tls_client_auth: None,
             tls_ca: None,
+            peer_tls_ca: None,
+            peer_tls_cert: None,
+            peer_tls_key: None,
         }
     }
 

@@ -60,6 +60,12 @@ pub struct PartialConfig {
     pub tls_client_ca: Option<PathBuf>,
     pub tls_client_auth: Option<super::ClientAuth>,
     pub tls_ca: Option<PathBuf>,
+    /// Peer mutual TLS: CA, certificate and key (all three or none).
+    pub peer_tls_ca: Option<PathBuf>,
+    /// See `peer_tls_ca`.
+    pub peer_tls_cert: Option<PathBuf>,
+    /// See `peer_tls_ca`.
+    pub peer_tls_key: Option<PathBuf>,
 }
 
 impl PartialConfig {
@@ -126,6 +132,9 @@ impl PartialConfig {
             tls_client_ca: over.tls_client_ca.or(self.tls_client_ca),
             tls_client_auth: over.tls_client_auth.or(self.tls_client_auth),
             tls_ca: over.tls_ca.or(self.tls_ca),
+            peer_tls_ca: over.peer_tls_ca.or(self.peer_tls_ca),
+            peer_tls_cert: over.peer_tls_cert.or(self.peer_tls_cert),
+            peer_tls_key: over.peer_tls_key.or(self.peer_tls_key),
         }
     }
 
@@ -182,6 +191,9 @@ impl PartialConfig {
         c.tls_client_ca = self.tls_client_ca;
         c.tls_client_auth = self.tls_client_auth;
         c.tls_ca = self.tls_ca;
+        c.peer_tls_ca = self.peer_tls_ca;
+        c.peer_tls_cert = self.peer_tls_cert;
+        c.peer_tls_key = self.peer_tls_key;
         if let Some(path) = &self.token_file {
             c.tokens.extend(super::load_token_file(path)?);
         }

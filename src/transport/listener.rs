@@ -51,6 +51,10 @@ pub struct PeerListenerConfig {
     /// handshake and authenticate every frame (see [`super::auth`]); when unset, a peer that
     /// offers the handshake is refused (the two ends are configured differently).
     pub secret: Option<ClusterSecret>,
+    /// Mutual TLS: when set, every connection must complete a TLS handshake with a client
+    /// certificate chained to the cluster CA, and its Hello must come from the node the
+    /// certificate names (see [`super::tls_stream`]).
+    pub tls: Option<super::tls_stream::PeerTls>,
     /// Most inbound connections open at once; more are closed at once.
     pub max_connections: usize,
     /// Most inbound connections still in their Hello/handshake at once, so that strangers cannot
@@ -70,6 +74,7 @@ impl PeerListenerConfig {
             cluster,
             max_frame_bytes,
             secret: None,
+            tls: None,
             max_connections: DEFAULT_MAX_PEER_CONNECTIONS,
             max_handshakes: DEFAULT_MAX_PEER_HANDSHAKES,
             max_pending_per_connection: DEFAULT_MAX_PENDING_PER_CONNECTION,
@@ -163,6 +168,10 @@ enum ConnectionError {
     Challenge(String),
     #[error("{0}")]
     Forged(#[from] OpenError),
+    #[error("{0}")]
+    Tls(#[from] super::tls_stream::PeerTlsError),
+    #[error("Hello from node {hello} over a TLS connection whose certificate is node {cert}'s")]
+    CertificateMismatch { hello: NodeId, cert: NodeId },
 }
 
 impl ConnectionError {
@@ -175,7 +184,9 @@ impl ConnectionError {
             | ConnectionError::NoHandshake
             | ConnectionError::UnexpectedSecret
             | ConnectionError::BadProof
-            | ConnectionError::MissingAuth => Some("auth"),
+            | ConnectionError::MissingAuth
+            | ConnectionError::Tls(_)
+            | ConnectionError::CertificateMismatch { .. } => Some("auth"),
             ConnectionError::Forged(_) => Some("forged_frame"),
             _ => Some("bad_frame"),
         }
@@ -273,7 +284,20 @@ async fn serve_connection(
     handshake_slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    match read_frames(stream, &cfg, &sink, handshake_slot).await {
+    let served = match &cfg.tls {
+        Some(tls) => {
+            match actix::clock::timeout(HELLO_TIMEOUT, super::tls_stream::accept(stream, tls)).await
+            {
+                Ok(Ok((stream, cert_id))) => {
+                    read_frames(stream, &cfg, &sink, handshake_slot, Some(cert_id)).await
+                }
+                Ok(Err(e)) => Err(e.into()),
+                Err(_) => Err(ConnectionError::HelloTimeout(HELLO_TIMEOUT)),
+            }
+        }
+        None => read_frames(stream, &cfg, &sink, handshake_slot, None).await,
+    };
+    match served {
         Ok(from) => debug!(node = cfg.node_id, %peer, from, "peer connection closed"),
         Err(reason) => {
             if let Some(refusal) = reason.refusal() {
@@ -291,6 +315,7 @@ async fn read_frames<S>(
     cfg: &PeerListenerConfig,
     sink: &InboundSink,
     handshake_slot: tokio::sync::OwnedSemaphorePermit,
+    cert_id: Option<NodeId>,
 ) -> Result<NodeId, ConnectionError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -322,6 +347,9 @@ where
             });
         }
         check_destination(to, cfg)?;
+        if let Some(cert) = cert_id.filter(|&cert| cert != from) {
+            return Err(ConnectionError::CertificateMismatch { hello: from, cert });
+        }
         let opener = match (&cfg.secret, nonce) {
             (Some(secret), Some(_)) => {
                 let mine = fresh_nonce();

@@ -16,6 +16,7 @@ pub mod listener;
 pub mod peer_link;
 pub mod snapshot_frame;
 pub mod stats;
+pub mod tls_stream;
 mod writer;
 
 pub use auth::{ClusterSecret, ShortSecret};
@@ -24,4 +25,5 @@ pub use listener::{serve_peers, Inbound, InboundSink, ListenerError, PeerListene
 pub use peer_link::{PeerLink, PeerLinkConfig};
 pub use snapshot_frame::{SnapshotBody, SnapshotFrame};
 pub use stats::{LinkState, LinkStats, LinkStatsSnapshot};
+pub use tls_stream::{PeerTls, PeerTlsError};
 pub use writer::{CONNECT_TIMEOUT, INITIAL_BACKOFF, MAX_BACKOFF, WRITE_TIMEOUT};

@@ -45,6 +45,9 @@ pub struct PeerLinkConfig {
     /// The cluster secret, if the cluster uses one: the link then runs the handshake of
     /// [`super::auth`] on every connection and authenticates every frame.
     pub secret: Option<super::auth::ClusterSecret>,
+    /// Mutual TLS: when set, every connection is TLS, presents this node's certificate and
+    /// checks that the peer's certificate names `peer_id` (see [`super::tls_stream`]).
+    pub tls: Option<super::tls_stream::PeerTls>,
 }
 
 /// The outbound connection to one peer. See the module documentation.

@@ -87,6 +87,8 @@ enum LinkError {
     Handshake(String),
     #[error("peer failed to prove it holds the cluster secret (wrong secret, or not a peer)")]
     PeerNotAuthenticated,
+    #[error("{0}")]
+    Tls(#[from] super::tls_stream::PeerTlsError),
 }
 
 /// The reading half of a connection (plain TCP or TLS).
@@ -160,11 +162,25 @@ async fn connect(
         .await
         .map_err(|_| LinkError::ConnectTimeout(CONNECT_TIMEOUT))??;
     stream.set_nodelay(true)?;
-    let (read, write) = stream.into_split();
-    let read: ReadHalf = Box::new(read);
+    let (read, write): (ReadHalf, Box<dyn AsyncWrite + Unpin + Send>) = match &cfg.tls {
+        Some(tls) => {
+            let tls = timeout(
+                CONNECT_TIMEOUT,
+                super::tls_stream::connect(stream, tls, &cfg.peer_addr, cfg.peer_id),
+            )
+            .await
+            .map_err(|_| LinkError::ConnectTimeout(CONNECT_TIMEOUT))??;
+            let (read, write) = tokio::io::split(tls);
+            (Box::new(read), Box::new(write))
+        }
+        None => {
+            let (read, write) = stream.into_split();
+            (Box::new(read), Box::new(write))
+        }
+    };
     let tag_len = if cfg.secret.is_some() { TAG_LEN } else { 0 };
     let codec = peer_codec(cfg.max_frame_bytes + tag_len);
-    let mut write: FramedWriteHalf = FramedWrite::new(Box::new(write), codec.clone());
+    let mut write: FramedWriteHalf = FramedWrite::new(write, codec.clone());
     let hello = encode_frame(&Frame::Hello {
         cluster: cfg.cluster.clone(),
         from: cfg.local_id,
