@@ -29,7 +29,7 @@ const POLL: Duration = Duration::from_millis(200);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A promotion to ask for.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Promotion {
     /// The joining node.
     pub id: NodeId,
@@ -39,6 +39,20 @@ pub struct Promotion {
     pub endpoints: Vec<String>,
     /// Index of the configuration entry that added it as a learner.
     pub added_at: u64,
+    /// The bearer token to send (see `join::prepare`), if any.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Promotion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Promotion")
+            .field("id", &self.id)
+            .field("own", &self.own)
+            .field("endpoints", &self.endpoints)
+            .field("added_at", &self.added_at)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// What a promotion attempt came to.
@@ -71,8 +85,11 @@ impl Promotion {
     fn run(self) {
         let mut endpoints = vec![self.own.clone()];
         endpoints.extend(self.endpoints.iter().cloned());
-        let sessions = Session::new(vec![self.own.clone()], REQUEST_TIMEOUT)
-            .and_then(|own| Ok((own, Session::new(endpoints, REQUEST_TIMEOUT)?)));
+        let token = self.token.clone();
+        let sessions = Session::new(vec![self.own.clone()], REQUEST_TIMEOUT).and_then(|own| {
+            let cluster = Session::new(endpoints, REQUEST_TIMEOUT)?.with_token(token.clone());
+            Ok((own.with_token(token), cluster))
+        });
         let (mut own, mut cluster) = match sessions {
             Ok(sessions) => sessions,
             Err(e) => {

@@ -19,6 +19,7 @@
 //! ```
 
 mod error;
+mod http_limits;
 mod partial;
 mod tokens;
 mod validate;
@@ -35,6 +36,7 @@ use serde::Deserialize;
 use crate::core::{CoreConfig, NodeId};
 
 pub use error::{flag_of, ConfigError};
+pub use http_limits::*;
 pub use partial::{parse_cluster, PartialConfig};
 pub use tokens::{load_token_file, TokenConfig, TokenRole};
 pub use validate::check_host_port;
@@ -166,6 +168,33 @@ pub struct NodeConfig {
     /// is off. `Debug` redacts the secrets.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Largest request body of the JSON routes (CAS, transactions, dashboard commands), in
+    /// bytes; `PUT /v1/kv/{key}` takes up to `max_value_bytes`, other routes 4 KiB.
+    #[serde(default = "http_limits::default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Most HTTP connections open at once (further ones wait in the listen backlog).
+    #[serde(default = "http_limits::default_max_connections")]
+    pub max_connections: usize,
+    /// Most TLS handshakes in progress at once (when the gateway serves TLS).
+    #[serde(default = "http_limits::default_max_connection_rate")]
+    pub max_connection_rate: usize,
+    /// A client must send a request's head within this (ms; 0: no limit), else 408.
+    #[serde(default = "http_limits::default_client_request_timeout_ms")]
+    pub client_request_timeout_ms: u64,
+    /// A closing connection is dropped after this (ms; 0: no limit).
+    #[serde(default = "http_limits::default_client_disconnect_timeout_ms")]
+    pub client_disconnect_timeout_ms: u64,
+    /// A client must send a request's body within this after its head (ms; 0: no limit), else
+    /// 408.
+    #[serde(default = "http_limits::default_client_body_timeout_ms")]
+    pub client_body_timeout_ms: u64,
+    /// Most HTTP requests this node serves at once (0: no limit); more get 429.
+    #[serde(default = "http_limits::default_max_inflight_requests")]
+    pub max_inflight_requests: usize,
+    /// Most HTTP requests one client (one token, else one IP address) has in flight on this node
+    /// at once (0: no limit); more get 429.
+    #[serde(default = "http_limits::default_max_inflight_per_client")]
+    pub max_inflight_per_client: usize,
 }
 
 /// Default for [`NodeConfig::snapshot_entries`].
@@ -288,6 +317,14 @@ impl NodeConfig {
             snapshot_bytes: DEFAULT_SNAPSHOT_BYTES,
             snapshot_keep: DEFAULT_SNAPSHOT_KEEP,
             tokens: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connection_rate: DEFAULT_MAX_CONNECTION_RATE,
+            client_request_timeout_ms: DEFAULT_CLIENT_REQUEST_TIMEOUT_MS,
+            client_disconnect_timeout_ms: DEFAULT_CLIENT_DISCONNECT_TIMEOUT_MS,
+            client_body_timeout_ms: DEFAULT_CLIENT_BODY_TIMEOUT_MS,
+            max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
+            max_inflight_per_client: DEFAULT_MAX_INFLIGHT_PER_CLIENT,
         }
     }
 

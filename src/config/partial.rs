@@ -51,6 +51,14 @@ pub struct PartialConfig {
     /// A file of `[[tokens]]` (see [`super::TokenConfig`]), added to `tokens`; must be private
     /// (mode 600 or stricter).
     pub token_file: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connection_rate: Option<usize>,
+    pub client_request_timeout_ms: Option<u64>,
+    pub client_disconnect_timeout_ms: Option<u64>,
+    pub client_body_timeout_ms: Option<u64>,
+    pub max_inflight_requests: Option<usize>,
+    pub max_inflight_per_client: Option<usize>,
 }
 
 impl PartialConfig {
@@ -110,6 +118,20 @@ impl PartialConfig {
             snapshot_keep: over.snapshot_keep.or(self.snapshot_keep),
             tokens: over.tokens.or(self.tokens),
             token_file: over.token_file.or(self.token_file),
+            max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
+            max_connections: over.max_connections.or(self.max_connections),
+            max_connection_rate: over.max_connection_rate.or(self.max_connection_rate),
+            client_request_timeout_ms: over
+                .client_request_timeout_ms
+                .or(self.client_request_timeout_ms),
+            client_disconnect_timeout_ms: over
+                .client_disconnect_timeout_ms
+                .or(self.client_disconnect_timeout_ms),
+            client_body_timeout_ms: over.client_body_timeout_ms.or(self.client_body_timeout_ms),
+            max_inflight_requests: over.max_inflight_requests.or(self.max_inflight_requests),
+            max_inflight_per_client: over
+                .max_inflight_per_client
+                .or(self.max_inflight_per_client),
         }
     }
 
@@ -161,6 +183,21 @@ impl PartialConfig {
         set(&mut c.snapshot_bytes, self.snapshot_bytes);
         set(&mut c.snapshot_keep, self.snapshot_keep);
         set(&mut c.tokens, self.tokens);
+        set(&mut c.max_body_bytes, self.max_body_bytes);
+        set(&mut c.max_connections, self.max_connections);
+        set(&mut c.max_connection_rate, self.max_connection_rate);
+        set(
+            &mut c.client_request_timeout_ms,
+            self.client_request_timeout_ms,
+        );
+        set(
+            &mut c.client_disconnect_timeout_ms,
+            self.client_disconnect_timeout_ms,
+        );
+        set(&mut c.client_body_timeout_ms, self.client_body_timeout_ms);
+        set(&mut c.max_inflight_requests, self.max_inflight_requests);
+        set(&mut c.max_inflight_per_client, self.max_inflight_per_client);
+
         if let Some(path) = &self.token_file {
             c.tokens.extend(super::load_token_file(path)?);
         }

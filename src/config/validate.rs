@@ -142,7 +142,8 @@ impl NodeConfig {
         }
         self.check_timing()?;
         super::tokens::check_tokens(&self.tokens)?;
-        self.check_sizes()
+        self.check_sizes()?;
+        self.check_http_limits()
     }
 
     /// Timeouts and intervals.
