@@ -160,6 +160,7 @@ impl Promotion {
             )),
             Err(
                 e @ (ClientError::NoLeader(_)
+                | ClientError::Busy(_)
                 | ClientError::Unreachable(_)
                 | ClientError::OutcomeUnknown(_)),
             ) => Attempt::Again(e.to_string()),

@@ -101,3 +101,91 @@ impl NodeConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::super::PartialConfig;
+    use super::*;
+
+    fn valid() -> NodeConfig {
+        let cluster: BTreeMap<u64, String> = BTreeMap::from([(1, "127.0.0.1:7001".into())]);
+        NodeConfig::with_defaults(1, "/tmp/n1", "127.0.0.1:7001", "127.0.0.1:8001", cluster)
+    }
+
+    fn rejected_key(c: &NodeConfig) -> Option<&'static str> {
+        c.validate().err().and_then(|e| e.key())
+    }
+
+    #[test]
+    fn defaults_are_documented_and_valid() {
+        let c = valid();
+        assert_eq!(c.max_body_bytes, 8 << 20);
+        assert_eq!(c.max_connections, 2048);
+        assert_eq!(c.max_inflight_requests, 1024);
+        assert_eq!(c.max_inflight_per_client, 256);
+        assert_eq!(c.client_request_timeout_ms, 5000);
+        assert_eq!(c.client_body_timeout_ms, 30_000);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn bodies_must_fit_frames_and_clients_the_node() {
+        let mut c = valid();
+        c.max_body_bytes = c.max_frame_bytes - FRAME_ROOM;
+        assert_eq!(rejected_key(&c), Some("max_body_bytes"));
+        let message = c.validate().expect_err("too big").to_string();
+        assert!(message.contains("--max-frame-bytes"), "{message}");
+        c.max_body_bytes = MIN_BODY_BYTES - 1;
+        assert_eq!(rejected_key(&c), Some("max_body_bytes"));
+        let mut c = valid();
+        c.max_inflight_per_client = c.max_inflight_requests + 1;
+        assert_eq!(rejected_key(&c), Some("max_inflight_per_client"));
+        c.max_inflight_requests = 0;
+        assert!(c.validate().is_ok(), "0 is no global limit");
+        let mut c = valid();
+        c.max_connections = 0;
+        assert_eq!(rejected_key(&c), Some("max_connections"));
+    }
+
+    #[test]
+    fn toml_keys_are_the_field_names() {
+        let text = r#"
+            id = 1
+            data_dir = "d"
+            listen_peer = "127.0.0.1:7001"
+            listen_http = "127.0.0.1:8001"
+            max_body_bytes = 65536
+            max_connections = 100
+            max_connection_rate = 10
+            client_request_timeout_ms = 1000
+            client_disconnect_timeout_ms = 0
+            client_body_timeout_ms = 2000
+            max_inflight_requests = 50
+            max_inflight_per_client = 5
+            [cluster]
+            1 = "127.0.0.1:7001"
+        "#;
+        let c = PartialConfig::from_toml_str(text, Path::new("t.toml"))
+            .and_then(PartialConfig::build)
+            .expect("valid");
+        assert_eq!(
+            (c.max_body_bytes, c.max_connections, c.max_connection_rate),
+            (65536, 100, 10)
+        );
+        assert_eq!(
+            (
+                c.client_request_timeout_ms,
+                c.client_disconnect_timeout_ms,
+                c.client_body_timeout_ms
+            ),
+            (1000, 0, 2000)
+        );
+        assert_eq!(
+            (c.max_inflight_requests, c.max_inflight_per_client),
+            (50, 5)
+        );
+    }
+}
