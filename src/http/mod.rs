@@ -8,6 +8,7 @@
 mod admin;
 pub mod auth;
 pub(crate) mod cluster;
+pub mod credentials;
 pub mod dashboard;
 mod error;
 mod input;
