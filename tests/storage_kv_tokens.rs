@@ -6,7 +6,8 @@ use raftix::config::TokenRole;
 use raftix::core::{Entry, EntryPayload};
 use raftix::state_machine::{StateMachine, StateMachineError};
 use raftix::storage::{
-    KvCommand, KvOutput, KvRequest, KvResponse, KvStateMachine, StoredToken, KV_SNAPSHOT_VERSION,
+    KvCommand, KvOutput, KvRequest, KvResponse, KvStateMachine, StoredToken,
+    KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION,
 };
 
 const MAP: usize = 64 << 20;
@@ -212,10 +213,16 @@ fn snapshots_carry_tokens_and_restores_rebuild_the_lookup() {
     assert_eq!(outputs[0], KvOutput::TokenDelete { existed: true });
 }
 
+/// The version in a snapshot stream's header.
+fn version_of(bytes: &[u8]) -> u32 {
+    let (at, _) = records(bytes)[0];
+    u32::from_le_bytes(bytes[at + 8 + 1 + 8..at + 8 + 1 + 12].try_into().unwrap())
+}
+
 #[test]
 fn version_1_snapshots_restore_without_tokens_and_cannot_carry_them() {
-    assert_eq!(KV_SNAPSHOT_VERSION, 2);
-    // A store without tokens, snapshotted and relabelled as version 1 (the same records).
+    assert_eq!((KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION), (1, 2));
+    // A store without tokens is written as version 1, as before tokens existed.
     let dir = tempfile::tempdir().unwrap();
     let mut plain = open(dir.path());
     apply(
@@ -228,7 +235,8 @@ fn version_1_snapshots_restore_without_tokens_and_cannot_carry_them() {
             },
         )],
     );
-    let v1 = with_version(&snapshot_bytes(&mut plain), 1);
+    let v1 = snapshot_bytes(&mut plain);
+    assert_eq!(version_of(&v1), 1);
 
     let dst_dir = tempfile::tempdir().unwrap();
     let mut dst = open(dst_dir.path());
@@ -252,7 +260,9 @@ fn version_1_snapshots_restore_without_tokens_and_cannot_carry_them() {
         &mut src,
         &[put(1, "root", token(1, TokenRole::Admin, None), true)],
     );
-    let forged = with_version(&snapshot_bytes(&mut src), 1);
+    let with_tokens = snapshot_bytes(&mut src);
+    assert_eq!(version_of(&with_tokens), 2, "tokens need version 2");
+    let forged = with_version(&with_tokens, 1);
     match dst.restore(1, &mut &forged[..]) {
         Err(StateMachineError::Corrupt(what)) => {
             assert!(what.contains("tokens record"), "{what}")

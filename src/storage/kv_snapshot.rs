@@ -15,9 +15,10 @@
 //! | 6    | a `tokens` record (replicated API token, version 2 on): same layout            |
 //! | 255  | end: `u64 LE` number of records before it (header included)                    |
 //!
-//! Version 2 added the `tokens` records; a version 1 snapshot (written before replicated tokens
-//! existed) is still read, as a store without tokens. The index of tokens by secret is not
-//! carried: a restore rebuilds it from the `tokens` records.
+//! Version 2 added the `tokens` records. A store without tokens is written as version 1 (the same
+//! bytes as before tokens existed, so older binaries still read it), and version 1 is read as a
+//! store without tokens; a version 1 stream holding a `tokens` record is refused. The index of
+//! tokens by secret is not carried: a restore rebuilds it from the `tokens` records.
 //!
 //! The header comes first; table records follow grouped by kind in increasing kind order, and
 //! within a kind in strictly increasing key order (LMDB's order), so a restore appends to each
@@ -47,7 +48,8 @@ use super::kv_reader::{KvDbs, LAST_APPLIED_KEY};
 use super::kv_request::MAX_REQUEST_ID_LEN;
 use super::kv_tokens::{token_error, StoredToken};
 
-/// Version of the key-value snapshot format written by this binary.
+/// Version of the key-value snapshot format written by this binary when the store holds
+/// replicated tokens (without any, it writes version [`KV_SNAPSHOT_MIN_VERSION`]).
 pub const KV_SNAPSHOT_VERSION: u32 = 2;
 /// Oldest version this binary reads (version 1 has no replicated tokens).
 pub const KV_SNAPSHOT_MIN_VERSION: u32 = 1;
@@ -128,11 +130,24 @@ impl KvSnapshotSource {
     fn write_records<W: Write>(&self, out: &mut RecordWriter<W>) -> Result<(), StorageError> {
         let applied = self.dbs.read_applied(&self.txn)?;
         let clock = self.dbs.read_dedup_clock(&self.txn)?;
+        // Without tokens the stream is exactly version 1: older binaries still read it (a rolling
+        // upgrade keeps working until the first token is created).
+        let no_tokens = self
+            .dbs
+            .tokens
+            .records
+            .is_empty(&self.txn)
+            .map_err(|e| self.dbs.ctx.err(e))?;
+        let version = if no_tokens {
+            KV_SNAPSHOT_MIN_VERSION
+        } else {
+            KV_SNAPSHOT_VERSION
+        };
         out.record(
             KIND_HEADER,
             &[
                 MAGIC,
-                &KV_SNAPSHOT_VERSION.to_le_bytes(),
+                &version.to_le_bytes(),
                 &applied.to_le_bytes(),
                 &clock.to_le_bytes(),
             ],

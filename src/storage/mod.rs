@@ -52,7 +52,7 @@ pub use kv_dedup::{
 };
 pub use kv_reader::KvReader;
 pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
-pub use kv_snapshot::{KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
+pub use kv_snapshot::{KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
 pub use kv_tokens::{StoredToken, MAX_TOKEN_NAME_LEN, TOKENS_DB, TOKEN_HASHES_DB};
 pub use kv_txn::{GuardExpect, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS};
 pub use log_store::{
