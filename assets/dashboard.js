@@ -78,6 +78,8 @@ function describeCommand(entry) {
     case "put": return `PUT ${c.key} = ${value(c.value, c.value_base64)}`;
     case "delete": return `DELETE ${c.key}`;
     case "cas": return `CAS ${c.key}: ${value(c.expected, c.expected_base64)} -> ${value(c.value, c.value_base64)}`;
+    case "token_put": return `TOKEN PUT ${c.name} (${c.role}${c.prefix ? `, prefix ${c.prefix}` : ""})`;
+    case "token_delete": return `TOKEN DELETE ${c.name}`;
     case "txn": return `TXN ${(c.ops || []).map((o) => `${o.op.toUpperCase()} ${o.key}`).join(", ")}` +
       ((c.guards || []).length ? ` if ${c.guards.length} guard(s)` : "");
     default: return `${c.op || "?"} ${c.raw !== undefined ? c.raw : ""}`;

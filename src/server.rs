@@ -5,6 +5,8 @@
 //! HTTP server finishes in-flight requests, then the node stops) or until the node fails (a
 //! storage error), which ends the process with an error.
 
+use std::time::Duration;
+
 use actix_web::{App, HttpServer};
 
 use crate::actors::start_node;
@@ -13,12 +15,20 @@ use crate::http::{self, AppState};
 use crate::storage::{DataDir, KvStateMachine};
 use crate::tls::GatewayTls;
 
+/// Worker threads of the HTTP server (`max_connections` is shared out among them).
+const HTTP_WORKERS: usize = 2;
+
 /// Logs how the HTTP API is protected, and a loud warning when it is open to the network: no
-/// token configured nor client certificate required while listening on a non-loopback address.
-fn warn_if_open(config: &NodeConfig) {
-    if config.auth_enabled() {
+/// token configured (static or replicated: `replicated` are their names) nor client certificate
+/// required while listening on a non-loopback address.
+fn warn_if_open(config: &NodeConfig, replicated: &[String]) {
+    if config.auth_enabled() || !replicated.is_empty() {
         let names: Vec<&str> = config.tokens.iter().map(|t| t.name.as_str()).collect();
-        tracing::info!(tokens = ?names, "access control on: the HTTP API needs bearer tokens");
+        tracing::info!(
+            tokens = ?names,
+            replicated = ?replicated,
+            "access control on: the HTTP API needs bearer tokens"
+        );
         return;
     }
     let host = config
@@ -33,7 +43,7 @@ fn warn_if_open(config: &NodeConfig) {
     if !loopback && config.client_auth() != crate::tls::ClientAuth::Required {
         tracing::warn!(
             http = %config.listen_http,
-            "!!! the HTTP API listens on a non-loopback address WITHOUT access control: anyone who can reach {} can read, write and reconfigure the cluster; configure tokens (--token-file or [[tokens]] in --config) !!!",
+            "!!! the HTTP API listens on a non-loopback address WITHOUT access control: anyone who can reach {} can read, write and reconfigure the cluster; configure tokens (--token-file or [[tokens]] in --config) or create an admin token (raftix token create --name root --role admin) !!!",
             config.listen_http
         );
     }
@@ -60,12 +70,20 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
     let kv = machine.reader();
     let node = start_node(&config, &data_dir, machine).await?;
+    let replicated: Vec<String> = kv
+        .tokens()
+        .map(|tokens| tokens.into_iter().map(|(name, _)| name).collect())
+        .unwrap_or_default();
     let mut state = AppState::new(&config, node.clone(), kv);
     state.client_tls = tls.client;
-    warn_if_open(&config);
+    warn_if_open(&config, &replicated);
     crate::tls::log_gateway_tls(&config);
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
-        .workers(2)
+        .workers(HTTP_WORKERS)
+        .max_connections(config.max_connections.div_ceil(HTTP_WORKERS).max(1))
+        .max_connection_rate(config.max_connection_rate)
+        .client_request_timeout(Duration::from_millis(config.client_request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(config.client_disconnect_timeout_ms))
         .disable_signals()
         .shutdown_timeout(5);
     let server = match tls.server {

@@ -561,6 +561,8 @@ async fn openapi_document_describes_every_route() {
         "/v1/cluster/members/{id}",
         "/v1/admin/snapshot",
         "/v1/admin/backup",
+        "/v1/auth/tokens",
+        "/v1/auth/tokens/{name}",
         "/api/status",
         "/api/logs",
         "/api/command",

@@ -97,7 +97,12 @@ async fn tokens_guard_every_route_by_role_and_prefix() {
             if open.contains(&path.as_str()) && method == "get" {
                 continue;
             }
-            let url = format!("{base}{}", path.replace("{key}", "k").replace("{id}", "9"));
+            let url = format!(
+                "{base}{}",
+                path.replace("{key}", "k")
+                    .replace("{id}", "9")
+                    .replace("{name}", "t")
+            );
             for token in [None, Some("not-a-token-at-all")] {
                 let (status, body, headers) =
                     call(&client, &method.to_uppercase(), &url, token, None).await;

@@ -7,6 +7,9 @@
 //! = the learners answered, so it never campaigns before it is promoted. Unless `--learner` is
 //! given, a [`Promotion`] then asks for its promotion once it caught up.
 //!
+//! With access control on, the join and the promotion send `RAFTIX_TOKEN`, or else the first
+//! static admin token of the node's own configuration (`--token-file` / `[[tokens]]`).
+//!
 //! On a data dir that already holds Raft data `--join` is ignored (the node restarts as it is);
 //! without `--cluster` the members come from the join record.
 
@@ -21,11 +24,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::client::member::send_change;
-use super::client::session::{Request, Session};
+use super::client::session::{token_from_env, Request, Session};
 use super::client::tls::ClientTls;
 use super::promote::Promotion;
 use super::serve::ServeArgs;
-use crate::config::{check_host_port, ConfigError, NodeConfig};
+use crate::config::{check_host_port, ConfigError, NodeConfig, TokenRole};
 use crate::core::NodeId;
 use crate::storage::DataDir;
 
@@ -107,9 +110,11 @@ pub fn prepare(args: &ServeArgs) -> Result<(NodeConfig, Option<Promotion>), Serv
     let mut trial = partial.clone();
     trial.cluster = Some(BTreeMap::from([(id, peer_addr.clone())]));
     trial.learners = None;
-    let tls = client_tls_of(&checked(trial.build()?)?);
+    let checked_config = checked(trial.build()?)?;
+    let tls = client_tls_of(&checked_config);
+    let token = join_token(&checked_config);
 
-    let (record, index) = request_join(&urls, id, &peer_addr, &tls)?;
+    let (record, index) = request_join(&urls, id, &peer_addr, &tls, token.clone())?;
     write_record(&data_dir, &record)?;
     tracing::info!(
         id,
@@ -126,6 +131,7 @@ pub fn prepare(args: &ServeArgs) -> Result<(NodeConfig, Option<Promotion>), Serv
         endpoints: urls,
         added_at: index,
         tls,
+        token,
     });
     Ok((config, promotion))
 }
@@ -151,6 +157,19 @@ pub fn client_tls_of(config: &NodeConfig) -> ClientTls {
     }
 }
 
+/// The bearer token the join and the promotion send: `RAFTIX_TOKEN` if set, else the first
+/// static admin token of this node's own configuration (every node of a cluster with static
+/// tokens has the same ones), else none (the cluster must then have access control off).
+fn join_token(config: &NodeConfig) -> Option<String> {
+    token_from_env().or_else(|| {
+        config
+            .tokens
+            .iter()
+            .find(|t| t.role == TokenRole::Admin)
+            .map(|t| t.token.clone())
+    })
+}
+
 /// Asks the cluster at `urls` to add node `id` as a learner at `peer_addr`; returns the members
 /// and the index of the configuration entry that added it.
 fn request_join(
@@ -158,18 +177,33 @@ fn request_join(
     id: NodeId,
     peer_addr: &str,
     tls: &ClientTls,
+    token: Option<String>,
 ) -> Result<(JoinRecord, u64), ServeSetupError> {
     let failed = |e: String| ServeSetupError::Join(e);
+    let has_token = token.is_some();
     let mut session = Session::with_tls(urls.to_vec(), REQUEST_TIMEOUT, tls)
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(e.to_string()))?
+        .with_token(token);
     let body = json!({"id": id, "peer_addr": peer_addr});
     let request = Request::write(
         Method::POST,
         "/v1/cluster/learners".into(),
         Some((body.to_string().into_bytes(), "application/json")),
     );
-    let (_, done) =
-        send_change(&mut session, &request, JOIN_RETRY_FOR).map_err(|e| failed(e.to_string()))?;
+    let (_, done) = send_change(&mut session, &request, JOIN_RETRY_FOR).map_err(|e| {
+        let text = e.to_string();
+        let refused = text.contains(" 401 ") || text.contains(" 403 ");
+        if refused && !has_token {
+            failed(format!(
+                "{text}; the cluster has access control on: set RAFTIX_TOKEN to an admin token \
+                 (or give this node the cluster's static tokens with --token-file)"
+            ))
+        } else if refused {
+            failed(format!("{text}; joining needs an admin token"))
+        } else {
+            failed(text)
+        }
+    })?;
     let mut cluster = BTreeMap::new();
     for (key, addr) in done.members {
         let member: NodeId = key

@@ -38,7 +38,7 @@ pub const EXIT_FAILURE: u8 = 1;
     about,
     propagate_version = true,
     after_help = "Client subcommands (put, get, del, cas, list, status, members, log, \
-                  transfer-leader, member, snapshot, backup) exit with 0 success, 1 cluster \
+                  transfer-leader, member, snapshot, backup, token) exit with 0 success, 1 cluster \
                   unavailable, 2 usage error, 3 key not found, 4 CAS not swapped, 5 invalid \
                   request; see `raftix put --help`."
 )]
@@ -66,7 +66,7 @@ pub enum Command {
     /// lost-write, convergence and panic checks (see docs/chaos.md).
     Chaos(chaos::ChaosArgs),
     /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`,
-    /// `transfer-leader`, `member ...`, `snapshot`, `backup`.
+    /// `transfer-leader`, `member ...`, `snapshot`, `backup`, `token ...`.
     #[command(flatten)]
     Client(client::ClientCommand),
 }

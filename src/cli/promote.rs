@@ -30,7 +30,7 @@ const POLL: Duration = Duration::from_millis(200);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A promotion to ask for.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Promotion {
     /// The joining node.
     pub id: NodeId,
@@ -42,6 +42,20 @@ pub struct Promotion {
     pub added_at: u64,
     /// HTTPS settings of its requests (see [`super::join::client_tls_of`]).
     pub tls: ClientTls,
+    /// The bearer token to send (see `join::prepare`), if any.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Promotion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Promotion")
+            .field("id", &self.id)
+            .field("own", &self.own)
+            .field("endpoints", &self.endpoints)
+            .field("added_at", &self.added_at)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a promotion attempt came to.
@@ -74,12 +88,12 @@ impl Promotion {
     fn run(self) {
         let mut endpoints = vec![self.own.clone()];
         endpoints.extend(self.endpoints.iter().cloned());
+        let token = self.token.clone();
         let sessions = Session::with_tls(vec![self.own.clone()], REQUEST_TIMEOUT, &self.tls)
             .and_then(|own| {
-                Ok((
-                    own,
-                    Session::with_tls(endpoints, REQUEST_TIMEOUT, &self.tls)?,
-                ))
+                let cluster = Session::with_tls(endpoints, REQUEST_TIMEOUT, &self.tls)?
+                    .with_token(token.clone());
+                Ok((own.with_token(token), cluster))
             });
         let (mut own, mut cluster) = match sessions {
             Ok(sessions) => sessions,
@@ -151,6 +165,7 @@ impl Promotion {
             )),
             Err(
                 e @ (ClientError::NoLeader(_)
+                | ClientError::Busy(_)
                 | ClientError::Unreachable(_)
                 | ClientError::OutcomeUnknown(_)),
             ) => Attempt::Again(e.to_string()),

@@ -175,6 +175,33 @@ pub struct ServeArgs {
     /// The private key (PEM) of --peer-tls-cert.
     #[arg(long, value_name = "FILE")]
     pub peer_tls_key: Option<PathBuf>,
+    /// Largest body of the JSON routes (CAS, transactions, dashboard commands); must leave 64 KiB
+    /// within --max-frame-bytes [default: 8388608].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most HTTP connections open at once [default: 2048].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Most TLS handshakes in progress at once, when the gateway serves TLS [default: 256].
+    #[arg(long, value_name = "N")]
+    pub max_connection_rate: Option<usize>,
+    /// A client must send a request's head within this, else 408; 0: no limit [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub client_request_timeout_ms: Option<u64>,
+    /// A closing connection is dropped after this; 0: no limit [default: 1000].
+    #[arg(long, value_name = "MS")]
+    pub client_disconnect_timeout_ms: Option<u64>,
+    /// A client must send a request's body within this after its head, else 408; 0: no limit
+    /// [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub client_body_timeout_ms: Option<u64>,
+    /// Most HTTP requests this node serves at once; more get 429 (0: no limit) [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_inflight_requests: Option<usize>,
+    /// Most HTTP requests one client (a token, or an IP address without one) has in flight on
+    /// this node; more get 429 (0: no limit) [default: 256].
+    #[arg(long, value_name = "N")]
+    pub max_inflight_per_client: Option<usize>,
 }
 
 impl ServeArgs {
@@ -226,6 +253,14 @@ impl ServeArgs {
             peer_tls_ca: self.peer_tls_ca.clone(),
             peer_tls_cert: self.peer_tls_cert.clone(),
             peer_tls_key: self.peer_tls_key.clone(),
+            max_body_bytes: self.max_body_bytes,
+            max_connections: self.max_connections,
+            max_connection_rate: self.max_connection_rate,
+            client_request_timeout_ms: self.client_request_timeout_ms,
+            client_disconnect_timeout_ms: self.client_disconnect_timeout_ms,
+            client_body_timeout_ms: self.client_body_timeout_ms,
+            max_inflight_requests: self.max_inflight_requests,
+            max_inflight_per_client: self.max_inflight_per_client,
         })
     }
 

@@ -317,3 +317,43 @@ fn up_names_a_busy_port() {
     assert!(err.to_string().contains(&format!("port {port}")), "{err}");
     assert_eq!(err.exit_code(), EXIT_FAILURE);
 }
+
+#[test]
+fn http_limit_flags_reach_the_config() {
+    let mut args: Vec<&str> = REQUIRED.to_vec();
+    args.extend([
+        "--max-body-bytes",
+        "65536",
+        "--max-connections",
+        "64",
+        "--max-connection-rate",
+        "8",
+        "--client-request-timeout-ms",
+        "700",
+        "--client-disconnect-timeout-ms",
+        "300",
+        "--client-body-timeout-ms",
+        "900",
+        "--max-inflight-requests",
+        "32",
+        "--max-inflight-per-client",
+        "4",
+    ]);
+    let c = serve_args(&args).into_config().expect("valid");
+    assert_eq!(
+        (c.max_body_bytes, c.max_connections, c.max_connection_rate),
+        (65536, 64, 8)
+    );
+    assert_eq!(
+        (
+            c.client_request_timeout_ms,
+            c.client_disconnect_timeout_ms,
+            c.client_body_timeout_ms
+        ),
+        (700, 300, 900)
+    );
+    assert_eq!(
+        (c.max_inflight_requests, c.max_inflight_per_client),
+        (32, 4)
+    );
+}

@@ -20,6 +20,7 @@
 
 mod error;
 pub mod gateway_tls;
+mod http_limits;
 mod partial;
 mod secret;
 mod tokens;
@@ -38,6 +39,7 @@ use crate::core::{CoreConfig, NodeId};
 pub use crate::tls::ClientAuth;
 
 pub use error::{flag_of, ConfigError};
+pub use http_limits::*;
 pub use partial::{parse_cluster, PartialConfig};
 pub use secret::load_cluster_secret;
 pub use tokens::{load_token_file, TokenConfig, TokenRole};
@@ -216,6 +218,33 @@ pub struct NodeConfig {
     /// The private key (PEM) of [`peer_tls_cert`](Self::peer_tls_cert).
     #[serde(default)]
     pub peer_tls_key: Option<PathBuf>,
+    /// Largest request body of the JSON routes (CAS, transactions, dashboard commands), in
+    /// bytes; `PUT /v1/kv/{key}` takes up to `max_value_bytes`, other routes 4 KiB.
+    #[serde(default = "http_limits::default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Most HTTP connections open at once (further ones wait in the listen backlog).
+    #[serde(default = "http_limits::default_max_connections")]
+    pub max_connections: usize,
+    /// Most TLS handshakes in progress at once (when the gateway serves TLS).
+    #[serde(default = "http_limits::default_max_connection_rate")]
+    pub max_connection_rate: usize,
+    /// A client must send a request's head within this (ms; 0: no limit), else 408.
+    #[serde(default = "http_limits::default_client_request_timeout_ms")]
+    pub client_request_timeout_ms: u64,
+    /// A closing connection is dropped after this (ms; 0: no limit).
+    #[serde(default = "http_limits::default_client_disconnect_timeout_ms")]
+    pub client_disconnect_timeout_ms: u64,
+    /// A client must send a request's body within this after its head (ms; 0: no limit), else
+    /// 408.
+    #[serde(default = "http_limits::default_client_body_timeout_ms")]
+    pub client_body_timeout_ms: u64,
+    /// Most HTTP requests this node serves at once (0: no limit); more get 429.
+    #[serde(default = "http_limits::default_max_inflight_requests")]
+    pub max_inflight_requests: usize,
+    /// Most HTTP requests one client (one token, else one IP address) has in flight on this node
+    /// at once (0: no limit); more get 429.
+    #[serde(default = "http_limits::default_max_inflight_per_client")]
+    pub max_inflight_per_client: usize,
 }
 
 fn default_max_peer_connections() -> usize {
@@ -353,6 +382,14 @@ impl NodeConfig {
             peer_tls_ca: None,
             peer_tls_cert: None,
             peer_tls_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connection_rate: DEFAULT_MAX_CONNECTION_RATE,
+            client_request_timeout_ms: DEFAULT_CLIENT_REQUEST_TIMEOUT_MS,
+            client_disconnect_timeout_ms: DEFAULT_CLIENT_DISCONNECT_TIMEOUT_MS,
+            client_body_timeout_ms: DEFAULT_CLIENT_BODY_TIMEOUT_MS,
+            max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
+            max_inflight_per_client: DEFAULT_MAX_INFLIGHT_PER_CLIENT,
         }
     }
 

@@ -66,6 +66,14 @@ pub struct PartialConfig {
     pub peer_tls_cert: Option<PathBuf>,
     /// See `peer_tls_ca`.
     pub peer_tls_key: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connection_rate: Option<usize>,
+    pub client_request_timeout_ms: Option<u64>,
+    pub client_disconnect_timeout_ms: Option<u64>,
+    pub client_body_timeout_ms: Option<u64>,
+    pub max_inflight_requests: Option<usize>,
+    pub max_inflight_per_client: Option<usize>,
 }
 
 impl PartialConfig {
@@ -135,6 +143,20 @@ impl PartialConfig {
             peer_tls_ca: over.peer_tls_ca.or(self.peer_tls_ca),
             peer_tls_cert: over.peer_tls_cert.or(self.peer_tls_cert),
             peer_tls_key: over.peer_tls_key.or(self.peer_tls_key),
+            max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
+            max_connections: over.max_connections.or(self.max_connections),
+            max_connection_rate: over.max_connection_rate.or(self.max_connection_rate),
+            client_request_timeout_ms: over
+                .client_request_timeout_ms
+                .or(self.client_request_timeout_ms),
+            client_disconnect_timeout_ms: over
+                .client_disconnect_timeout_ms
+                .or(self.client_disconnect_timeout_ms),
+            client_body_timeout_ms: over.client_body_timeout_ms.or(self.client_body_timeout_ms),
+            max_inflight_requests: over.max_inflight_requests.or(self.max_inflight_requests),
+            max_inflight_per_client: over
+                .max_inflight_per_client
+                .or(self.max_inflight_per_client),
         }
     }
 
@@ -194,6 +216,21 @@ impl PartialConfig {
         c.peer_tls_ca = self.peer_tls_ca;
         c.peer_tls_cert = self.peer_tls_cert;
         c.peer_tls_key = self.peer_tls_key;
+        set(&mut c.max_body_bytes, self.max_body_bytes);
+        set(&mut c.max_connections, self.max_connections);
+        set(&mut c.max_connection_rate, self.max_connection_rate);
+        set(
+            &mut c.client_request_timeout_ms,
+            self.client_request_timeout_ms,
+        );
+        set(
+            &mut c.client_disconnect_timeout_ms,
+            self.client_disconnect_timeout_ms,
+        );
+        set(&mut c.client_body_timeout_ms, self.client_body_timeout_ms);
+        set(&mut c.max_inflight_requests, self.max_inflight_requests);
+        set(&mut c.max_inflight_per_client, self.max_inflight_per_client);
+
         if let Some(path) = &self.token_file {
             c.tokens.extend(super::load_token_file(path)?);
         }

@@ -22,12 +22,13 @@
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
 /// What a token may do; each role includes the ones before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+/// Replicated tokens store it in the log and snapshots (bincode: by variant index): never reorder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenRole {
     /// Reads: keys, status, cluster view, log, metrics, OpenAPI document.
@@ -45,6 +46,16 @@ impl TokenRole {
             TokenRole::Read => "read",
             TokenRole::Write => "write",
             TokenRole::Admin => "admin",
+        }
+    }
+
+    /// Parses `read`, `write` or `admin`.
+    pub fn parse(text: &str) -> Option<TokenRole> {
+        match text {
+            "read" => Some(TokenRole::Read),
+            "write" => Some(TokenRole::Write),
+            "admin" => Some(TokenRole::Admin),
+            _ => None,
         }
     }
 }

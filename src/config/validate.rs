@@ -143,7 +143,8 @@ impl NodeConfig {
         self.check_timing()?;
         super::tokens::check_tokens(&self.tokens)?;
         super::gateway_tls::check(self)?;
-        self.check_sizes()
+        self.check_sizes()?;
+        self.check_http_limits()
     }
 
     /// Timeouts and intervals.

@@ -1,17 +1,26 @@
-//! Access control: static bearer tokens with roles (`read`, `write`, `admin`) and an optional key
+//! Access control: bearer tokens with roles (`read`, `write`, `admin`) and an optional key
 //! prefix, checked by the [`check`] middleware in front of every route.
 //!
-//! With no token configured everything is open (the default, for local use). Otherwise every
-//! request needs `Authorization: Bearer <token>`, except `GET`/`HEAD` of `/healthz`, `/readyz` and
-//! the dashboard's static files (`/`, `/assets/*`). A missing or unknown token is a 401
-//! (`{"error": "unauthorized"}`, `WWW-Authenticate: Bearer`); a known token whose role is too low,
-//! or whose prefix does not cover the keys of the request, is a 403 (`{"error": "forbidden"}`).
+//! Tokens are static (in the configuration) or replicated: created by an admin over the API
+//! (`/v1/auth/tokens`, see [`super::tokens`]) and stored in the state machine as the SHA-256 of
+//! their secret. A presented secret is checked against the static tokens first (constant-time
+//! compare of each), then looked up by its SHA-256 among the replicated tokens this node has
+//! applied; an expired replicated token is refused (401). A follower that has not yet applied a
+//! revocation still accepts the revoked token until it does (usually milliseconds).
+//!
+//! With no static token and no replicated token everything is open (the default, for local use).
+//! Otherwise every request needs `Authorization: Bearer <token>`, except `GET`/`HEAD` of
+//! `/healthz`, `/readyz` and the dashboard's static files (`/`, `/assets/*`). A missing, unknown or
+//! expired token is a 401 (`{"error": "unauthorized"}`, `WWW-Authenticate: Bearer`); a known
+//! token whose role is too low, or whose prefix does not cover the keys of the request, is a 403
+//! (`{"error": "forbidden"}`).
 //!
 //! - `read`: `GET`/`HEAD` of `/v1/kv*`, `/v1/status`, `/v1/cluster`, `/v1/log`, `/api/status`,
 //!   `/api/logs`, `/metrics`, `/openapi.json`.
 //! - `write`: the above, plus `PUT`/`POST`/`DELETE` of `/v1/kv*`, `POST /v1/txn` and
 //!   `POST /api/command`.
-//! - `admin`: everything (membership, `/v1/admin/*`, leadership transfer, unknown routes).
+//! - `admin`: everything (membership, `/v1/admin/*`, leadership transfer, `/v1/auth/*`, unknown
+//!   routes).
 //!
 //! A token with a prefix may only touch keys starting with it: the key of `/v1/kv/{key}`, every
 //! key of a transaction, the key of a dashboard command, and the `prefix` query of a listing
@@ -20,8 +29,6 @@
 //!
 //! Followers forward the caller's `Authorization` header with the requests they hand to the
 //! leader, so the leader checks the same token: every node needs the same tokens.
-
-use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -32,20 +39,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+pub use super::credentials::{
+    constant_time_eq, now_ms, secret_sha256, Access, Lookup, Principal, Tokens,
+};
 use super::AppState;
-use crate::config::{TokenConfig, TokenRole};
-
-/// The tokens a node accepts (empty: access control off).
-#[derive(Clone, Default)]
-pub struct Tokens {
-    tokens: Arc<Vec<TokenConfig>>,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tokens({} configured)", self.tokens.len())
-    }
-}
+use crate::config::TokenRole;
 
 /// What a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,43 +69,6 @@ pub enum Keys {
     TxnBody,
     /// The key of a dashboard command body.
     CommandBody,
-}
-
-impl Tokens {
-    /// The tokens of a configuration.
-    pub fn new(tokens: Vec<TokenConfig>) -> Self {
-        Self {
-            tokens: Arc::new(tokens),
-        }
-    }
-
-    /// Whether access control is on.
-    pub fn enabled(&self) -> bool {
-        !self.tokens.is_empty()
-    }
-
-    /// The token whose secret is `secret`, compared in constant time (every token is compared).
-    pub fn find(&self, secret: &[u8]) -> Option<&TokenConfig> {
-        let mut found = None;
-        for token in self.tokens.iter() {
-            if constant_time_eq(token.token.as_bytes(), secret) {
-                found = Some(token);
-            }
-        }
-        found
-    }
-}
-
-/// Equality of two byte strings in time depending only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len().max(b.len());
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-    for i in 0..len {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
 }
 
 /// What `method path?query` needs.
@@ -138,6 +99,9 @@ pub fn need_of(method: &Method, path: &str, query: &str) -> Need {
         };
         return role(r, Keys::Key(key));
     }
+    if path == "/v1/auth/tokens" || path.starts_with("/v1/auth/") {
+        return role(TokenRole::Admin, Keys::None);
+    }
     match path {
         "/v1/txn" => role(TokenRole::Write, Keys::TxnBody),
         "/api/command" => role(TokenRole::Write, Keys::CommandBody),
@@ -162,7 +126,7 @@ fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 /// The bearer secret of a request, if it has one.
-fn bearer(req: &ServiceRequest) -> Option<Vec<u8>> {
+pub fn bearer(req: &ServiceRequest) -> Option<Vec<u8>> {
     let value = req.headers().get(header::AUTHORIZATION)?.as_bytes();
     let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
     if !scheme.eq_ignore_ascii_case(b"bearer") {
@@ -201,12 +165,7 @@ fn txn_keys(body: &[u8]) -> Option<Vec<String>> {
 
 /// Whether `token` may make a request that needs `role` on `keys`; `Err` is the 403 message.
 /// `body` is the request body for [`Keys::TxnBody`] and [`Keys::CommandBody`].
-pub fn allowed(
-    token: &TokenConfig,
-    role: TokenRole,
-    keys: &Keys,
-    body: &[u8],
-) -> Result<(), String> {
+pub fn allowed(token: &Principal, role: TokenRole, keys: &Keys, body: &[u8]) -> Result<(), String> {
     if token.role < role {
         return Err(format!(
             "token {:?} has role {}; this needs {}",
@@ -256,18 +215,53 @@ pub fn allowed(
     }
 }
 
-/// The middleware: lets a request through when access control is off, the route is open, or
-/// its token allows it; answers 401 or 403 otherwise. Bodies of transactions and dashboard
-/// commands are read (to check their keys) and handed on unchanged.
-pub async fn check(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+/// What the gateway knows of a request's credentials, worked out once per request (the
+/// in-flight limiter needs it before this middleware runs) and kept in its extensions.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Whether access control is on on this node.
+    pub enabled: bool,
+    /// The lookup of the bearer secret, when access control is on and the request has one.
+    pub lookup: Option<Lookup>,
+}
+
+/// The [`View`] of `req` (computed on first use, then taken from the request's extensions).
+pub fn view_of(req: &ServiceRequest) -> View {
+    if let Some(view) = req.extensions().get::<View>() {
+        return view.clone();
+    }
     let tokens = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.tokens.clone())
         .unwrap_or_default();
-    if !tokens.enabled() {
+    let enabled = tokens.enabled();
+    let lookup = if enabled {
+        bearer(req).map(|secret| tokens.find(&secret))
+    } else {
+        None
+    };
+    let view = View { enabled, lookup };
+    req.extensions_mut().insert(view.clone());
+    view
+}
+
+/// How the request was let in ([`Access::Off`] or the token), if the middleware let it in as
+/// such (open routes with access control on carry neither).
+pub fn access_of(req: &actix_web::HttpRequest) -> Option<Access> {
+    req.extensions().get::<Access>().cloned()
+}
+
+/// The middleware: lets a request through when access control is off, the route is open, or
+/// its token allows it; answers 401 or 403 otherwise. Bodies of transactions and dashboard
+/// commands are read (to check their keys) and handed on unchanged. Handlers find how the
+/// request was let in with [`access_of`].
+pub async fn check(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let view = view_of(&req);
+    if !view.enabled {
+        req.extensions_mut().insert(Access::Off);
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let Need::Role(role, keys) = need_of(req.method(), req.path(), req.query_string()) else {
@@ -277,32 +271,34 @@ pub async fn check(
         let (http, _) = req.into_parts();
         Ok(ServiceResponse::new(http, deny(status, message)).map_into_right_body())
     };
-    let Some(token) = bearer(&req).and_then(|secret| tokens.find(&secret).cloned()) else {
-        let message = if req.headers().contains_key(header::AUTHORIZATION) {
-            "unknown token (send Authorization: Bearer <token>)"
-        } else {
-            "this route needs a token: send Authorization: Bearer <token>"
-        };
-        return denied(req, StatusCode::UNAUTHORIZED, message.to_string());
+    let token = match view.lookup {
+        Some(Lookup::Found(principal)) => principal,
+        Some(Lookup::Expired(name)) => {
+            let message = format!("token {name:?} has expired: ask an admin for a new one");
+            return denied(req, StatusCode::UNAUTHORIZED, message);
+        }
+        Some(Lookup::Unknown) | None => {
+            let message = if req.headers().contains_key(header::AUTHORIZATION) {
+                "unknown token (send Authorization: Bearer <token>)"
+            } else {
+                "this route needs a token: send Authorization: Bearer <token>"
+            };
+            return denied(req, StatusCode::UNAUTHORIZED, message.to_string());
+        }
     };
     let body = if token.prefix.is_some() && matches!(keys, Keys::TxnBody | Keys::CommandBody) {
         let limit = req
             .app_data::<web::Data<AppState>>()
-            .map(|s| {
-                (s.limits.max_value_bytes + s.limits.max_key_bytes + 64)
-                    * crate::storage::MAX_TXN_OPS
-            })
+            .map(|s| s.limits.body_limit(req.method(), req.path()))
             .unwrap_or(1 << 20);
         let mut payload = req.take_payload();
         let mut body = bytes::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk?;
-            if body.len() + chunk.len() > limit {
-                let err = super::ApiError::too_large("body", limit);
-                let (http, _) = req.into_parts();
-                let response = actix_web::ResponseError::error_response(&err);
-                return Ok(ServiceResponse::new(http, response).map_into_right_body());
-            }
+            let chunk = match chunk {
+                Ok(chunk) if body.len() + chunk.len() <= limit => chunk,
+                Ok(_) => return Err(super::ApiError::too_large("body", limit).into()),
+                Err(e) => return Err(super::input::payload_error(e, limit).into()),
+            };
             body.extend_from_slice(&chunk);
         }
         let body = body.freeze();
@@ -312,7 +308,10 @@ pub async fn check(
         Bytes::new()
     };
     match allowed(&token, role, &keys, &body) {
-        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Ok(()) => {
+            req.extensions_mut().insert(Access::Token(token));
+            Ok(next.call(req).await?.map_into_left_body())
+        }
         Err(message) => {
             tracing::debug!(token = %token.name, path = %req.path(), "forbidden: {message}");
             denied(req, StatusCode::FORBIDDEN, message)
@@ -379,6 +378,24 @@ mod tests {
                 Some((Admin, Keys::All)),
             ),
             (Method::POST, "/healthz", "", Some((Admin, Keys::All))),
+            (
+                Method::GET,
+                "/v1/auth/tokens",
+                "",
+                Some((Admin, Keys::None)),
+            ),
+            (
+                Method::POST,
+                "/v1/auth/tokens",
+                "",
+                Some((Admin, Keys::None)),
+            ),
+            (
+                Method::DELETE,
+                "/v1/auth/tokens/ci",
+                "",
+                Some((Admin, Keys::None)),
+            ),
         ];
         for (method, path, query, want) in cases {
             let want = want.map_or(Need::Open, |(r, k)| Need::Role(r, k));
@@ -388,11 +405,11 @@ mod tests {
 
     #[test]
     fn prefixes_cover_keys_lists_and_transactions() {
-        let token = TokenConfig {
+        let token = Principal {
             name: "app".into(),
-            token: "secret-app".into(),
             role: TokenRole::Write,
             prefix: Some("app/".into()),
+            replicated: false,
         };
         let w = TokenRole::Write;
         assert!(allowed(&token, w, &Keys::Key("app/x".into()), b"").is_ok());

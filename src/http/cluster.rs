@@ -183,6 +183,15 @@ fn describe_kv(command: KvCommand) -> Value {
                 .collect();
             json!({"op": "txn", "guards": guards, "ops": ops})
         }
+        // Never the secret's hash: only what the token is.
+        KvCommand::TokenPut { name, token, .. } => json!({
+            "op": "token_put",
+            "name": name,
+            "role": token.role.as_str(),
+            "prefix": token.prefix,
+            "expires_at_ms": token.expires_at_ms,
+        }),
+        KvCommand::TokenDelete { name } => json!({"op": "token_delete", "name": name}),
     }
 }
 

@@ -51,6 +51,36 @@ impl ApiError {
         }
     }
 
+    /// A 429: a limit of requests in flight is reached; retry shortly.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "too_many_requests",
+            message: message.into(),
+            leader: None,
+        }
+    }
+
+    /// A 409: the request conflicts with the current state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+            leader: None,
+        }
+    }
+
+    /// A 408: the client was too slow to send its request.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: message.into(),
+            leader: None,
+        }
+    }
+
     /// A 503 that may be retried.
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -161,7 +191,9 @@ impl ResponseError for ApiError {
             "leader": leader_id.map(|id| json!({"id": id, "url": leader_url})),
         });
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
         response.json(body)

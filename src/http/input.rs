@@ -1,6 +1,7 @@
 //! Reading client input strictly: keys from the path, bodies with a size limit, JSON with clear
 //! 400s. Nothing here panics on input, and nothing is silently altered.
 
+use actix_web::error::PayloadError;
 use actix_web::{web, HttpRequest};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -44,12 +45,26 @@ pub fn check_value(value: &[u8], limits: &Limits) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Reads a request body of at most `limit` bytes; a larger one is a JSON 413.
+/// What a failure to read a body of at most `limit` bytes means for the client: 413 when it
+/// went over the limit, 408 when it did not arrive in time, 400 otherwise.
+pub fn payload_error(err: PayloadError, limit: usize) -> ApiError {
+    match err {
+        PayloadError::Overflow => ApiError::too_large("body", limit),
+        PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::request_timeout(format!(
+                "the body did not arrive in time: {e} (see --client-body-timeout-ms)"
+            ))
+        }
+        other => ApiError::bad_request(format!("cannot read the body: {other}")),
+    }
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one is a JSON 413, one that does not
+/// arrive in time a JSON 408 (see [`super::limits`]).
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| payload_error(e, limit))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::too_large("body", limit));
         }

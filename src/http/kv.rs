@@ -51,7 +51,7 @@ pub const CLIENT_ID: &str = "x-raftix-client";
 pub const CLIENT_SEQ: &str = "x-raftix-seq";
 
 /// The request id a write carries, from `Idempotency-Key` or `X-Raftix-Client` + `X-Raftix-Seq`.
-fn request_id(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(super) fn request_id(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let header = |name| {
         req.headers()
             .get(name)
@@ -204,7 +204,7 @@ pub async fn cas(
 ) -> Result<HttpResponse, ApiError> {
     let key = key_of(&req, &state.limits)?;
     refuse_leader_ack(&req)?;
-    let body = read_body(payload, state.limits.max_value_bytes * 2 + 1024).await?;
+    let body = read_body(payload, state.limits.max_body_bytes).await?;
     let cas: CasBody = json_body(&body)?;
     if let Some(value) = &cas.value {
         check_value(value.as_bytes(), &state.limits)?;

@@ -167,8 +167,15 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             g.with_label_values(&[&peer]).set(v as i64);
         }
     }
+    gauge(
+        &now,
+        "raftix_http_inflight_requests",
+        "HTTP requests this node is serving now (bounded by --max-inflight-requests)",
+        i64::try_from(state.inflight.current()).unwrap_or(i64::MAX),
+    );
     let mut families = state.node.metrics().registry.gather();
     families.extend(now.gather());
+    families.extend(state.refusals.registry.gather());
     let mut out = Vec::new();
     let encoder = TextEncoder::new();
     encoder

@@ -8,20 +8,24 @@
 mod admin;
 pub mod auth;
 pub(crate) mod cluster;
+pub mod credentials;
 pub mod dashboard;
 mod error;
 mod input;
 mod kv;
+pub mod limits;
 mod list;
 mod members;
 mod metrics;
 pub mod openapi;
 pub mod read;
 pub mod seed_api;
+pub mod tokens;
 mod transfer;
 mod txn;
 pub mod write;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -35,13 +39,17 @@ use crate::config::{NodeConfig, DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES};
 use crate::core::NodeId;
 use crate::storage::KvReader;
 
-/// Size limits on client input.
+/// Size limits on client input (see [`limits`] for how bodies are bounded).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Longest key, in bytes.
     pub max_key_bytes: usize,
     /// Largest value, in bytes.
     pub max_value_bytes: usize,
+    /// Largest body of the JSON routes carrying keys and values, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a body may take to arrive after the request's head (`None`: no limit).
+    pub body_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -49,6 +57,8 @@ impl Default for Limits {
         Self {
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
+            body_timeout: limits::body_timeout_of(crate::config::DEFAULT_CLIENT_BODY_TIMEOUT_MS),
         }
     }
 }
@@ -73,6 +83,10 @@ pub struct AppState {
     /// TLS of calls to other nodes' gateways (forwarding, dashboard probes); `None`: plain
     /// HTTP. Set from [`crate::tls::GatewayTls::client`].
     pub client_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Requests in flight, bounded in all and per client; see [`limits`].
+    pub inflight: Arc<limits::Inflight>,
+    /// Counters of requests refused by a limit.
+    pub refusals: limits::Refusals,
 }
 
 impl AppState {
@@ -81,15 +95,22 @@ impl AppState {
         Self {
             node_id: config.id,
             node,
-            kv,
             limits: Limits {
                 max_key_bytes: config.max_key_bytes,
                 max_value_bytes: config.max_value_bytes,
+                max_body_bytes: config.max_body_bytes,
+                body_timeout: limits::body_timeout_of(config.client_body_timeout_ms),
             },
             redirect_writes: config.redirect_writes,
             forward_timeout: config.proposal_timeout() + Duration::from_secs(1),
-            tokens: auth::Tokens::new(config.tokens.clone()),
+            tokens: auth::Tokens::new(config.tokens.clone(), Some(kv.clone())),
             client_tls: None,
+            inflight: Arc::new(limits::Inflight::new(
+                config.max_inflight_requests,
+                config.max_inflight_per_client,
+            )),
+            refusals: limits::Refusals::default(),
+            kv,
         }
     }
 }
@@ -135,8 +156,11 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                 ApiError::bad_request(format!("invalid query: {err}")).into()
             }))
             .service(
+                // Outermost first: metrics, in-flight limits, body limits, access control.
                 web::scope("")
                     .wrap(actix_web::middleware::from_fn(auth::check))
+                    .wrap(actix_web::middleware::from_fn(limits::bodies))
+                    .wrap(actix_web::middleware::from_fn(limits::inflight))
                     .wrap(actix_web::middleware::from_fn(metrics::track))
                     .service(
                         web::resource("/v1/kv")
@@ -188,6 +212,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                             .default_service(web::to(error::method_not_allowed)),
                     )
                     .service(get("/v1/admin/backup", web::to(admin::backup)))
+                    .configure(tokens::routes)
                     .service(get("/v1/status", web::to(cluster::status)))
                     .service(get("/v1/cluster", web::to(cluster::cluster)))
                     .service(get("/v1/log", web::to(cluster::log)))

@@ -12,8 +12,9 @@ use crate::messages::node::{ClusterView, MemberView, NodeStatus, PeerProgress};
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `too_large`, `not_found`, `key_not_found`,
-    /// `method_not_allowed`, `not_leader`, `no_leader`, `leader_unreachable`, `proposal_dropped`,
-    /// `outcome_unknown`, `unavailable`, `internal`.
+    /// `token_not_found`, `method_not_allowed`, `not_leader`, `no_leader`, `leader_unreachable`,
+    /// `proposal_dropped`, `outcome_unknown`, `unavailable`, `unauthorized`, `forbidden`,
+    /// `conflict`, `request_timeout`, `too_many_requests`, `internal`.
     pub error: String,
     /// What happened.
     pub message: String,
@@ -214,6 +215,75 @@ pub struct SnapshotAnswer {
     pub learners: Vec<u64>,
 }
 
+/// Body of `POST /v1/auth/tokens`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenRequest {
+    /// A unique name (1 to 128 bytes, no spaces), shown in logs instead of the secret.
+    pub name: String,
+    /// `read`, `write` or `admin`.
+    pub role: String,
+    /// Only keys starting with this (read and write tokens).
+    pub prefix: Option<String>,
+    /// Lifetime in seconds (default: no expiry).
+    pub expires_in_secs: Option<u64>,
+}
+
+/// Answer of `POST /v1/auth/tokens` (201).
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    /// The name.
+    pub name: String,
+    /// The role.
+    pub role: String,
+    /// The key prefix, if any.
+    pub prefix: Option<String>,
+    /// The secret (`rxt_...`): send it as `Authorization: Bearer <token>`. Shown only here.
+    pub token: String,
+    /// When it expires (RFC 3339, UTC), if it does.
+    pub expires_at: Option<String>,
+    /// Log index of the creation.
+    pub index: u64,
+}
+
+/// One token of `GET /v1/auth/tokens` (never its secret).
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// The name.
+    pub name: String,
+    /// The role.
+    pub role: String,
+    /// The key prefix, if any.
+    pub prefix: Option<String>,
+    /// `static` (configuration of this node) or `replicated` (created over the API).
+    pub source: String,
+    /// When it was created (replicated tokens; RFC 3339).
+    pub created_at: Option<String>,
+    /// When it expires (RFC 3339), if it does.
+    pub expires_at: Option<String>,
+    /// Whether it has expired (and is refused).
+    pub expired: bool,
+}
+
+/// Answer of `GET /v1/auth/tokens`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    /// Whether access control is on on this node.
+    pub access_control: bool,
+    /// Static tokens first, then replicated ones by name.
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// Answer of `DELETE /v1/auth/tokens/{name}`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenRevoked {
+    /// The name.
+    pub name: String,
+    /// Always true.
+    pub revoked: bool,
+    /// Log index of the revocation.
+    pub index: u64,
+}
+
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -237,6 +307,9 @@ pub struct SnapshotAnswer {
         super::members::remove,
         super::admin::snapshot,
         super::admin::backup,
+        super::tokens::create,
+        super::tokens::list,
+        super::tokens::revoke,
         super::cluster::log,
         super::cluster::healthz,
         super::cluster::readyz,
@@ -265,6 +338,11 @@ pub struct SnapshotAnswer {
         LearnerRequest,
         MembershipAnswer,
         SnapshotAnswer,
+        TokenRequest,
+        TokenCreated,
+        TokenInfo,
+        TokenList,
+        TokenRevoked,
         NodeStatus,
         PeerProgress,
         ClusterView,

@@ -100,8 +100,7 @@ pub async fn txn(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     super::kv::refuse_leader_ack(&req)?;
-    let limit = (state.limits.max_value_bytes + state.limits.max_key_bytes + 64) * MAX_TXN_OPS;
-    let body = read_body(payload, limit).await?;
+    let body = read_body(payload, state.limits.max_body_bytes).await?;
     let parsed: TxnBody = json_body(&body)?;
     if parsed.guards.len() > MAX_TXN_GUARDS || parsed.ops.len() > MAX_TXN_OPS {
         return Err(ApiError::bad_request(format!(

@@ -1,8 +1,9 @@
 //! `KvStateMachine`: the built-in key-value [`StateMachine`], in its own LMDB environment
 //! (`<data-dir>/sm`).
 //!
-//! Databases: `data` (key -> sealed value), `meta` (`last_applied`, the dedup clock) and the
-//! exactly-once table (`dedup`, `dedup_by_index`, `dedup_by_time`; see [`super::kv_dedup`]). One
+//! Databases: `data` (key -> sealed value), `meta` (`last_applied`, the dedup clock), the
+//! exactly-once table (`dedup`, `dedup_by_index`, `dedup_by_time`; see [`super::kv_dedup`]) and
+//! the replicated API tokens (`tokens`, `token_hashes`; see [`super::kv_tokens`]). One
 //! call to [`StateMachine::apply`] writes the effects of all its entries, their dedup records AND
 //! the new `last_applied` in one write transaction with one durable commit, so a crash never
 //! applies an entry twice or skips one.
@@ -39,6 +40,7 @@ use super::kv_dedup::{
 use super::kv_reader::{KvDbs, KvReader, LAST_APPLIED_KEY};
 use super::kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN};
 use super::kv_snapshot;
+use super::kv_tokens::{TokenTables, TOKENS_DB, TOKEN_HASHES_DB};
 use super::lmdb::open_env;
 
 /// Name of the data database.
@@ -47,7 +49,7 @@ pub const DATA_DB: &str = "data";
 pub const SM_META_DB: &str = "meta";
 
 /// Databases in the state machine environment.
-const SM_MAX_DBS: u32 = 5;
+const SM_MAX_DBS: u32 = 7;
 
 /// The built-in replicated key-value store.
 pub struct KvStateMachine {
@@ -94,10 +96,16 @@ impl KvStateMachine {
                 let by_index = dbo.create_database(wtxn, Some(DEDUP_BY_INDEX_DB))?;
                 let by_time = dbo.create_database(wtxn, Some(DEDUP_BY_TIME_DB))?;
                 let dedup = (records, by_index, by_time);
-                Ok(CommitOrAbort::<_, Infallible>::Commit((data, meta, dedup)))
+                let tokens = (
+                    dbo.create_database(wtxn, Some(TOKENS_DB))?,
+                    dbo.create_database(wtxn, Some(TOKEN_HASHES_DB))?,
+                );
+                Ok(CommitOrAbort::<_, Infallible>::Commit((
+                    data, meta, dedup, tokens,
+                )))
             })
             .map_err(|e| ctx.err(e))?;
-        let (data, meta, (records, by_index, by_time)) = match opened {
+        let (data, meta, (records, by_index, by_time), (token_records, by_hash)) = match opened {
             CommitOrAbort::Commit(dbs) => dbs,
             CommitOrAbort::Abort(never) => match never {},
         };
@@ -111,6 +119,10 @@ impl KvStateMachine {
             data,
             meta,
             dedup: tables,
+            tokens: TokenTables {
+                records: token_records,
+                by_hash,
+            },
             ctx,
         };
         let (applied, dedup_clock) = {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CodecError};
+use super::kv_tokens::StoredToken;
 use super::kv_txn::{TxnGuard, TxnOp};
 
 /// Longest key accepted, in bytes (LMDB's default maximum key size).
@@ -49,21 +50,38 @@ pub enum KvCommand {
         /// Writes applied, in order, when they do.
         ops: Vec<TxnOp>,
     },
+    /// Create a replicated API token (see [`super::kv_tokens`]); never replaces an existing one.
+    TokenPut {
+        /// Its name.
+        name: String,
+        /// Role, scope, lifetime and the SHA-256 of its secret.
+        token: StoredToken,
+        /// Made without a token while access control was off: refused once any token exists.
+        bootstrap: bool,
+    },
+    /// Revoke a replicated API token.
+    TokenDelete {
+        /// Its name.
+        name: String,
+    },
 }
 
 impl KvCommand {
     /// The key a single-key command touches; the empty string for [`KvCommand::Txn`], which may
-    /// touch several (see [`KvCommand::keys`]).
+    /// touch several (see [`KvCommand::keys`]), and for token commands, which touch none.
     pub fn key(&self) -> &str {
         match self {
             KvCommand::Put { key, .. } | KvCommand::Delete { key } | KvCommand::Cas { key, .. } => {
                 key
             }
-            KvCommand::Txn { .. } => "",
+            KvCommand::Txn { .. } | KvCommand::TokenPut { .. } | KvCommand::TokenDelete { .. } => {
+                ""
+            }
         }
     }
 
-    /// Every key the command reads or writes, in order (guards, then operations, for a `Txn`).
+    /// Every key the command reads or writes, in order (guards, then operations, for a `Txn`;
+    /// none for token commands).
     pub fn keys(&self) -> Vec<&str> {
         match self {
             KvCommand::Txn { guards, ops } => guards
@@ -71,6 +89,7 @@ impl KvCommand {
                 .map(|g| g.key.as_str())
                 .chain(ops.iter().map(TxnOp::key))
                 .collect(),
+            KvCommand::TokenPut { .. } | KvCommand::TokenDelete { .. } => Vec::new(),
             single => vec![single.key()],
         }
     }
@@ -119,6 +138,16 @@ pub enum KvOutput {
         /// One output per operation, in order ([`KvOutput::Put`] or [`KvOutput::Delete`]); empty
         /// when the transaction did not apply.
         results: Vec<KvOutput>,
+    },
+    /// A token creation was evaluated.
+    TokenPut {
+        /// False when a token of that name already exists (nothing changed).
+        created: bool,
+    },
+    /// A token revocation was applied.
+    TokenDelete {
+        /// Whether the token existed.
+        existed: bool,
     },
 }
 
@@ -172,6 +201,18 @@ mod tests {
                 }],
                 ops: vec![TxnOp::Delete { key: "d".into() }],
             },
+            KvCommand::TokenPut {
+                name: "ci".into(),
+                token: StoredToken {
+                    role: crate::config::TokenRole::Write,
+                    prefix: Some("ci/".into()),
+                    secret_sha256: [3; 32],
+                    created_at_ms: 5,
+                    expires_at_ms: None,
+                },
+                bootstrap: false,
+            },
+            KvCommand::TokenDelete { name: "ci".into() },
         ];
         for cmd in cmds {
             assert_eq!(KvCommand::decode(&cmd.encode()).unwrap(), cmd);
@@ -192,6 +233,8 @@ mod tests {
                 failed_guard: Some(3),
                 results: vec![],
             },
+            KvOutput::TokenPut { created: true },
+            KvOutput::TokenDelete { existed: false },
         ];
         for out in outs {
             assert_eq!(KvOutput::decode(&out.encode()).unwrap(), out);
@@ -209,11 +252,12 @@ mod tests {
                 guards: vec![],
                 ops: vec![],
             },
+            KvCommand::TokenDelete { name: "t".into() },
         ]
         .iter()
         .map(|c| c.encode()[0])
         .collect();
-        assert_eq!(tags, [0, 1, 3]);
+        assert_eq!(tags, [0, 1, 3, 5]);
         assert_eq!(KvOutput::Rejected { reason: "".into() }.encode()[0], 3);
     }
 }

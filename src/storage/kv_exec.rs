@@ -9,6 +9,7 @@ use super::codec;
 use super::error::StorageError;
 use super::kv_command::{KvCommand, KvOutput};
 use super::kv_reader::KvDbs;
+use super::kv_tokens::token_error;
 use super::kv_txn::{key_error, validate_txn, TxnGuard, TxnOp};
 
 impl KvDbs {
@@ -21,6 +22,8 @@ impl KvDbs {
     ) -> Result<KvOutput, StorageError> {
         let invalid = match &cmd {
             KvCommand::Txn { guards, ops } => validate_txn(guards, ops).err(),
+            KvCommand::TokenPut { name, token, .. } => token_error(name, Some(token)),
+            KvCommand::TokenDelete { name } => token_error(name, None),
             single => key_error(single.key()),
         };
         if let Some(reason) = invalid {
@@ -58,6 +61,12 @@ impl KvDbs {
                 })
             }
             KvCommand::Txn { guards, ops } => self.execute_txn(txn, &guards, ops),
+            KvCommand::TokenPut {
+                name,
+                token,
+                bootstrap,
+            } => self.token_put(txn, &name, &token, bootstrap),
+            KvCommand::TokenDelete { name } => self.token_delete(txn, &name),
         }
     }
 

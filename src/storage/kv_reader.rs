@@ -15,6 +15,7 @@ use super::codec;
 use super::error::StorageError;
 use super::kv_command::MAX_KEY_LEN;
 use super::kv_dedup::DedupTables;
+use super::kv_tokens::TokenTables;
 use super::lmdb::EnvContext;
 
 /// Data database: key bytes -> sealed value bytes.
@@ -31,6 +32,7 @@ pub(crate) struct KvDbs {
     pub(crate) data: DataDb,
     pub(crate) meta: MetaDb,
     pub(crate) dedup: DedupTables,
+    pub(crate) tokens: TokenTables,
     pub(crate) ctx: EnvContext,
 }
 
@@ -99,6 +101,11 @@ impl std::fmt::Debug for KvReader {
 impl KvReader {
     pub(crate) fn new(dbs: KvDbs) -> Self {
         Self { dbs }
+    }
+
+    /// The databases it reads.
+    pub(crate) fn dbs(&self) -> &KvDbs {
+        &self.dbs
     }
 
     fn read_txn(&self) -> Result<RoTxn<'_, WithoutTls>, StorageError> {

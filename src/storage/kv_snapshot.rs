@@ -12,7 +12,13 @@
 //! | 3    | a `dedup` record: same layout                                                  |
 //! | 4    | a `dedup_by_index` record: same layout                                         |
 //! | 5    | a `dedup_by_time` record: same layout                                          |
+//! | 6    | a `tokens` record (replicated API token, version 2 on): same layout            |
 //! | 255  | end: `u64 LE` number of records before it (header included)                    |
+//!
+//! Version 2 added the `tokens` records. A store without tokens is written as version 1 (the same
+//! bytes as before tokens existed, so older binaries still read it), and version 1 is read as a
+//! store without tokens; a version 1 stream holding a `tokens` record is refused. The index of
+//! tokens by secret is not carried: a restore rebuilds it from the `tokens` records.
 //!
 //! The header comes first; table records follow grouped by kind in increasing kind order, and
 //! within a kind in strictly increasing key order (LMDB's order), so a restore appends to each
@@ -40,9 +46,13 @@ use super::kv_command::MAX_KEY_LEN;
 use super::kv_dedup::DedupRecord;
 use super::kv_reader::{KvDbs, LAST_APPLIED_KEY};
 use super::kv_request::MAX_REQUEST_ID_LEN;
+use super::kv_tokens::{token_error, StoredToken};
 
-/// Version of the key-value snapshot format written by this binary (the only one it reads).
-pub const KV_SNAPSHOT_VERSION: u32 = 1;
+/// Version of the key-value snapshot format written by this binary when the store holds
+/// replicated tokens (without any, it writes version [`KV_SNAPSHOT_MIN_VERSION`]).
+pub const KV_SNAPSHOT_VERSION: u32 = 2;
+/// Oldest version this binary reads (version 1 has no replicated tokens).
+pub const KV_SNAPSHOT_MIN_VERSION: u32 = 1;
 /// Largest record body accepted (and written): the largest value an entry can carry (64 MiB, the
 /// decoding limit of log entries) plus room for its key and framing.
 pub const MAX_KV_SNAPSHOT_RECORD: usize = codec::DEFAULT_DECODE_LIMIT + 64 * 1024;
@@ -54,19 +64,21 @@ const KIND_DATA: u8 = 2;
 const KIND_DEDUP: u8 = 3;
 const KIND_BY_INDEX: u8 = 4;
 const KIND_BY_TIME: u8 = 5;
+const KIND_TOKEN: u8 = 6;
 const KIND_END: u8 = 255;
 /// Buffer between the record writer and the caller's output.
 const WRITE_BUFFER: usize = 64 * 1024;
 
 type RawDb = Database<'static, RawBytes, RawBytes>;
 
-/// The four tables a snapshot carries, as raw byte databases, with their record kinds.
-fn tables(dbs: &KvDbs) -> [(u8, RawDb); 4] {
+/// The five tables a snapshot carries, as raw byte databases, with their record kinds.
+fn tables(dbs: &KvDbs) -> [(u8, RawDb); 5] {
     [
         (KIND_DATA, dbs.data),
         (KIND_DEDUP, dbs.dedup.records.remap_types()),
         (KIND_BY_INDEX, dbs.dedup.by_index.remap_types()),
         (KIND_BY_TIME, dbs.dedup.by_time.remap_types()),
+        (KIND_TOKEN, dbs.tokens.records.remap_types()),
     ]
 }
 
@@ -77,6 +89,7 @@ fn kind_name(kind: u8) -> &'static str {
         KIND_DEDUP => "dedup",
         KIND_BY_INDEX => "dedup_by_index",
         KIND_BY_TIME => "dedup_by_time",
+        KIND_TOKEN => "tokens",
         KIND_END => "end",
         _ => "unknown",
     }
@@ -117,11 +130,24 @@ impl KvSnapshotSource {
     fn write_records<W: Write>(&self, out: &mut RecordWriter<W>) -> Result<(), StorageError> {
         let applied = self.dbs.read_applied(&self.txn)?;
         let clock = self.dbs.read_dedup_clock(&self.txn)?;
+        // Without tokens the stream is exactly version 1: older binaries still read it (a rolling
+        // upgrade keeps working until the first token is created).
+        let no_tokens = self
+            .dbs
+            .tokens
+            .records
+            .is_empty(&self.txn)
+            .map_err(|e| self.dbs.ctx.err(e))?;
+        let version = if no_tokens {
+            KV_SNAPSHOT_MIN_VERSION
+        } else {
+            KV_SNAPSHOT_VERSION
+        };
         out.record(
             KIND_HEADER,
             &[
                 MAGIC,
-                &KV_SNAPSHOT_VERSION.to_le_bytes(),
+                &version.to_le_bytes(),
                 &applied.to_le_bytes(),
                 &clock.to_le_bytes(),
             ],
@@ -305,6 +331,7 @@ impl<'a> RecordReader<'a> {
 
 /// The header's contents.
 struct Header {
+    version: u32,
     applied: Index,
     clock: u64,
 }
@@ -328,10 +355,10 @@ fn parse_header(kind: u8, body: &[u8]) -> Result<Header, StorageError> {
         return Err(corrupt("the header is too short"));
     };
     let version = u32::from_le_bytes(*version);
-    if version != KV_SNAPSHOT_VERSION {
+    if !(KV_SNAPSHOT_MIN_VERSION..=KV_SNAPSHOT_VERSION).contains(&version) {
         return Err(corrupt(format!(
-            "format version {version} is unknown (this raftix reads version \
-             {KV_SNAPSHOT_VERSION})"
+            "format version {version} is unknown (this raftix reads versions \
+             {KV_SNAPSHOT_MIN_VERSION} to {KV_SNAPSHOT_VERSION}): a newer raftix wrote it"
         )));
     }
     let fields: &[u8; 16] = rest.try_into().map_err(|_| {
@@ -343,6 +370,7 @@ fn parse_header(kind: u8, body: &[u8]) -> Result<Header, StorageError> {
     let (applied, clock) = fields.split_at(8);
     let u64_at = |b: &[u8]| b.try_into().map(u64::from_le_bytes).unwrap_or(0);
     Ok(Header {
+        version,
         applied: u64_at(applied),
         clock: u64_at(clock),
     })
@@ -400,6 +428,13 @@ fn check_record(number: u64, kind: u8, key: &[u8], value: &[u8]) -> Result<(), S
             fixed_key(16)?;
             codec::decode_sealed::<String>(value).map_err(value_err)?;
         }
+        KIND_TOKEN => {
+            let name = std::str::from_utf8(key).map_err(|_| what("name is not UTF-8".into()))?;
+            let token: StoredToken = codec::decode_sealed(value).map_err(value_err)?;
+            if let Some(e) = token_error(name, Some(&token)) {
+                return Err(what(e));
+            }
+        }
         _ => return Err(corrupt(format!("record {number} has unknown kind {kind}"))),
     }
     Ok(())
@@ -429,7 +464,7 @@ pub(crate) fn restore(
     for (_, db) in &by_kind {
         db.clear(&mut wtxn).map_err(err)?;
     }
-    let mut counts = [0u64; 4];
+    let mut counts = [0u64; 5];
     let mut current: Option<(u8, Vec<u8>)> = None;
     loop {
         let number = reader.count + 1;
@@ -447,7 +482,12 @@ pub(crate) fn restore(
             }
             break;
         }
-        let Some(slot) = by_kind.iter().position(|(k, _)| *k == kind) else {
+        let known = kind != KIND_TOKEN || header.version >= 2;
+        let Some(slot) = by_kind
+            .iter()
+            .position(|(k, _)| *k == kind)
+            .filter(|_| known)
+        else {
             return Err(corrupt(format!(
                 "record {number} is a {} record (kind {kind}) where a table record belongs",
                 kind_name(kind)
@@ -460,7 +500,7 @@ pub(crate) fn restore(
         counts[slot] += 1;
     }
     reader.expect_eof()?;
-    let [_, records, by_index, by_time] = counts;
+    let [_, records, by_index, by_time, _] = counts;
     if records != by_index || records != by_time {
         return Err(corrupt(format!(
             "the exactly-once table has {records} records but its indexes have {by_index} and \
@@ -475,6 +515,7 @@ pub(crate) fn restore(
         )
         .map_err(err)?;
     dbs.write_dedup_clock(&mut wtxn, header.clock)?;
+    dbs.token_rebuild_index(&mut wtxn)?;
     wtxn.commit().map_err(err)?;
     Ok(header.clock)
 }

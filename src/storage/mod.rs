@@ -9,8 +9,8 @@
 //! - [`KvStateMachine`] / [`KvReader`]: the built-in key-value store, applied atomically with its
 //!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results, optionally
 //!   wrapped in a [`KvRequest`] / [`KvResponse`] for exactly-once execution ([`DedupConfig`]);
-//!   [`KvCommand::Txn`] applies guarded multi-key writes atomically; [`kv_snapshot`] is its
-//!   snapshot format (streamed from a read transaction, restored in one write transaction).
+//!   [`KvCommand::Txn`] applies guarded multi-key writes atomically; [`kv_tokens`] holds the
+//!   replicated API tokens (hashes of their secrets only); [`kv_snapshot`] is its snapshot format (streamed from a read transaction, restored in one write transaction).
 //! - [`SnapshotStore`]: the snapshot files in `<data-dir>/snapshots` ([`snapshot_file`] is their
 //!   format): [`SnapshotWriter`] writes one durably, [`read_snapshot_info`] verifies one,
 //!   [`open_payload`] reads its state machine payload, [`IncomingSnapshot`] receives one from the
@@ -32,6 +32,7 @@ mod kv_exec;
 mod kv_reader;
 mod kv_request;
 pub mod kv_snapshot;
+pub mod kv_tokens;
 pub mod kv_txn;
 mod lmdb;
 mod log_store;
@@ -51,7 +52,8 @@ pub use kv_dedup::{
 };
 pub use kv_reader::KvReader;
 pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
-pub use kv_snapshot::{KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
+pub use kv_snapshot::{KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
+pub use kv_tokens::{StoredToken, MAX_TOKEN_NAME_LEN, TOKENS_DB, TOKEN_HASHES_DB};
 pub use kv_txn::{GuardExpect, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS};
 pub use log_store::{
     LoadedLog, LogStorage, PersistOp, BASE_KEY, ENTRIES_DB, HARD_STATE_KEY, META_DB,

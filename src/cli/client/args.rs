@@ -1,5 +1,5 @@
 //! Flags of the client subcommands (`put`, `get`, `del`, `cas`, `list`, `status`, `members`,
-//! `log`, `transfer-leader`, `member ...`, `snapshot`, `backup`).
+//! `log`, `transfer-leader`, `member ...`, `snapshot`, `backup`, `token ...`).
 
 use std::path::PathBuf;
 
@@ -101,6 +101,82 @@ pub enum ClientCommand {
     /// verified); restore it into a new cluster with `raftix restore`.
     #[command(after_help = EXIT_CODES_HELP)]
     Backup(BackupArgs),
+    /// Manage replicated API tokens (admin): create (prints the secret once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `token create|list|revoke`: replicated bearer tokens, stored by the cluster (only the
+/// SHA-256 of each secret). Needs an admin token (`--token`/`RAFTIX_TOKEN`), except to create
+/// the first one while access control is off: that one must be an admin token, and creating it
+/// turns access control on.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints its secret (once: only its hash is stored) on stdout.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Create(TokenCreateArgs),
+    /// List the tokens (never their secrets): name, role, prefix, source, expiry.
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(OptsOnly),
+    /// Revoke a replicated token: it is refused as soon as each node applied the revocation.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Revoke(TokenRevokeArgs),
+}
+
+/// `token create --name N --role R [--prefix P] [--expires-in D]`.
+#[derive(Clone, Debug, Args)]
+pub struct TokenCreateArgs {
+    /// A unique name, shown in logs and listings instead of the secret.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// What it may do: read, write or admin.
+    #[arg(long, value_name = "ROLE", value_parser = ["read", "write", "admin"])]
+    pub role: String,
+    /// Only keys starting with this (read and write tokens).
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Lifetime: seconds, or a number with s, m, h or d (`90s`, `15m`, `1h`, `30d`); default:
+    /// no expiry.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs)]
+    pub expires_in: Option<u64>,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `token revoke NAME`.
+#[derive(Clone, Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// Seconds of a duration written `N`, `Ns`, `Nm`, `Nh` or `Nd` (N > 0).
+pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d (e.g. 1h)")),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 15m, 1h or 30d"))?;
+    if n == 0 {
+        return Err("the duration must be positive".to_string());
+    }
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// `member add|promote|demote|remove|list`: each change is made by the leader (followed from

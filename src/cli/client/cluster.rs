@@ -229,6 +229,15 @@ fn describe(entry: &Value) -> String {
             field("expected"),
             field("value")
         ),
+        Some("token_put") => format!(
+            "token put {} role={}",
+            command["name"].as_str().map(show_text).unwrap_or_default(),
+            command["role"].as_str().unwrap_or("?")
+        ),
+        Some("token_delete") => format!(
+            "token delete {}",
+            command["name"].as_str().map(show_text).unwrap_or_default()
+        ),
         _ => command.to_string(),
     }
 }

@@ -19,9 +19,9 @@ pub const EXIT_INVALID: u8 = 5;
 pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   0  success (also `del` of an absent key: it prints deleted=false)
-  1  the cluster could not answer: no endpoint reachable, no leader, outcome unknown
-     (a write that may or may not have been applied), a server-side failure, or a
-     local I/O error (reading stdin, writing stdout)
+  1  the cluster could not answer: no endpoint reachable, no leader, too busy (429),
+     outcome unknown (a write that may or may not have been applied), a server-side
+     failure, or a local I/O error (reading stdin, writing stdout)
   2  usage error
   3  key not found (get)
   4  compare-and-swap not swapped (cas; the current value is printed)
@@ -36,6 +36,9 @@ pub enum ClientError {
     /// Endpoints answered but none knows a leader (503).
     #[error("no leader: {0}")]
     NoLeader(String),
+    /// Every node asked refused the request as too busy (429: too many requests in flight).
+    #[error("too many requests in flight, retry later: {0}")]
+    Busy(String),
     /// A write was sent but its answer was lost or timed out: it may or may not be applied.
     #[error("outcome unknown (the write may or may not have been applied): {0}")]
     OutcomeUnknown(String),
@@ -75,6 +78,7 @@ impl ClientError {
             ClientError::Invalid(_) => EXIT_INVALID,
             ClientError::Unreachable(_)
             | ClientError::NoLeader(_)
+            | ClientError::Busy(_)
             | ClientError::OutcomeUnknown(_)
             | ClientError::Server(_)
             | ClientError::BadAnswer { .. }

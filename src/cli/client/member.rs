@@ -93,7 +93,9 @@ pub fn send_change(
     loop {
         match session.send(request) {
             Ok(answer) => return decode(&check(answer, None)?),
-            Err(err @ ClientError::NoLeader(_)) if Instant::now() < deadline => {
+            Err(err @ (ClientError::NoLeader(_) | ClientError::Busy(_)))
+                if Instant::now() < deadline =>
+            {
                 tracing::debug!("membership change not accepted yet: {err}");
                 thread::sleep(PAUSE);
             }

@@ -1,6 +1,6 @@
 //! The client subcommands of `raftix`: `put`, `get`, `del`, `cas`, `list`, `status`, `members`,
-//! `log`, `transfer-leader`, `member ...`, `snapshot` and `backup`, talking to a cluster over its
-//! REST API.
+//! `log`, `transfer-leader`, `member ...`, `snapshot`, `backup` and `token ...`, talking to a
+//! cluster over its REST API.
 //!
 //! Endpoints come from `--endpoints` (or `RAFTIX_ENDPOINTS`); [`session`] explains failover,
 //! leader following and the idempotency key every write carries; [`error`] lists the exit
@@ -17,6 +17,7 @@ pub mod member;
 mod output;
 pub mod session;
 pub mod tls;
+mod tokens;
 
 #[cfg(test)]
 mod tests;
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 pub use args::{
     BackupArgs, CasArgs, ClientCommand, ClientOpts, KeyArgs, ListArgs, LogArgs, MemberAddArgs,
-    MemberCommand, MemberIdArgs, OptsOnly, PutArgs,
+    MemberCommand, MemberIdArgs, OptsOnly, PutArgs, TokenCommand, TokenCreateArgs, TokenRevokeArgs,
 };
 pub use endpoint::parse_endpoint;
 pub use error::ClientError;
@@ -50,6 +51,7 @@ impl ClientCommand {
             ClientCommand::Member(command) => command.run(),
             ClientCommand::Snapshot(args) => admin::snapshot(args),
             ClientCommand::Backup(args) => admin::backup(args),
+            ClientCommand::Token(command) => tokens::run(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),

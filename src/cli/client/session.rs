@@ -1,8 +1,8 @@
 //! Talking to the cluster: endpoint failover, leader following and retries of one invocation.
 //!
 //! - Every request tries the remembered leader first (if any), then the endpoints in order. A
-//!   refused connection, a 503 (no leader, proposal dropped) or a failed attempt moves on to the
-//!   next endpoint after a short backoff; each endpoint is tried at most
+//!   refused connection, a 503 (no leader, proposal dropped), a 429 (too many requests in flight:
+//!   nothing was done) or a failed attempt moves on to the next endpoint after a short backoff; each endpoint is tried at most
 //!   [`TRIES_PER_ENDPOINT`] times, and the whole request (retries and backoff included) must
 //!   finish within `--timeout-ms`.
 //! - Writes carry `?redirect=true`: a follower answers 307 with the leader's URL in `Location`,
@@ -89,6 +89,8 @@ enum Failure {
     Refused(String),
     /// The node knows no leader, or dropped the proposal before appending it.
     NoLeader(String),
+    /// The node refused the request unprocessed: too many requests in flight (429).
+    Busy(String),
     /// The request may have been received (timeout, broken connection, 504).
     Ambiguous(String),
 }
@@ -273,6 +275,9 @@ impl Session {
                 StatusCode::SERVICE_UNAVAILABLE => {
                     return Err(Failure::NoLeader(format!("{at}: {}", message_of(response))))
                 }
+                StatusCode::TOO_MANY_REQUESTS => {
+                    return Err(Failure::Busy(format!("{at}: {}", message_of(response))))
+                }
                 StatusCode::GATEWAY_TIMEOUT => {
                     return Err(Failure::Ambiguous(format!(
                         "{at}: {}",
@@ -385,11 +390,13 @@ fn summarize(
 ) -> ClientError {
     let mut ambiguous = Vec::new();
     let mut no_leader = Vec::new();
+    let mut busy = Vec::new();
     let mut refused = Vec::new();
     for (_, failure) in failures {
         match failure {
             Failure::Ambiguous(m) => ambiguous.push(m),
             Failure::NoLeader(m) => no_leader.push(m),
+            Failure::Busy(m) => busy.push(m),
             Failure::Refused(m) => refused.push(m),
         }
     }
@@ -413,6 +420,8 @@ fn summarize(
         ClientError::OutcomeUnknown(detail(&ambiguous))
     } else if !no_leader.is_empty() {
         ClientError::NoLeader(detail(&no_leader))
+    } else if !busy.is_empty() {
+        ClientError::Busy(detail(&busy))
     } else {
         let all: Vec<String> = refused.into_iter().chain(ambiguous).collect();
         ClientError::Unreachable(detail(&all))

@@ -121,3 +121,53 @@ fn tls_flags_parse_and_a_client_certificate_needs_its_key() {
     let err = client(&["get", "k", "--key", "k.pem"]).expect_err("--key needs --cert");
     assert!(err.to_string().contains("--cert"), "{err}");
 }
+
+/// A server on loopback answering each connection with the next of `statuses` (one request per
+/// connection); returns its base URL.
+fn scripted_server(statuses: &'static [&'static str]) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = std::thread::spawn(move || {
+        for status in statuses {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = r#"{"error":"too_many_requests","message":"busy"}"#;
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    (base, server)
+}
+
+#[test]
+fn a_429_is_retried_and_only_429s_are_reported_as_busy() {
+    use super::session::{Request, Session};
+    use std::time::Duration;
+    let (base, server) = scripted_server(&["429 Too Many Requests", "200 OK"]);
+    let mut session = Session::new(vec![base], Duration::from_secs(5)).expect("session");
+    let answer = session
+        .send(&Request::get("/v1/status".into()))
+        .expect("answered after a retry");
+    assert_eq!(answer.status.as_u16(), 200);
+    server.join().expect("server");
+
+    let (base, server) = scripted_server(&["429 Too Many Requests", "429 Too Many Requests"]);
+    let mut session = Session::new(vec![base], Duration::from_secs(5)).expect("session");
+    let err = session
+        .send(&Request::get("/v1/status".into()))
+        .expect_err("busy every time");
+    assert!(matches!(err, ClientError::Busy(_)), "{err}");
+    assert_eq!(err.exit_code(), error::EXIT_UNAVAILABLE);
+    server.join().expect("server");
+}

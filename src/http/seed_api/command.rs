@@ -142,7 +142,7 @@ pub async fn command(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, state.limits.max_value_bytes * 2 + 1024).await?;
+    let body = read_body(payload, state.limits.max_body_bytes).await?;
     let parsed = parse_body(json_body(&body)?)?;
     match parsed {
         Command::Put { key, value } => {
