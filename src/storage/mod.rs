@@ -42,7 +42,7 @@ mod snapshot_incoming;
 mod snapshot_store;
 
 pub use data_dir::{DataDir, Identity, FORMAT_VERSION, IDENTITY_FILE};
-pub use error::{StorageError, StoreKind};
+pub use error::{StorageError, StoreKind, RESTORE_ADVICE};
 pub use kv::{KvStateMachine, DATA_DB, SM_META_DB};
 pub use kv_command::{KvCommand, KvOutput, MAX_KEY_LEN};
 pub use kv_dedup::{
