@@ -7,7 +7,9 @@
 //! answer, a broken file, or no progress for `STALL_TIMEOUT`. When the follower has been silent
 //! for `PROBE_AFTER` (the chunks in flight or their acknowledgements were lost, for example
 //! because the follower restarted), the offer is repeated: the follower answers with the offset
-//! it holds and sending goes on from there.
+//! it holds and sending goes on from there. After a refusal the sender verifies its own file
+//! again (off the node's thread): a file damaged on this node's disk stops the node rather than
+//! be offered again.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -13,7 +13,7 @@ use crate::messages::node::{ClusterView, MemberView, NodeStatus, PeerProgress};
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `too_large`, `not_found`, `key_not_found`,
     /// `method_not_allowed`, `not_leader`, `no_leader`, `leader_unreachable`, `proposal_dropped`,
-    /// `outcome_unknown`, `unavailable`, `internal`.
+    /// `outcome_unknown`, `unavailable`, `request_id_reused`, `storage_corrupt`, `internal`.
     pub error: String,
     /// What happened.
     pub message: String,

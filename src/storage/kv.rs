@@ -129,7 +129,7 @@ impl KvStateMachine {
     /// many were checked. A damaged one is a [`StorageError::Corrupt`] naming its key and the
     /// store's path. A node does this at every start ([`StateMachine::verify`]).
     pub fn verify_all(&self) -> Result<u64, StorageError> {
-        kv_snapshot::verify_store(&self.dbs).map_err(|e| self.dbs.ctx.locate(e))
+        super::kv_verify::verify_store(&self.dbs).map_err(|e| self.dbs.ctx.locate(e))
     }
 
     /// A read-only handle usable from any thread.

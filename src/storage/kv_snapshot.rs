@@ -366,28 +366,23 @@ fn split_record(number: u64, kind: u8, body: &[u8]) -> Result<(&[u8], &[u8]), St
 
 /// Checks a table record's key and value as the store itself would read them.
 fn check_record(number: u64, kind: u8, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
-    check_stored(kind, key, value).map_err(|e| {
+    let what = |e: String| {
         corrupt(format!(
             "record {number} ({} key {:?}): {e}",
             kind_name(kind),
             String::from_utf8_lossy(key)
         ))
-    })
-}
-
-/// Checks one stored record of the table `kind`: a key of the right shape and a value that
-/// passes its checksum (and decodes, for the exactly-once tables). Says what is wrong.
-fn check_stored(kind: u8, key: &[u8], value: &[u8]) -> Result<(), String> {
+    };
     let utf8_key = |max: usize| match std::str::from_utf8(key) {
         Ok(k) if !k.is_empty() && k.len() <= max => Ok(()),
-        Ok(_) => Err(format!("key must be 1 to {max} bytes")),
-        Err(_) => Err("key is not UTF-8".to_string()),
+        Ok(_) => Err(what(format!("key must be 1 to {max} bytes"))),
+        Err(_) => Err(what("key is not UTF-8".to_string())),
     };
     let fixed_key = |len: usize| match key.len() == len {
         true => Ok(()),
-        false => Err(format!("key must be {len} bytes")),
+        false => Err(what(format!("key must be {len} bytes"))),
     };
-    let value_err = |e: codec::CodecError| format!("value: {e}");
+    let value_err = |e: codec::CodecError| what(format!("value: {e}"));
     match kind {
         KIND_DATA => {
             utf8_key(MAX_KEY_LEN)?;
@@ -405,38 +400,17 @@ fn check_stored(kind: u8, key: &[u8], value: &[u8]) -> Result<(), String> {
             fixed_key(16)?;
             codec::decode_sealed::<String>(value).map_err(value_err)?;
         }
-        _ => return Err(format!("unknown table kind {kind}")),
+        _ => return Err(corrupt(format!("record {number} has unknown kind {kind}"))),
     }
     Ok(())
 }
 
-/// Reads every record of every table of the store (one read transaction) and checks it as
-/// [`check_stored`] does, plus the applied index and the dedup clock. Returns the number of
-/// records checked; the first damaged one is a [`StorageError::Corrupt`] naming its table and
-/// key.
-pub(crate) fn verify_store(dbs: &KvDbs) -> Result<u64, StorageError> {
-    let txn = dbs.env.read_txn().map_err(|e| dbs.ctx.err(e))?;
-    dbs.read_applied(&txn)?;
-    dbs.read_dedup_clock(&txn)?;
-    let mut checked = 0u64;
-    for (kind, db) in tables(dbs) {
-        for item in db.iter(&txn).map_err(|e| dbs.ctx.err(e))? {
-            let (key, value) = item.map_err(|e| dbs.ctx.err(e))?;
-            check_stored(kind, key, value).map_err(|e| {
-                let what = match kind {
-                    KIND_DATA => format!("key {:?}", String::from_utf8_lossy(key)),
-                    _ => format!(
-                        "{} record {:?}",
-                        kind_name(kind),
-                        String::from_utf8_lossy(key)
-                    ),
-                };
-                StorageError::corrupt(format!("{what} is corrupt: {e}"))
-            })?;
-            checked += 1;
-        }
-    }
-    Ok(checked)
+/// Every table a snapshot carries (so every table of the store), named, for
+/// [`super::kv_verify`].
+pub(crate) fn named_tables(dbs: &KvDbs) -> impl Iterator<Item = (&'static str, RawDb)> {
+    tables(dbs)
+        .into_iter()
+        .map(|(kind, db)| (kind_name(kind), db))
 }
 
 /// Replaces the whole store with the snapshot read from `input`, in one write transaction, and

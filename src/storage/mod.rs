@@ -10,7 +10,8 @@
 //!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results, optionally
 //!   wrapped in a [`KvRequest`] / [`KvResponse`] for exactly-once execution ([`DedupConfig`]);
 //!   [`KvCommand::Txn`] applies guarded multi-key writes atomically; [`kv_snapshot`] is its
-//!   snapshot format (streamed from a read transaction, restored in one write transaction).
+//!   snapshot format (streamed from a read transaction, restored in one write transaction);
+//!   [`KvStateMachine::verify_all`] checks every stored value at start.
 //! - [`SnapshotStore`]: the snapshot files in `<data-dir>/snapshots` ([`snapshot_file`] is their
 //!   format): [`SnapshotWriter`] writes one durably, [`read_snapshot_info`] verifies one,
 //!   [`open_payload`] reads its state machine payload, [`IncomingSnapshot`] receives one from the
@@ -33,6 +34,7 @@ mod kv_reader;
 mod kv_request;
 pub mod kv_snapshot;
 pub mod kv_txn;
+mod kv_verify;
 mod lmdb;
 mod log_store;
 mod log_verify;
