@@ -25,6 +25,14 @@ pub trait StateMachine: Send + 'static {
     /// Index of the last entry whose effects are durable (0 when nothing was applied).
     fn applied_index(&self) -> Index;
 
+    /// Verifies the integrity of the stored state (checksums of every record, say), once, when
+    /// the node starts and before it serves; returns how many records were checked. A
+    /// [`StateMachineError::Corrupt`] makes the node refuse to start. The default checks
+    /// nothing and returns 0.
+    fn verify(&self) -> Result<u64, StateMachineError> {
+        Ok(0)
+    }
+
     /// Applies committed entries, contiguous and starting right after `applied_index()`.
     ///
     /// Returns one output per entry, in order (an empty output for entries without a command).

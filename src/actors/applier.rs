@@ -18,8 +18,8 @@ use crate::messages::applier::Apply;
 use crate::messages::node::{Applied, StorageFailed};
 use crate::messages::snapshot::{RestoreSnapshot, Restored, SnapshotCreated, TakeSnapshot};
 use crate::metrics::NodeMetrics;
-use crate::state_machine::StateMachine;
-use crate::storage::SnapshotWriter;
+use crate::state_machine::{StateMachine, StateMachineError};
+use crate::storage::{SnapshotWriter, RESTORE_ADVICE};
 
 /// Where the applier reports, besides applied entries.
 pub struct ApplierLinks {
@@ -141,10 +141,19 @@ impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
             Err(err) => {
                 self.failed = true;
                 self.on_failure.do_send(StorageFailed {
-                    reason: format!("state machine: {err}"),
+                    reason: failure_reason("state machine", &err),
                 });
             }
         }
+    }
+}
+
+/// The reason a node gives when its state machine fails: corrupt data gets the operator advice
+/// of [`StorageError::Corrupt`](crate::storage::StorageError::Corrupt).
+fn failure_reason(context: &str, err: &StateMachineError) -> String {
+    match err {
+        StateMachineError::Corrupt(_) => format!("{context}: {err}; {RESTORE_ADVICE}"),
+        StateMachineError::Storage(_) => format!("{context}: {err}"),
     }
 }
 
@@ -173,6 +182,7 @@ impl<S: StateMachine> Handler<TakeSnapshot> for Applier<S> {
             membership: self.links.membership.clone(),
         };
         let dir = self.links.snapshot_dir.clone();
+        let on_failure = self.on_failure.clone();
         let spawned = std::thread::Builder::new()
             .name("raftix-snapshot".into())
             .spawn({
@@ -181,7 +191,16 @@ impl<S: StateMachine> Handler<TakeSnapshot> for Applier<S> {
                     let result = (|| {
                         let mut writer =
                             SnapshotWriter::create(&dir, &meta).map_err(|e| e.to_string())?;
-                        source.write_to(&mut writer).map_err(|e| e.to_string())?;
+                        if let Err(err) = source.write_to(&mut writer) {
+                            if matches!(err, StateMachineError::Corrupt(_)) {
+                                // A damaged record found while reading the store: stop rather
+                                // than serve (or later ship) it.
+                                on_failure.do_send(StorageFailed {
+                                    reason: failure_reason("taking a snapshot", &err),
+                                });
+                            }
+                            return Err(err.to_string());
+                        }
                         writer.finish().map_err(|e| e.to_string())
                     })();
                     reply.do_send(SnapshotCreated(result));
@@ -214,7 +233,10 @@ impl<S: StateMachine> Handler<RestoreSnapshot> for Applier<S> {
             Err(err) => {
                 self.failed = true;
                 self.on_failure.do_send(StorageFailed {
-                    reason: format!("restoring the snapshot at {}: {err}", meta.last.index),
+                    reason: failure_reason(
+                        &format!("restoring the snapshot at {}", meta.last.index),
+                        &err,
+                    ),
                 });
             }
         }

@@ -143,6 +143,14 @@ impl RaftHandle {
         let _ = self.addr.send(BlockPeers(peers)).await;
     }
 
+    /// Stops the node as failed, with `reason` (what [`stopped`](Self::stopped) resolves to):
+    /// for a reader of the state machine that found its stored data damaged, so the node stops
+    /// rather than go on serving it.
+    pub fn fail(&self, reason: String) {
+        self.addr
+            .do_send(crate::messages::node::StorageFailed { reason });
+    }
+
     /// Stops the node and waits until it stopped.
     pub async fn shutdown(&self) {
         self.addr.do_send(Shutdown);

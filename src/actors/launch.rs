@@ -27,8 +27,9 @@ use super::timer::{ElectionTimer, TimerConfig};
 /// Why a node could not start. Nothing was started when this is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The data directory or the log could not be opened, or is corrupt.
-    #[error(transparent)]
+    /// The data directory or the log could not be opened, or is corrupt (then the message
+    /// ends with [`RESTORE_ADVICE`](crate::storage::RESTORE_ADVICE)).
+    #[error("{0}{advice}", advice = advice_for(.0))]
     Storage(#[from] StorageError),
     /// The durable state is inconsistent (for example the state machine is ahead of the log).
     #[error("inconsistent data dir {path}: {reason}")]
@@ -49,6 +50,14 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// What to do about `err`: the restore advice when the node's own data is corrupt.
+fn advice_for(err: &StorageError) -> String {
+    match err.is_corrupt() {
+        true => format!("; {}", crate::storage::RESTORE_ADVICE),
+        false => String::new(),
+    }
 }
 
 /// Starts a node inside the current actix System: binds `config.listen_peer` and calls

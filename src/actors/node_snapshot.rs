@@ -119,7 +119,8 @@ impl RaftNode {
         };
         let term = self.parts.core.term();
         let done = me.clone().recipient();
-        let sender = SnapshotSender::new(self.id, to, term, info, file, link, done);
+        let damaged = me.clone().recipient();
+        let sender = SnapshotSender::new(self.id, to, term, info, file, link, done, damaged);
         // A transfer already running to `to` stops when its address is dropped here.
         self.parts.snapshots.senders.insert(to, sender.start());
         crate::metrics::NodeMetrics::bump(&self.parts.metrics.snapshots_sent);

@@ -7,7 +7,9 @@
 //! answer, a broken file, or no progress for `STALL_TIMEOUT`. When the follower has been silent
 //! for `PROBE_AFTER` (the chunks in flight or their acknowledgements were lost, for example
 //! because the follower restarted), the offer is repeated: the follower answers with the offset
-//! it holds and sending goes on from there.
+//! it holds and sending goes on from there. After a refusal the sender verifies its own file
+//! again (off the node's thread): a file damaged on this node's disk stops the node rather than
+//! be offered again.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -17,9 +19,10 @@ use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Recipient
 use bytes::Bytes;
 
 use crate::core::{NodeId, Term};
+use crate::messages::node::StorageFailed;
 use crate::messages::peer_link::SendSnapshotFrame;
 use crate::messages::snapshot::{AckIn, SnapshotSendDone};
-use crate::storage::SnapshotInfo;
+use crate::storage::{read_snapshot_info, SnapshotInfo, RESTORE_ADVICE};
 use crate::transport::{PeerLink, SnapshotBody, SnapshotFrame};
 
 /// Bytes per chunk.
@@ -40,6 +43,8 @@ pub struct SnapshotSender {
     file: File,
     link: Addr<PeerLink>,
     on_done: Recipient<SnapshotSendDone>,
+    /// Told when this node's own snapshot file turns out to be damaged (the node stops).
+    on_damaged: Recipient<StorageFailed>,
     /// Offset the follower confirmed it holds (`None` until it answered the offer).
     acked: Option<u64>,
     /// Next offset to send.
@@ -61,6 +66,7 @@ impl SnapshotSender {
         file: File,
         link: Addr<PeerLink>,
         on_done: Recipient<SnapshotSendDone>,
+        on_damaged: Recipient<StorageFailed>,
     ) -> Self {
         Self {
             from,
@@ -70,6 +76,7 @@ impl SnapshotSender {
             file,
             link,
             on_done,
+            on_damaged,
             acked: None,
             next: 0,
             last_progress: Instant::now(),
@@ -123,6 +130,41 @@ impl SnapshotSender {
             let offset = self.next;
             self.next += len as u64;
             self.send_chunk(offset, Bytes::from(buf));
+        }
+    }
+
+    /// After a refusal (the follower verifies the whole file it received against the CRC this
+    /// node announced): verifies this node's own file again, on a thread of its own, and stops
+    /// the node if the file is damaged, rather than go on offering bad data. The file is read
+    /// from disk, so the chunks sent carried exactly what it now holds.
+    fn check_own_file(&self) {
+        let info = self.info.clone();
+        let on_damaged = self.on_damaged.clone();
+        let (node, peer) = (self.from, self.to);
+        let spawned = std::thread::Builder::new()
+            .name("raftix-snapshot-check".into())
+            .spawn(move || match read_snapshot_info(&info.path) {
+                Err(err) if err.is_corrupt() => on_damaged.do_send(StorageFailed {
+                    reason: format!(
+                        "the snapshot this node sent to node {peer} is damaged on its disk: \
+                         {err}; {RESTORE_ADVICE}"
+                    ),
+                }),
+                Err(err) => tracing::warn!(
+                    node,
+                    peer,
+                    "cannot verify snapshot {} again: {err}",
+                    info.path.display()
+                ),
+                Ok(_) => tracing::info!(
+                    node,
+                    peer,
+                    "snapshot {} verifies: the follower's refusal was not about this file",
+                    info.path.display()
+                ),
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(node, peer, "cannot start the snapshot check thread: {err}");
         }
     }
 
@@ -198,6 +240,7 @@ impl Handler<AckIn> for SnapshotSender {
                 peer = self.to,
                 "follower refused the snapshot: {error}"
             );
+            self.check_own_file();
             return self.finish(false, ctx);
         }
         if done {

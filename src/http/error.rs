@@ -209,13 +209,61 @@ pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     err.error_response()
 }
 
-/// Known routes called with another method get a JSON 405.
+/// Known routes called with another method get a JSON 405, with the `Allow` header RFC 9110
+/// requires (the route's methods as the OpenAPI document lists them).
 pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
+    let allowed = allowed_methods(&req);
     let err = ApiError {
         status: StatusCode::METHOD_NOT_ALLOWED,
         code: "method_not_allowed",
-        message: format!("{} is not allowed on {}", req.method(), req.path()),
+        message: match &allowed {
+            Some(allow) => format!(
+                "{} is not allowed on {} (allowed: {allow})",
+                req.method(),
+                req.path()
+            ),
+            None => format!("{} is not allowed on {}", req.method(), req.path()),
+        },
         leader: None,
     };
-    err.error_response()
+    let mut response = err.error_response();
+    if let Some(value) = allowed.and_then(|a| header::HeaderValue::from_str(&a).ok()) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+/// The methods of the route `req` matched, from the OpenAPI document (where every route is
+/// described, so the two cannot disagree), as an `Allow` value such as `GET, PUT`.
+fn allowed_methods(req: &actix_web::HttpRequest) -> Option<String> {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(<super::openapi::ApiDoc as utoipa::OpenApi>::openapi);
+    // `/v1/kv/{key:.+}` is documented as `/v1/kv/{key}`: drop the segment regexes.
+    let pattern = req.match_pattern()?;
+    let mut path = String::with_capacity(pattern.len());
+    let (mut in_name, mut in_regex) = (false, false);
+    for c in pattern.chars() {
+        match c {
+            '{' => in_name = true,
+            ':' if in_name => in_regex = true,
+            '}' => (in_name, in_regex) = (false, false),
+            _ => {}
+        }
+        if !in_regex {
+            path.push(c);
+        }
+    }
+    let item = doc.paths.paths.get(&path)?;
+    let methods: Vec<&str> = [
+        ("GET", item.get.is_some()),
+        ("HEAD", item.head.is_some()),
+        ("POST", item.post.is_some()),
+        ("PUT", item.put.is_some()),
+        ("PATCH", item.patch.is_some()),
+        ("DELETE", item.delete.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, present)| present.then_some(name))
+    .collect();
+    (!methods.is_empty()).then(|| methods.join(", "))
 }

@@ -108,6 +108,7 @@ pub(super) async fn write(
     answer: impl FnOnce(KvOutput) -> Result<Value, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let ack = ack_of(req)?;
+    let kind = kind_of_command(&command);
     let request = KvRequest {
         request_id: request_id(req)?,
         issued_at_ms: now_ms(),
@@ -131,6 +132,10 @@ pub(super) async fn write(
             if let KvOutput::Rejected { reason } = response.output {
                 return Err(ApiError::bad_request(reason));
             }
+            let first_kind = kind_of_output(&response.output);
+            if response.duplicate && kind.is_some() && first_kind.is_some() && kind != first_kind {
+                return Err(reused_request_id(response.first_index));
+            }
             let mut body = answer(response.output)?;
             body["index"] = json!(if response.duplicate {
                 response.first_index
@@ -146,8 +151,48 @@ pub(super) async fn write(
     }
 }
 
+/// Which of the single-key writes and transactions a command is (`None` for other commands).
+fn kind_of_command(command: &KvCommand) -> Option<&'static str> {
+    [
+        (matches!(command, KvCommand::Put { .. }), "put"),
+        (matches!(command, KvCommand::Delete { .. }), "delete"),
+        (matches!(command, KvCommand::Cas { .. }), "cas"),
+        (matches!(command, KvCommand::Txn { .. }), "txn"),
+    ]
+    .into_iter()
+    .find_map(|(is, kind)| is.then_some(kind))
+}
+
+/// Which command an output answers, in the terms of [`kind_of_command`].
+fn kind_of_output(output: &KvOutput) -> Option<&'static str> {
+    [
+        (matches!(output, KvOutput::Put), "put"),
+        (matches!(output, KvOutput::Delete { .. }), "delete"),
+        (matches!(output, KvOutput::Cas { .. }), "cas"),
+        (matches!(output, KvOutput::Txn { .. }), "txn"),
+    ]
+    .into_iter()
+    .find_map(|(is, kind)| is.then_some(kind))
+}
+
+/// A request id (idempotency key) already used by another kind of request: a retry must be
+/// the same request, so this is the client's mistake, answered `409` (the first request's
+/// result cannot answer this one).
+fn reused_request_id(first_index: crate::core::Index) -> ApiError {
+    ApiError {
+        status: actix_web::http::StatusCode::CONFLICT,
+        code: "request_id_reused",
+        message: format!(
+            "this idempotency key (or client id and sequence number) was already used by \
+             another kind of request, applied at index {first_index}; use a new key for a new \
+             request"
+        ),
+        leader: None,
+    }
+}
+
 /// `PUT /v1/kv/{key}` (raw body): `200 {"index", "term"}` once committed and applied.
-#[utoipa::path(put, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value"), responses((status = 200, description = "Committed and applied", body = WriteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(put, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value"), responses((status = 200, description = "Committed and applied", body = WriteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn put(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -163,7 +208,7 @@ pub async fn put(
 }
 
 /// `DELETE /v1/kv/{key}`: `200 {"deleted": bool, "index", "term"}`.
-#[utoipa::path(delete, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "Committed and applied", body = DeleteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "Committed and applied", body = DeleteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -196,7 +241,7 @@ struct CasBody {
 /// `POST /v1/kv/{key}/cas` with `{"expected": string|null, "value": string|null}`:
 /// `200 {"swapped", "current", "index", "term"}`; `current` is the value after the operation
 /// (`null` when absent; a value that is not UTF-8 comes as `current_base64`).
-#[utoipa::path(post, path = "/v1/kv/{key}/cas", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = CasRequest, responses((status = 200, description = "Committed and applied", body = CasAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/kv/{key}/cas", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = CasRequest, responses((status = 200, description = "Committed and applied", body = CasAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn cas(
     state: web::Data<AppState>,
     req: HttpRequest,

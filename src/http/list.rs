@@ -65,7 +65,7 @@ pub async fn list(
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    .map_err(|e| super::read::storage_failure(&state, e))?;
     let (mut rows, applied) = page;
     let more = rows.len() > limit;
     rows.truncate(limit);

@@ -14,7 +14,8 @@ pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `too_large`, `not_found`, `key_not_found`,
     /// `token_not_found`, `method_not_allowed`, `not_leader`, `no_leader`, `leader_unreachable`,
     /// `proposal_dropped`, `outcome_unknown`, `unavailable`, `unauthorized`, `forbidden`,
-    /// `conflict`, `request_timeout`, `too_many_requests`, `internal`.
+    /// `conflict`, `request_timeout`, `too_many_requests`, `request_id_reused`,
+    /// `storage_corrupt`, `internal`.
     pub error: String,
     /// What happened.
     pub message: String,

@@ -126,5 +126,24 @@ pub async fn read_local(
     web::block(move || -> Result<_, StorageError> { Ok((kv.get(&key)?, kv.applied_index()?, key)) })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(|e| storage_failure(state, e))
+}
+
+/// The answer to a failed read of the local state machine. Damaged stored data (a checksum
+/// mismatch) also stops the node: it must not go on serving, or shipping in snapshots, data it
+/// cannot trust (the reason names the key; see docs/security.md).
+pub(crate) fn storage_failure(state: &AppState, err: StorageError) -> ApiError {
+    if err.is_corrupt() {
+        let reason = format!(
+            "a read of the state machine found damaged data: {err}; {}",
+            crate::storage::RESTORE_ADVICE
+        );
+        tracing::error!("{reason}");
+        state.node.fail(reason);
+        return ApiError::unavailable(
+            "storage_corrupt",
+            format!("this node found damaged data and is stopping: {err}"),
+        );
+    }
+    ApiError::internal(err.to_string())
 }

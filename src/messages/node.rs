@@ -221,7 +221,8 @@ pub struct NodeStatus {
     pub members: Vec<NodeId>,
     /// Non-voting members (learners).
     pub learners: Vec<NodeId>,
-    /// Per-follower progress, when leader.
+    /// Per-follower progress, when leader (JSON object keys are strings: the node ids).
+    #[schema(value_type = BTreeMap<String, PeerProgress>)]
     pub peers: BTreeMap<NodeId, PeerProgress>,
 }
 

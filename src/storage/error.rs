@@ -10,6 +10,12 @@ use crate::core::{Index, LogId, NodeId};
 
 use super::codec::CodecError;
 
+/// What an operator should do when a node's own stored data fails its checks: appended to the
+/// message a node gives when it refuses to start or stops on corrupt data.
+pub const RESTORE_ADVICE: &str = "this node's data dir cannot be trusted: restore the node from \
+    its peers (raftix member remove ID, move the data dir away, start the node again with \
+    --join) or from a backup (raftix restore); see docs/security.md";
+
 /// Which LMDB environment an error concerns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StoreKind {
@@ -75,7 +81,8 @@ pub enum StorageError {
         /// The configured map size, in bytes.
         map_size: usize,
     },
-    /// Stored data failed a consistency check (checksum, decoding, ordering, ...).
+    /// Stored data failed a consistency check (checksum, decoding, ordering, ...). Where a
+    /// node's own data is concerned, callers add [`RESTORE_ADVICE`].
     #[error("corrupt data: {what}; refusing to continue (nothing was repaired or truncated)")]
     Corrupt {
         /// What is damaged, e.g. "log entry 42: checksum mismatch".
@@ -228,6 +235,26 @@ impl StorageError {
     /// Builds a `Corrupt` error.
     pub fn corrupt(what: impl Into<String>) -> Self {
         StorageError::Corrupt { what: what.into() }
+    }
+
+    /// Whether this error is stored data failing a check (as opposed to an I/O or LMDB failure).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StorageError::Corrupt { .. })
+    }
+
+    /// Adds where the damaged data lives to a `Corrupt` error (`... in the log store at PATH`);
+    /// any other error is returned unchanged.
+    pub(crate) fn located(self, store: StoreKind, path: &std::path::Path) -> Self {
+        match self {
+            StorageError::Corrupt { what } => StorageError::Corrupt {
+                what: format!(
+                    "{what} (in the {} store at {})",
+                    store.name(),
+                    path.display()
+                ),
+            },
+            other => other,
+        }
     }
 }
 

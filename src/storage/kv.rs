@@ -137,6 +137,13 @@ impl KvStateMachine {
         })
     }
 
+    /// Reads every stored record (one sequential pass) and verifies its checksum; returns how
+    /// many were checked. A damaged one is a [`StorageError::Corrupt`] naming its key and the
+    /// store's path. A node does this at every start ([`StateMachine::verify`]).
+    pub fn verify_all(&self) -> Result<u64, StorageError> {
+        super::kv_verify::verify_store(&self.dbs).map_err(|e| self.dbs.ctx.locate(e))
+    }
+
     /// A read-only handle usable from any thread.
     pub fn reader(&self) -> KvReader {
         KvReader::new(self.dbs.clone())
@@ -282,8 +289,13 @@ impl StateMachine for KvStateMachine {
         self.applied
     }
 
+    fn verify(&self) -> Result<u64, StateMachineError> {
+        self.verify_all().map_err(to_state_machine_error)
+    }
+
     fn apply(&mut self, entries: &[Entry]) -> Result<Vec<Bytes>, StateMachineError> {
-        self.apply_entries(entries).map_err(to_state_machine_error)
+        self.apply_entries(entries)
+            .map_err(|e| to_state_machine_error(self.dbs.ctx.locate(e)))
     }
 
     /// Opens an LMDB read transaction (no pause of `apply`); the source streams the store as of

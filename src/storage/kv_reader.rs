@@ -75,7 +75,7 @@ impl KvDbs {
 pub(crate) fn unseal_value(key: &[u8], raw: &[u8]) -> Result<Bytes, StorageError> {
     codec::unseal(raw).map(Bytes::copy_from_slice).map_err(|e| {
         StorageError::corrupt(format!(
-            "value of key {:?}: {e}",
+            "the value of key {:?} is corrupt: {e}",
             String::from_utf8_lossy(key)
         ))
     })
@@ -112,16 +112,21 @@ impl KvReader {
         self.dbs.env.read_txn().map_err(|e| self.dbs.ctx.err(e))
     }
 
-    /// The value of `key`, if any.
+    /// The value of `key`, if any (checksum-verified: a damaged value is
+    /// [`StorageError::Corrupt`]).
     pub fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
         let txn = self.read_txn()?;
-        self.dbs.read_value(&txn, key)
+        self.dbs
+            .read_value(&txn, key)
+            .map_err(|e| self.dbs.ctx.locate(e))
     }
 
     /// Index of the last entry whose effects are durable (0 when nothing was applied).
     pub fn applied_index(&self) -> Result<Index, StorageError> {
         let txn = self.read_txn()?;
-        self.dbs.read_applied(&txn)
+        self.dbs
+            .read_applied(&txn)
+            .map_err(|e| self.dbs.ctx.locate(e))
     }
 
     /// Number of requests the exactly-once table currently remembers.
@@ -132,7 +137,18 @@ impl KvReader {
 
     /// Up to `limit` pairs whose key starts with `prefix` and (if given) sorts strictly after
     /// `after`, in ascending byte order of the key. Pass the last key returned as `after` to page.
+    /// Every value returned is checksum-verified.
     pub fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Bytes)>, StorageError> {
+        self.scan_verified(prefix, after, limit)
+            .map_err(|e| self.dbs.ctx.locate(e))
+    }
+
+    fn scan_verified(
         &self,
         prefix: &str,
         after: Option<&str>,

@@ -122,7 +122,7 @@ impl SnapshotSource for KvSnapshotSource {
         };
         self.write_records(&mut records)
             .and_then(|()| records.out.flush().map_err(write_error))
-            .map_err(to_state_machine_error)
+            .map_err(|e| to_state_machine_error(self.dbs.ctx.locate(e)))
     }
 }
 
@@ -438,6 +438,14 @@ fn check_record(number: u64, kind: u8, key: &[u8], value: &[u8]) -> Result<(), S
         _ => return Err(corrupt(format!("record {number} has unknown kind {kind}"))),
     }
     Ok(())
+}
+
+/// Every table a snapshot carries (so every table of the store), named, for
+/// [`super::kv_verify`].
+pub(crate) fn named_tables(dbs: &KvDbs) -> impl Iterator<Item = (&'static str, RawDb)> {
+    tables(dbs)
+        .into_iter()
+        .map(|(kind, db)| (kind_name(kind), db))
 }
 
 /// Replaces the whole store with the snapshot read from `input`, in one write transaction, and

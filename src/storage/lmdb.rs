@@ -26,6 +26,12 @@ pub(crate) struct EnvContext {
 }
 
 impl EnvContext {
+    /// Adds this store and its path to a [`StorageError::Corrupt`]; other errors already name
+    /// them.
+    pub(crate) fn locate(&self, err: StorageError) -> StorageError {
+        err.located(self.store, &self.path)
+    }
+
     /// Converts a heed error into a `StorageError`, recognising a full map.
     pub(crate) fn err(&self, err: heed::Error) -> StorageError {
         match err {

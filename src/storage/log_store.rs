@@ -146,7 +146,7 @@ impl LogStorage {
                 last: LogId::default(),
             },
         };
-        store.tail = store.read_tail()?;
+        store.tail = store.read_tail().map_err(|e| store.ctx.locate(e))?;
         Ok(store)
     }
 
@@ -156,6 +156,10 @@ impl LogStorage {
     /// under the wrong key, a first entry other than `base.index + 1`, a gap, a term below the
     /// previous entry's (or the base's), or a hard-state term below the last entry's.
     pub fn load(&self) -> Result<LoadedLog, StorageError> {
+        self.read_all().map_err(|e| self.ctx.locate(e))
+    }
+
+    fn read_all(&self) -> Result<LoadedLog, StorageError> {
         let rtxn = self.env.read_txn().map_err(|e| self.ctx.err(e))?;
         let hard_state = self.read_hard_state(&rtxn)?;
         let base = self.read_base(&rtxn)?;
@@ -179,6 +183,11 @@ impl LogStorage {
     /// [`StorageError::OutOfRange`] when the log does not hold the whole range (in particular for
     /// compacted entries, at or below the base).
     pub fn read_range(&self, lo: Index, hi_inclusive: Index) -> Result<Vec<Entry>, StorageError> {
+        self.read_entries(lo, hi_inclusive)
+            .map_err(|e| self.ctx.locate(e))
+    }
+
+    fn read_entries(&self, lo: Index, hi_inclusive: Index) -> Result<Vec<Entry>, StorageError> {
         if lo > hi_inclusive {
             return Ok(Vec::new());
         }

@@ -13,7 +13,7 @@ use super::error::StorageError;
 /// Decodes and verifies the stored value `raw` of the entry under key `index`.
 pub(crate) fn decode_entry(index: Index, raw: &[u8]) -> Result<Entry, StorageError> {
     let entry: Entry = codec::decode_sealed(raw)
-        .map_err(|e| StorageError::corrupt(format!("log entry {index}: {e}")))?;
+        .map_err(|e| StorageError::corrupt(format!("log entry {index} is corrupt: {e}")))?;
     if entry.index != index {
         return Err(StorageError::corrupt(format!(
             "log entry {index}: stored under key {index} but records index {}",

@@ -10,7 +10,9 @@
 //!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results, optionally
 //!   wrapped in a [`KvRequest`] / [`KvResponse`] for exactly-once execution ([`DedupConfig`]);
 //!   [`KvCommand::Txn`] applies guarded multi-key writes atomically; [`kv_tokens`] holds the
-//!   replicated API tokens (hashes of their secrets only); [`kv_snapshot`] is its snapshot format (streamed from a read transaction, restored in one write transaction).
+//!   replicated API tokens (hashes of their secrets only); [`kv_snapshot`] is its snapshot
+//!   format (streamed from a read transaction, restored in one write transaction);
+//!   [`KvStateMachine::verify_all`] checks every stored value at start.
 //! - [`SnapshotStore`]: the snapshot files in `<data-dir>/snapshots` ([`snapshot_file`] is their
 //!   format): [`SnapshotWriter`] writes one durably, [`read_snapshot_info`] verifies one,
 //!   [`open_payload`] reads its state machine payload, [`IncomingSnapshot`] receives one from the
@@ -34,6 +36,7 @@ mod kv_request;
 pub mod kv_snapshot;
 pub mod kv_tokens;
 pub mod kv_txn;
+mod kv_verify;
 mod lmdb;
 mod log_store;
 mod log_verify;
@@ -43,7 +46,7 @@ mod snapshot_incoming;
 mod snapshot_store;
 
 pub use data_dir::{DataDir, Identity, FORMAT_VERSION, IDENTITY_FILE};
-pub use error::{StorageError, StoreKind};
+pub use error::{StorageError, StoreKind, RESTORE_ADVICE};
 pub use kv::{KvStateMachine, DATA_DB, SM_META_DB};
 pub use kv_command::{KvCommand, KvOutput, MAX_KEY_LEN};
 pub use kv_dedup::{

@@ -516,6 +516,23 @@ impl ProcCluster {
         }
     }
 
+    /// Waits up to `timeout` for node `id` to exit on its own (it must be running) and returns
+    /// its exit status; fails the test with every node's log if it still runs at the deadline.
+    pub fn wait_exit(&mut self, id: u64, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.node_mut(id).child.as_mut().expect("node is running");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.node_mut(id).child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("node {id} still runs {timeout:?} later"));
+            }
+            thread::sleep(POLL);
+        }
+    }
+
     /// SIGTERMs node `id` and asserts that it exited with status 0.
     pub fn stop(&mut self, id: u64) {
         let status = self.sigterm(id);

@@ -136,7 +136,7 @@ fn parse_body(body: CommandBody) -> Result<Command, ApiError> {
 }
 
 /// `POST /api/command`: runs a put, get or delete on the leader (see the module docs).
-#[utoipa::path(post, path = "/api/command", tag = "dashboard", request_body(content = String, description = "{\"command\": \"SET key value\" | \"GET key\" | \"DELETE key\"} or {\"op\", \"key\", \"value\"}", content_type = "application/json"), responses((status = 200, description = "{ok, op, key, value?, index?, term?}"), (status = 400, description = "Malformed command", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/command", tag = "dashboard", request_body(content = String, description = "{\"command\": \"SET key value\" | \"GET key\" | \"DELETE key\"} or {\"op\", \"key\", \"value\"}", content_type = "application/json"), responses((status = 200, description = "{ok, op, key, value?, index?, term?}"), (status = 400, description = "Malformed command", body = crate::http::openapi::ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = crate::http::openapi::ErrorBody), (status = 413, description = "Key or value over the limit", body = crate::http::openapi::ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = crate::http::openapi::ErrorBody), (status = 504, description = "Outcome unknown", body = crate::http::openapi::ErrorBody)))]
 pub async fn command(
     state: web::Data<AppState>,
     req: HttpRequest,
