@@ -8,6 +8,7 @@
 //! - [`http`]: the REST gateway.
 //! - [`bench`]: the load generator of `raftix bench`.
 //! - [`chaos`]: fault injection against real processes (`raftix chaos`, `tests/chaos_short.rs`).
+//! - [`regions`]: the pure, deterministic conflict handling of multi-region replication.
 pub mod actors;
 pub mod bench;
 pub mod chaos;
@@ -18,6 +19,7 @@ pub mod core;
 pub mod http;
 pub mod messages;
 pub mod metrics;
+pub mod regions;
 pub mod server;
 pub mod state_machine;
 pub mod storage;
