@@ -7,7 +7,7 @@
 //! concurrent writes is resolved ([`Strategy`], [`ConflictPolicy`], [`Resolvers`]).
 //!
 //! Like [`crate::core`], nothing here performs I/O, reads a clock, draws random numbers or knows
-//! about actors or storage: every region that applies the same versions computes the same result,
+//! about actors or storage (CI greps for it, as for `src/core`): every region that applies the same versions computes the same result,
 //! and every region converges to the same [`Versions`] once it has received every write, whatever
 //! the delivery order (see `docs/regions-design.md`, "Conflicts", and `tests/regions_converge.rs`).
 
@@ -16,6 +16,8 @@ mod hlc;
 mod json_set;
 mod region;
 mod resolve;
+#[cfg(test)]
+mod resolve_tests;
 mod resolvers;
 mod stats;
 mod strategy;
