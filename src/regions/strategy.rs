@@ -238,4 +238,30 @@ mod tests {
             ["also-nope", "nope"]
         );
     }
+
+    #[test]
+    fn a_policy_round_trips_through_the_storage_codec_and_json() {
+        let policy = ConflictPolicy {
+            default: Strategy::LwwRegister,
+            prefixes: [
+                ("cart/".to_string(), Strategy::MultiValue),
+                ("n/".to_string(), Strategy::Custom("max".to_string())),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let encoded = crate::storage::codec::encode(&policy).expect("encodes");
+        let decoded: ConflictPolicy = crate::storage::codec::decode(&encoded).expect("decodes");
+        assert_eq!(decoded, policy);
+        let json = serde_json::to_value(&policy).expect("to JSON");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "default": "lww-register",
+                "prefixes": {"cart/": "multi-value", "n/": "custom:max"}
+            })
+        );
+        let garbled = crate::storage::codec::encode(&"custom:".to_string()).expect("encodes");
+        assert!(crate::storage::codec::decode::<Strategy>(&garbled).is_err());
+    }
 }

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{Hlc, RegionId, VersionVector};
+use super::{check_region_id, Hlc, RegionId, VersionVector};
 
 /// One version of a key: a value or a tombstone (`value: None`), written in region `origin` at
 /// `hlc`, having seen the writes in `vector` (which includes `origin` at `hlc` itself).
@@ -25,6 +25,28 @@ impl Version {
     /// Whether this version is a delete.
     pub fn is_tombstone(&self) -> bool {
         self.value.is_none()
+    }
+
+    /// Checks a version as a region ships it (one of its own writes, from the network, before
+    /// [`super::apply_remote`]): a valid origin and region names, a non-zero timestamp, and a
+    /// vector whose entry for the origin is that timestamp (a write has seen itself). The error
+    /// says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        check_region_id(&self.origin).map_err(|e| format!("version origin: {e}"))?;
+        if self.hlc == Hlc::default() {
+            return Err("version timestamp is zero".to_string());
+        }
+        if let Some(bad) = self.vector.0.keys().find(|r| check_region_id(r).is_err()) {
+            return Err(format!("version vector names an invalid region {bad:?}"));
+        }
+        let own = self.vector.get(&self.origin);
+        if own != self.hlc {
+            return Err(format!(
+                "version of {} at {:?} has {:?} for its own region in its vector",
+                self.origin, self.hlc, own
+            ));
+        }
+        Ok(())
     }
 
     /// The canonical order of versions: by `(hlc, origin)`, then (only for versions that claim
@@ -202,5 +224,62 @@ mod tests {
         assert_eq!(resolved.concurrent(), &[b, a][..]);
         assert!(resolved.is_resolved());
         assert!(!resolved.has_siblings());
+    }
+
+    #[test]
+    fn validate_accepts_a_write_and_refuses_inconsistent_ones() {
+        let good = version(Some("x"), 3, "eu-west");
+        assert_eq!(good.validate(), Ok(()));
+        let bad_origin = Version {
+            origin: "eu west".to_string(),
+            ..good.clone()
+        };
+        assert!(bad_origin.validate().unwrap_err().contains("origin"));
+        let zero = Version {
+            hlc: Hlc::default(),
+            vector: VersionVector::default(),
+            ..good.clone()
+        };
+        assert!(zero.validate().unwrap_err().contains("zero"));
+        let not_seen_itself = Version {
+            vector: VersionVector::default(),
+            ..good.clone()
+        };
+        assert!(not_seen_itself
+            .validate()
+            .unwrap_err()
+            .contains("own region"));
+        let bad_entry = Version {
+            vector: good.vector.with("a/b", good.hlc),
+            ..good
+        };
+        assert!(bad_entry.validate().unwrap_err().contains("invalid region"));
+    }
+
+    #[test]
+    fn versions_round_trip_through_the_storage_codec_and_json() {
+        let a = version(Some("x"), 3, "a");
+        let b = version(None, 2, "b");
+        let resolved = Versions {
+            siblings: vec![Version {
+                vector: a.vector.merged(&b.vector),
+                ..a.clone()
+            }],
+            resolved_from: vec![b.clone(), a.clone()],
+        };
+        for versions in [
+            Versions::single(a.clone()),
+            Versions::from_siblings(vec![a, b]),
+            resolved,
+        ] {
+            let encoded = crate::storage::codec::encode(&versions).expect("encodes");
+            let decoded: Versions = crate::storage::codec::decode(&encoded).expect("decodes");
+            assert_eq!(decoded, versions);
+            let json = serde_json::to_string(&versions).expect("to JSON");
+            assert_eq!(
+                serde_json::from_str::<Versions>(&json).expect("from JSON"),
+                versions
+            );
+        }
     }
 }
