@@ -20,6 +20,7 @@ pub mod http;
 pub mod messages;
 pub mod metrics;
 pub mod regions;
+pub mod replication;
 pub mod server;
 pub mod state_machine;
 pub mod storage;

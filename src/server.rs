@@ -77,6 +77,19 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     let mut state = AppState::new(&config, node.clone(), kv);
     state.client_tls = tls.client;
     warn_if_open(&config, &replicated);
+    if let Some(region) = &config.region {
+        tracing::info!(node = config.id, region = %region, "multi-region replication: this cluster is region {region}");
+        let shipper = crate::replication::shipper::Shipper {
+            node: node.clone(),
+            kv: state.kv.clone(),
+            client: http::write::forwarding_client(state.client_tls.clone()),
+            token: std::env::var("RAFTIX_REGION_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            status: state.links.clone(),
+        };
+        actix_rt::spawn(shipper.run());
+    }
     crate::tls::log_gateway_tls(&config);
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(HTTP_WORKERS)

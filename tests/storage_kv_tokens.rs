@@ -221,7 +221,7 @@ fn version_of(bytes: &[u8]) -> u32 {
 
 #[test]
 fn version_1_snapshots_restore_without_tokens_and_cannot_carry_them() {
-    assert_eq!((KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION), (1, 2));
+    assert_eq!((KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION), (1, 3));
     // A store without tokens is written as version 1, as before tokens existed.
     let dir = tempfile::tempdir().unwrap();
     let mut plain = open(dir.path());

@@ -175,6 +175,11 @@ pub struct ServeArgs {
     /// The private key (PEM) of --peer-tls-cert.
     #[arg(long, value_name = "FILE")]
     pub peer_tls_key: Option<PathBuf>,
+    /// This cluster's region name for multi-region replication (1 to 64 of A-Z a-z 0-9 _ -;
+    /// the same on every node of the cluster). Remote regions are added with
+    /// `POST /v1/regions` or `raftix region add`.
+    #[arg(long, value_name = "NAME")]
+    pub region: Option<String>,
     /// Largest body of the JSON routes (CAS, transactions, dashboard commands); must leave 64 KiB
     /// within --max-frame-bytes [default: 8388608].
     #[arg(long, value_name = "BYTES")]
@@ -253,6 +258,7 @@ impl ServeArgs {
             peer_tls_ca: self.peer_tls_ca.clone(),
             peer_tls_cert: self.peer_tls_cert.clone(),
             peer_tls_key: self.peer_tls_key.clone(),
+            region: self.region.clone(),
             max_body_bytes: self.max_body_bytes,
             max_connections: self.max_connections,
             max_connection_rate: self.max_connection_rate,

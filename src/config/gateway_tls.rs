@@ -74,6 +74,10 @@ pub(super) fn check(c: &NodeConfig) -> Result<(), ConfigError> {
             ));
         }
     }
+    if let Some(region) = &c.region {
+        crate::regions::check_region_id(region)
+            .map_err(|reason| ConfigError::invalid("region", region.clone(), &reason))?;
+    }
     if c.tls_client_ca.is_none() {
         if let Some(auth @ (ClientAuth::Optional | ClientAuth::Required)) = c.tls_client_auth {
             return Err(ConfigError::invalid(

@@ -218,6 +218,10 @@ pub struct NodeConfig {
     /// The private key (PEM) of [`peer_tls_cert`](Self::peer_tls_cert).
     #[serde(default)]
     pub peer_tls_key: Option<PathBuf>,
+    /// This cluster's region name for multi-region replication (`--region`; every node of the
+    /// cluster needs the same): required to add remote regions.
+    #[serde(default)]
+    pub region: Option<String>,
     /// Largest request body of the JSON routes (CAS, transactions, dashboard commands), in
     /// bytes; `PUT /v1/kv/{key}` takes up to `max_value_bytes`, other routes 4 KiB.
     #[serde(default = "http_limits::default_max_body_bytes")]
@@ -382,6 +386,7 @@ impl NodeConfig {
             peer_tls_ca: None,
             peer_tls_cert: None,
             peer_tls_key: None,
+            region: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connection_rate: DEFAULT_MAX_CONNECTION_RATE,

@@ -66,6 +66,8 @@ pub struct PartialConfig {
     pub peer_tls_cert: Option<PathBuf>,
     /// See `peer_tls_ca`.
     pub peer_tls_key: Option<PathBuf>,
+    /// This cluster's region name.
+    pub region: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_connection_rate: Option<usize>,
@@ -143,6 +145,7 @@ impl PartialConfig {
             peer_tls_ca: over.peer_tls_ca.or(self.peer_tls_ca),
             peer_tls_cert: over.peer_tls_cert.or(self.peer_tls_cert),
             peer_tls_key: over.peer_tls_key.or(self.peer_tls_key),
+            region: over.region.or(self.region),
             max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
             max_connections: over.max_connections.or(self.max_connections),
             max_connection_rate: over.max_connection_rate.or(self.max_connection_rate),
@@ -216,6 +219,7 @@ impl PartialConfig {
         c.peer_tls_ca = self.peer_tls_ca;
         c.peer_tls_cert = self.peer_tls_cert;
         c.peer_tls_key = self.peer_tls_key;
+        c.region = self.region;
         set(&mut c.max_body_bytes, self.max_body_bytes);
         set(&mut c.max_connections, self.max_connections);
         set(&mut c.max_connection_rate, self.max_connection_rate);

@@ -109,6 +109,9 @@ pub fn need_of(method: &Method, path: &str, query: &str) -> Need {
         "/v1/status" | "/v1/cluster" | "/api/status" | "/metrics" | "/openapi.json" if read => {
             role(TokenRole::Read, Keys::None)
         }
+        "/v1/regions" | "/v1/regions/status" | "/v1/conflicts/stats" if read => {
+            role(TokenRole::Read, Keys::None)
+        }
         _ => role(TokenRole::Admin, Keys::All),
     }
 }

@@ -192,6 +192,18 @@ fn describe_kv(command: KvCommand) -> Value {
             "expires_at_ms": token.expires_at_ms,
         }),
         KvCommand::TokenDelete { name } => json!({"op": "token_delete", "name": name}),
+        KvCommand::Region(change) => {
+            json!({"op": "region", "change": format!("{change:?}")})
+        }
+        KvCommand::RegionApply { from, mutations } => json!({
+            "op": "region_apply",
+            "from": from,
+            "mutations": mutations.len(),
+            "seqs": mutations.first().map(|m| format!("{}..={}", m.seq, mutations.last().map_or(m.seq, |l| l.seq))),
+        }),
+        KvCommand::RegionAcked { region, seq } => {
+            json!({"op": "region_acked", "region": region, "seq": seq})
+        }
     }
 }
 

@@ -86,3 +86,15 @@ pub fn query_flag(req: &HttpRequest, name: &str) -> bool {
         k == name && matches!(v, "true" | "1" | "")
     })
 }
+
+/// The percent-decoded value of `name` in the query string, if present.
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    req.query_string().split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}

@@ -108,6 +108,7 @@ pub(super) async fn write(
     answer: impl FnOnce(KvOutput) -> Result<Value, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let ack = ack_of(req)?;
+    super::region_wait::check_mode(req)?;
     let kind = kind_of_command(&command);
     let request = KvRequest {
         request_id: request_id(req)?,
@@ -145,6 +146,12 @@ pub(super) async fn write(
             body["term"] = json!(done.log_id.term);
             if response.duplicate {
                 body["duplicate"] = json!(true);
+            }
+            if let Some(regions) = super::region_wait::wait(state, req).await? {
+                body["replication"] = regions.json;
+                if !regions.complete {
+                    return Ok(HttpResponse::Accepted().json(body));
+                }
             }
             Ok(HttpResponse::Ok().json(body))
         }
@@ -279,8 +286,19 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         ReadPlan::Relayed(response) => return Ok(response),
         ReadPlan::Local { lag } => lag,
     };
+    let versions = super::regions::versions_of(&state, &key).await?;
+    if super::input::query_flag(&req, "siblings") {
+        return super::regions::siblings_answer(&key, versions);
+    }
+    let siblings = versions.filter(crate::regions::Versions::has_siblings);
     let (value, applied, key) = super::read::read_local(&state, key).await?;
+    let count = siblings.as_ref().map_or(0, |s| s.siblings.len());
     match value {
+        Some(value) if count > 1 => Ok(HttpResponse::Ok()
+            .insert_header(("X-Raftix-Siblings", count.to_string()))
+            .insert_header(("X-Raft-Index", applied.to_string()))
+            .content_type("application/octet-stream")
+            .body(value)),
         Some(value) => Ok(HttpResponse::Ok()
             .insert_header(("X-Raft-Index", applied.to_string()))
             .insert_header((

@@ -51,7 +51,8 @@ impl Limits {
         let json_with_values = (*method == Method::POST)
             && (kv_key.is_some_and(|k| k.ends_with("/cas"))
                 || path == "/v1/txn"
-                || path == "/api/command");
+                || path == "/api/command"
+                || path == "/v1/regions/replicate");
         if json_with_values {
             self.max_body_bytes
         } else {

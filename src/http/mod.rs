@@ -19,6 +19,8 @@ mod members;
 mod metrics;
 pub mod openapi;
 pub mod read;
+pub mod region_wait;
+pub mod regions;
 pub mod seed_api;
 pub mod tokens;
 mod transfer;
@@ -87,6 +89,10 @@ pub struct AppState {
     pub inflight: Arc<limits::Inflight>,
     /// Counters of requests refused by a limit.
     pub refusals: limits::Refusals,
+    /// This node's region name (`--region`), if it takes part in multi-region replication.
+    pub region: Option<String>,
+    /// What this node's shipper saw of the links to other regions.
+    pub links: Arc<crate::replication::LinkStatus>,
 }
 
 impl AppState {
@@ -110,9 +116,62 @@ impl AppState {
                 config.max_inflight_per_client,
             )),
             refusals: limits::Refusals::default(),
+            region: config.region.clone(),
+            links: Arc::default(),
             kv,
         }
     }
+}
+
+/// Registers the multi-region routes (see [`regions`]).
+fn region_routes(cfg: &mut web::ServiceConfig) {
+    let one = |path: &str, method: actix_web::http::Method, handler: actix_web::Route| {
+        web::resource(path.to_string())
+            .route(handler.method(method))
+            .default_service(web::to(error::method_not_allowed))
+    };
+    use actix_web::http::Method;
+    cfg.service(
+        web::resource("/v1/regions")
+            .route(web::get().to(regions::list))
+            .route(web::post().to(regions::add))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(one(
+        "/v1/regions/status",
+        Method::GET,
+        web::route().to(regions::status),
+    ))
+    .service(one(
+        "/v1/regions/primary",
+        Method::PUT,
+        web::route().to(regions::set_primary),
+    ))
+    .service(one(
+        "/v1/regions/replication",
+        Method::PUT,
+        web::route().to(regions::set_replication),
+    ))
+    .service(one(
+        "/v1/regions/replicate",
+        Method::POST,
+        web::route().to(regions::replicate),
+    ))
+    .service(one(
+        "/v1/regions/{id}",
+        Method::DELETE,
+        web::route().to(regions::remove),
+    ))
+    .service(one(
+        "/v1/conflicts/stats",
+        Method::GET,
+        web::route().to(regions::stats),
+    ))
+    .service(one(
+        "/v1/conflicts/policy",
+        Method::PUT,
+        web::route().to(regions::set_policy),
+    ));
 }
 
 /// The base URL of a node's published HTTP address: the address itself when it carries a
@@ -213,6 +272,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     )
                     .service(get("/v1/admin/backup", web::to(admin::backup)))
                     .configure(tokens::routes)
+                    .configure(region_routes)
                     .service(get("/v1/status", web::to(cluster::status)))
                     .service(get("/v1/cluster", web::to(cluster::cluster)))
                     .service(get("/v1/log", web::to(cluster::log)))

@@ -27,16 +27,15 @@ use serde_json::{json, Value};
 use super::auth::{access_of, now_ms, secret_sha256, Access};
 use super::error::method_not_allowed;
 use super::input::{json_body, read_body};
-use super::kv::{refuse_leader_ack, request_id};
+use super::kv::refuse_leader_ack;
 #[allow(unused_imports)]
 use super::openapi::{ErrorBody, TokenCreated, TokenList, TokenRequest, TokenRevoked};
 use super::read::{prepare, ReadPlan};
-use super::write::{client_of, submit, Written};
+use super::write::{propose, Proposed};
 use super::{ApiError, AppState};
 use crate::config::TokenRole;
-use crate::messages::node::Ack;
 use crate::storage::kv_tokens::token_error;
-use crate::storage::{KvCommand, KvOutput, KvRequest, KvResponse, StoredToken};
+use crate::storage::{KvCommand, KvOutput, StoredToken};
 
 /// Start of every generated secret, so that leaked tokens are recognisable (secret scanners).
 pub const SECRET_PREFIX: &str = "rxt_";
@@ -197,7 +196,7 @@ pub async fn create(
 }
 
 /// Revokes a replicated token.
-#[utoipa::path(delete, path = "/v1/auth/tokens/{name}", tag = "auth", params(("name" = String, Path, description = "The token's name")), responses((status = 200, description = "Revoked", body = TokenRevoked), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody), (status = 404, description = "No replicated token of that name", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/auth/tokens/{name}", tag = "auth", params(("name" = String, Path, description = "The token's name")), responses((status = 200, description = "Revoked", body = TokenRevoked), (status = 400, description = "Malformed token name", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody), (status = 404, description = "No replicated token of that name", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody)))]
 pub async fn revoke(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -246,7 +245,7 @@ pub async fn revoke(
 
 /// Lists every token without its secret: the replicated ones (as this node applied them, after
 /// a linearizable read barrier unless `?consistency=stale`) and this node's static ones.
-#[utoipa::path(get, path = "/v1/auth/tokens", tag = "auth", params(("consistency" = Option<String>, Query, description = "linearizable (default) or stale")), responses((status = 200, description = "The tokens, without secrets", body = TokenList), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/auth/tokens", tag = "auth", params(("consistency" = Option<String>, Query, description = "linearizable (default) or stale")), responses((status = 200, description = "The tokens, without secrets", body = TokenList), (status = 400, description = "Bad consistency level", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);
@@ -288,52 +287,6 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         "access_control": state.tokens.enabled(),
         "tokens": tokens,
     })))
-}
-
-/// What became of a proposed token command.
-enum Proposed {
-    /// Applied by this node (the leader): the output, whether it was a retry of an applied
-    /// request, and the entry's index.
-    Applied {
-        output: KvOutput,
-        duplicate: bool,
-        index: u64,
-    },
-    /// The leader's answer (forwarded) or a redirect to it.
-    Relayed(HttpResponse),
-}
-
-/// Proposes `command` as a request carrying the client's idempotency key (if any), through the
-/// write path of every write.
-async fn propose(
-    state: &AppState,
-    req: &HttpRequest,
-    body: &Bytes,
-    command: KvCommand,
-) -> Result<Proposed, ApiError> {
-    let request = KvRequest {
-        request_id: request_id(req)?,
-        issued_at_ms: now_ms(),
-        command,
-    };
-    let client = client_of(req);
-    match submit(state, &client, req, body, request.encode(), Ack::Quorum).await? {
-        Written::Relayed(response) => Ok(Proposed::Relayed(response)),
-        Written::Applied(done) => {
-            let response = KvResponse::decode(&done.output).map_err(|e| {
-                ApiError::internal(format!("undecodable state machine output: {e}"))
-            })?;
-            Ok(Proposed::Applied {
-                output: response.output,
-                duplicate: response.duplicate,
-                index: if response.duplicate {
-                    response.first_index
-                } else {
-                    done.log_id.index
-                },
-            })
-        }
-    }
 }
 
 /// `2024-05-01T12:00:00Z` for Unix milliseconds (UTC, whole seconds).

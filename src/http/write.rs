@@ -11,7 +11,8 @@ use bytes::Bytes;
 
 use super::input::query_flag;
 use super::{ApiError, AppState};
-use crate::messages::node::{ClientError, WriteResult};
+use crate::messages::node::{Ack, ClientError, WriteResult};
+use crate::storage::{KvCommand, KvOutput, KvRequest, KvResponse};
 
 /// Header a node adds when it forwards a write to the leader (its own id).
 pub const FORWARDED_BY: &str = "x-raftix-forwarded-by";
@@ -53,6 +54,55 @@ pub async fn submit(
             .await
             .map(Written::Relayed),
         Err(other) => Err(other.into()),
+    }
+}
+
+/// What became of a proposed state machine command.
+pub enum Proposed {
+    /// Applied by this node (the leader): the output, whether it was a retry of an applied
+    /// request, and the entry's index.
+    Applied {
+        /// What applying it returned.
+        output: KvOutput,
+        /// It was a retry of a request already applied.
+        duplicate: bool,
+        /// Its entry's index (the first one's, for a retry).
+        index: u64,
+    },
+    /// The leader's answer (forwarded) or a redirect to it.
+    Relayed(HttpResponse),
+}
+
+/// Proposes `command` as a request carrying the client's idempotency key (if any), through the
+/// write path of every write.
+pub async fn propose(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &Bytes,
+    command: KvCommand,
+) -> Result<Proposed, ApiError> {
+    let request = KvRequest {
+        request_id: super::kv::request_id(req)?,
+        issued_at_ms: super::auth::now_ms(),
+        command,
+    };
+    let client = client_of(req);
+    match submit(state, &client, req, body, request.encode(), Ack::Quorum).await? {
+        Written::Relayed(response) => Ok(Proposed::Relayed(response)),
+        Written::Applied(done) => {
+            let response = KvResponse::decode(&done.output).map_err(|e| {
+                ApiError::internal(format!("undecodable state machine output: {e}"))
+            })?;
+            Ok(Proposed::Applied {
+                output: response.output,
+                duplicate: response.duplicate,
+                index: if response.duplicate {
+                    response.first_index
+                } else {
+                    done.log_id.index
+                },
+            })
+        }
     }
 }
 

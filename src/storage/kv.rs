@@ -38,6 +38,7 @@ use super::kv_dedup::{
     DedupConfig, DedupRecord, DedupTables, DEDUP_BY_INDEX_DB, DEDUP_BY_TIME_DB, DEDUP_DB,
 };
 use super::kv_reader::{KvDbs, KvReader, LAST_APPLIED_KEY};
+use super::kv_regions::{RegionTables, OUTBOX_DB, REGIONS_DB, VERSIONS_DB};
 use super::kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN};
 use super::kv_snapshot;
 use super::kv_tokens::{TokenTables, TOKENS_DB, TOKEN_HASHES_DB};
@@ -49,7 +50,7 @@ pub const DATA_DB: &str = "data";
 pub const SM_META_DB: &str = "meta";
 
 /// Databases in the state machine environment.
-const SM_MAX_DBS: u32 = 7;
+const SM_MAX_DBS: u32 = 10;
 
 /// The built-in replicated key-value store.
 pub struct KvStateMachine {
@@ -58,6 +59,8 @@ pub struct KvStateMachine {
     dedup: DedupConfig,
     /// The durable dedup clock (see [`super::kv_dedup`]).
     dedup_clock: u64,
+    /// Named merges of the `custom:` conflict strategies (see [`crate::regions`]).
+    resolvers: crate::regions::Resolvers,
 }
 
 impl std::fmt::Debug for KvStateMachine {
@@ -100,15 +103,21 @@ impl KvStateMachine {
                     dbo.create_database(wtxn, Some(TOKENS_DB))?,
                     dbo.create_database(wtxn, Some(TOKEN_HASHES_DB))?,
                 );
+                let regions = (
+                    dbo.create_database(wtxn, Some(REGIONS_DB))?,
+                    dbo.create_database(wtxn, Some(VERSIONS_DB))?,
+                    dbo.create_database(wtxn, Some(OUTBOX_DB))?,
+                );
                 Ok(CommitOrAbort::<_, Infallible>::Commit((
-                    data, meta, dedup, tokens,
+                    data, meta, dedup, tokens, regions,
                 )))
             })
             .map_err(|e| ctx.err(e))?;
-        let (data, meta, (records, by_index, by_time), (token_records, by_hash)) = match opened {
-            CommitOrAbort::Commit(dbs) => dbs,
-            CommitOrAbort::Abort(never) => match never {},
-        };
+        let (data, meta, (records, by_index, by_time), (token_records, by_hash), regions) =
+            match opened {
+                CommitOrAbort::Commit(dbs) => dbs,
+                CommitOrAbort::Abort(never) => match never {},
+            };
         let tables = DedupTables {
             records,
             by_index,
@@ -123,6 +132,11 @@ impl KvStateMachine {
                 records: token_records,
                 by_hash,
             },
+            regions: RegionTables {
+                state: regions.0,
+                versions: regions.1,
+                outbox: regions.2,
+            },
             ctx,
         };
         let (applied, dedup_clock) = {
@@ -134,7 +148,26 @@ impl KvStateMachine {
             applied,
             dedup,
             dedup_clock,
+            resolvers: crate::regions::Resolvers::with_builtins(),
         })
+    }
+
+    /// Registers a merge for the `custom:NAME` conflict strategy (see [`crate::regions`]). Every
+    /// node of every region must register the same resolvers before it starts: conflict
+    /// resolution runs in `apply` and must give the same result everywhere.
+    pub fn register_resolver(
+        &mut self,
+        name: &str,
+        resolver: std::sync::Arc<dyn crate::regions::MergeResolver>,
+    ) {
+        self.resolvers.register(name, resolver);
+    }
+
+    fn exec_context(&self, now_ms: u64) -> super::kv_exec::ExecContext<'_> {
+        super::kv_exec::ExecContext {
+            now_ms,
+            resolvers: &self.resolvers,
+        }
     }
 
     /// Reads every stored record (one sequential pass) and verifies its checksum; returns how
@@ -209,7 +242,7 @@ impl KvStateMachine {
         };
         if !KvRequest::is_request(bytes) {
             let output = match KvCommand::decode(bytes) {
-                Ok(cmd) => self.dbs.execute_command(txn, cmd)?,
+                Ok(cmd) => self.dbs.execute_command(txn, cmd, &self.exec_context(0))?,
                 Err(e) => KvOutput::Rejected {
                     reason: format!("malformed command: {e}"),
                 },
@@ -247,7 +280,11 @@ impl KvStateMachine {
             duplicate: false,
         };
         let Some(id) = request.request_id else {
-            return Ok(fresh(self.dbs.execute_command(txn, request.command)?));
+            return Ok(fresh(self.dbs.execute_command(
+                txn,
+                request.command,
+                &self.exec_context(request.issued_at_ms),
+            )?));
         };
         if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN {
             return Ok(fresh(KvOutput::Rejected {
@@ -264,7 +301,11 @@ impl KvStateMachine {
                 duplicate: true,
             });
         }
-        let output = self.dbs.execute_command(txn, request.command)?;
+        let output = self.dbs.execute_command(
+            txn,
+            request.command,
+            &self.exec_context(request.issued_at_ms),
+        )?;
         let record = DedupRecord {
             first_index: index,
             issued_at_ms: request.issued_at_ms,

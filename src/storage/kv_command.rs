@@ -64,6 +64,22 @@ pub enum KvCommand {
         /// Its name.
         name: String,
     },
+    /// Change the multi-region registry or settings (see [`super::kv_regions`]).
+    Region(super::kv_regions::RegionChange),
+    /// Apply mutations shipped from another region.
+    RegionApply {
+        /// The origin region.
+        from: String,
+        /// Consecutive entries of its outbox.
+        mutations: Vec<super::kv_regions::RemoteMutation>,
+    },
+    /// A remote region acknowledged this region's outbox up to `seq`.
+    RegionAcked {
+        /// The remote region.
+        region: String,
+        /// The highest sequence it applied.
+        seq: u64,
+    },
 }
 
 impl KvCommand {
@@ -74,9 +90,12 @@ impl KvCommand {
             KvCommand::Put { key, .. } | KvCommand::Delete { key } | KvCommand::Cas { key, .. } => {
                 key
             }
-            KvCommand::Txn { .. } | KvCommand::TokenPut { .. } | KvCommand::TokenDelete { .. } => {
-                ""
-            }
+            KvCommand::Txn { .. }
+            | KvCommand::TokenPut { .. }
+            | KvCommand::TokenDelete { .. }
+            | KvCommand::Region(_)
+            | KvCommand::RegionApply { .. }
+            | KvCommand::RegionAcked { .. } => "",
         }
     }
 
@@ -89,7 +108,13 @@ impl KvCommand {
                 .map(|g| g.key.as_str())
                 .chain(ops.iter().map(TxnOp::key))
                 .collect(),
-            KvCommand::TokenPut { .. } | KvCommand::TokenDelete { .. } => Vec::new(),
+            KvCommand::TokenPut { .. }
+            | KvCommand::TokenDelete { .. }
+            | KvCommand::Region(_)
+            | KvCommand::RegionAcked { .. } => Vec::new(),
+            KvCommand::RegionApply { mutations, .. } => {
+                mutations.iter().map(|m| m.key.as_str()).collect()
+            }
             single => vec![single.key()],
         }
     }
@@ -148,6 +173,13 @@ pub enum KvOutput {
     TokenDelete {
         /// Whether the token existed.
         existed: bool,
+    },
+    /// A region registry or settings change, or an acknowledgement, was applied.
+    Region,
+    /// Mutations from another region were applied.
+    RegionApplied {
+        /// The highest of its sequence numbers applied here.
+        applied: u64,
     },
 }
 

@@ -33,6 +33,8 @@ pub(crate) struct KvDbs {
     pub(crate) meta: MetaDb,
     pub(crate) dedup: DedupTables,
     pub(crate) tokens: TokenTables,
+    /// The multi-region tables (see [`super::kv_regions`]).
+    pub(crate) regions: super::kv_regions::RegionTables,
     pub(crate) ctx: EnvContext,
 }
 
@@ -118,6 +120,34 @@ impl KvReader {
         let txn = self.read_txn()?;
         self.dbs
             .read_value(&txn, key)
+            .map_err(|e| self.dbs.ctx.locate(e))
+    }
+
+    /// The multi-region state (registry, clock, acknowledgements, conflict statistics).
+    pub fn regions_state(&self) -> Result<super::kv_regions::RegionsState, StorageError> {
+        let txn = self.read_txn()?;
+        self.dbs
+            .regions_state(&txn)
+            .map_err(|e| self.dbs.ctx.locate(e))
+    }
+
+    /// The region versions of `key` (kept while the region replicates to others).
+    pub fn versions(&self, key: &str) -> Result<Option<crate::regions::Versions>, StorageError> {
+        let txn = self.read_txn()?;
+        self.dbs
+            .read_versions(&txn, key)
+            .map_err(|e| self.dbs.ctx.locate(e))
+    }
+
+    /// Up to `max` outbox entries from sequence `from` on.
+    pub fn outbox(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<super::kv_regions::OutboxEntry>, StorageError> {
+        let txn = self.read_txn()?;
+        self.dbs
+            .read_outbox(&txn, from, max)
             .map_err(|e| self.dbs.ctx.locate(e))
     }
 

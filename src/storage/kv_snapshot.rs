@@ -13,12 +13,17 @@
 //! | 4    | a `dedup_by_index` record: same layout                                         |
 //! | 5    | a `dedup_by_time` record: same layout                                          |
 //! | 6    | a `tokens` record (replicated API token, version 2 on): same layout            |
+//! | 7    | a `regions` record (multi-region state, version 3 on): same layout             |
+//! | 8    | a `versions` record (a key's region versions, version 3 on): same layout       |
+//! | 9    | an `outbox` record (a mutation to ship, version 3 on): same layout             |
 //! | 255  | end: `u64 LE` number of records before it (header included)                    |
 //!
 //! Version 2 added the `tokens` records. A store without tokens is written as version 1 (the same
 //! bytes as before tokens existed, so older binaries still read it), and version 1 is read as a
 //! store without tokens; a version 1 stream holding a `tokens` record is refused. The index of
 //! tokens by secret is not carried: a restore rebuilds it from the `tokens` records.
+//! Version 3 added the multi-region records; a store without them is written as version 2 (with
+//! tokens) or 1, so it stays readable by older binaries until regions are configured.
 //!
 //! The header comes first; table records follow grouped by kind in increasing kind order, and
 //! within a kind in strictly increasing key order (LMDB's order), so a restore appends to each
@@ -50,7 +55,7 @@ use super::kv_tokens::{token_error, StoredToken};
 
 /// Version of the key-value snapshot format written by this binary when the store holds
 /// replicated tokens (without any, it writes version [`KV_SNAPSHOT_MIN_VERSION`]).
-pub const KV_SNAPSHOT_VERSION: u32 = 2;
+pub const KV_SNAPSHOT_VERSION: u32 = 3;
 /// Oldest version this binary reads (version 1 has no replicated tokens).
 pub const KV_SNAPSHOT_MIN_VERSION: u32 = 1;
 /// Largest record body accepted (and written): the largest value an entry can carry (64 MiB, the
@@ -65,21 +70,38 @@ const KIND_DEDUP: u8 = 3;
 const KIND_BY_INDEX: u8 = 4;
 const KIND_BY_TIME: u8 = 5;
 const KIND_TOKEN: u8 = 6;
+const KIND_REGIONS: u8 = 7;
+const KIND_VERSIONS: u8 = 8;
+const KIND_OUTBOX: u8 = 9;
 const KIND_END: u8 = 255;
+/// Tables carried by a snapshot.
+const TABLES: usize = 8;
 /// Buffer between the record writer and the caller's output.
 const WRITE_BUFFER: usize = 64 * 1024;
 
 type RawDb = Database<'static, RawBytes, RawBytes>;
 
-/// The five tables a snapshot carries, as raw byte databases, with their record kinds.
-fn tables(dbs: &KvDbs) -> [(u8, RawDb); 5] {
+/// The tables a snapshot carries, as raw byte databases, with their record kinds.
+fn tables(dbs: &KvDbs) -> [(u8, RawDb); TABLES] {
     [
         (KIND_DATA, dbs.data),
         (KIND_DEDUP, dbs.dedup.records.remap_types()),
         (KIND_BY_INDEX, dbs.dedup.by_index.remap_types()),
         (KIND_BY_TIME, dbs.dedup.by_time.remap_types()),
         (KIND_TOKEN, dbs.tokens.records.remap_types()),
+        (KIND_REGIONS, dbs.regions.state.remap_types()),
+        (KIND_VERSIONS, dbs.regions.versions),
+        (KIND_OUTBOX, dbs.regions.outbox.remap_types()),
     ]
+}
+
+/// The oldest snapshot format version that can carry records of `kind`.
+fn first_version_of(kind: u8) -> u32 {
+    match kind {
+        KIND_TOKEN => 2,
+        KIND_REGIONS | KIND_VERSIONS | KIND_OUTBOX => 3,
+        _ => 1,
+    }
 }
 
 fn kind_name(kind: u8) -> &'static str {
@@ -90,6 +112,9 @@ fn kind_name(kind: u8) -> &'static str {
         KIND_BY_INDEX => "dedup_by_index",
         KIND_BY_TIME => "dedup_by_time",
         KIND_TOKEN => "tokens",
+        KIND_REGIONS => "regions",
+        KIND_VERSIONS => "versions",
+        KIND_OUTBOX => "outbox",
         KIND_END => "end",
         _ => "unknown",
     }
@@ -138,10 +163,16 @@ impl KvSnapshotSource {
             .records
             .is_empty(&self.txn)
             .map_err(|e| self.dbs.ctx.err(e))?;
-        let version = if no_tokens {
-            KV_SNAPSHOT_MIN_VERSION
-        } else {
-            KV_SNAPSHOT_VERSION
+        let no_regions = self
+            .dbs
+            .regions
+            .state
+            .is_empty(&self.txn)
+            .map_err(|e| self.dbs.ctx.err(e))?;
+        let version = match (no_tokens, no_regions) {
+            (true, true) => KV_SNAPSHOT_MIN_VERSION,
+            (false, true) => 2,
+            (_, false) => KV_SNAPSHOT_VERSION,
         };
         out.record(
             KIND_HEADER,
@@ -435,6 +466,17 @@ fn check_record(number: u64, kind: u8, key: &[u8], value: &[u8]) -> Result<(), S
                 return Err(what(e));
             }
         }
+        KIND_REGIONS => {
+            let _: super::kv_regions::RegionsState =
+                codec::decode_sealed(value).map_err(value_err)?;
+        }
+        KIND_VERSIONS => {
+            let _: crate::regions::Versions = codec::decode_sealed(value).map_err(value_err)?;
+        }
+        KIND_OUTBOX => {
+            let _: super::kv_regions::OutboxEntry =
+                codec::decode_sealed(value).map_err(value_err)?;
+        }
         _ => return Err(corrupt(format!("record {number} has unknown kind {kind}"))),
     }
     Ok(())
@@ -472,7 +514,7 @@ pub(crate) fn restore(
     for (_, db) in &by_kind {
         db.clear(&mut wtxn).map_err(err)?;
     }
-    let mut counts = [0u64; 5];
+    let mut counts = [0u64; TABLES];
     let mut current: Option<(u8, Vec<u8>)> = None;
     loop {
         let number = reader.count + 1;
@@ -490,7 +532,7 @@ pub(crate) fn restore(
             }
             break;
         }
-        let known = kind != KIND_TOKEN || header.version >= 2;
+        let known = header.version >= first_version_of(kind);
         let Some(slot) = by_kind
             .iter()
             .position(|(k, _)| *k == kind)
@@ -508,7 +550,7 @@ pub(crate) fn restore(
         counts[slot] += 1;
     }
     reader.expect_eof()?;
-    let [_, records, by_index, by_time, _] = counts;
+    let [_, records, by_index, by_time, ..] = counts;
     if records != by_index || records != by_time {
         return Err(corrupt(format!(
             "the exactly-once table has {records} records but its indexes have {by_index} and \

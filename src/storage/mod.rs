@@ -32,6 +32,7 @@ mod kv_command;
 mod kv_dedup;
 mod kv_exec;
 mod kv_reader;
+pub mod kv_regions;
 mod kv_request;
 pub mod kv_snapshot;
 pub mod kv_tokens;

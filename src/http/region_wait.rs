@@ -1,0 +1,105 @@
+//! Write acknowledgement across regions (see `docs/regions-design.md`): after a write commits
+//! here, `semi-sync` also waits until the primary region acknowledged it and `sync` until every
+//! region did. The mode is the region's setting (`PUT /v1/regions/replication`) or the request's
+//! `?replication=async|semi-sync|sync`. A wait that times out still answers, with `202 Accepted`
+//! and `"replicated": false`: the write is committed in this region (it will reach the others
+//! when their links work), but not yet where it was asked to be.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest};
+use serde_json::{json, Value};
+
+use super::input::query_param;
+use super::{ApiError, AppState};
+use crate::storage::kv_regions::{AckMode, RegionsState};
+
+/// Interval between two looks at the acknowledgements.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What became of the wait.
+pub struct RegionAck {
+    /// The `replication` object of the answer.
+    pub json: Value,
+    /// Every region waited for acknowledged the write.
+    pub complete: bool,
+}
+
+fn mode_of(req: &HttpRequest, regions: &RegionsState) -> Result<AckMode, ApiError> {
+    match query_param(req, "replication") {
+        None => Ok(regions.ack),
+        Some(text) => AckMode::parse(&text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "replication={text:?} is not one of async, semi-sync, sync"
+            ))
+        }),
+    }
+}
+
+async fn read(state: &AppState) -> Result<RegionsState, ApiError> {
+    let kv = state.kv.clone();
+    web::block(move || kv.regions_state())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Checks the request's `?replication=` before the write (a bad value is refused before
+/// anything is written).
+pub fn check_mode(req: &HttpRequest) -> Result<(), ApiError> {
+    if let Some(text) = query_param(req, "replication") {
+        if AckMode::parse(&text).is_none() {
+            return Err(ApiError::bad_request(format!(
+                "replication={text:?} is not one of async, semi-sync, sync"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Waits as the mode asks for the write just applied here; `None` when there is nothing to wait
+/// for (`async`, or the region replicates to no other region).
+pub async fn wait(state: &AppState, req: &HttpRequest) -> Result<Option<RegionAck>, ApiError> {
+    let regions = read(state).await?;
+    if !regions.active() {
+        return Ok(None);
+    }
+    let mode = mode_of(req, &regions)?;
+    let targets: Vec<String> = match mode {
+        AckMode::Async => return Ok(None),
+        AckMode::SemiSync => match &regions.primary {
+            Some(primary) if regions.remotes.contains_key(primary) => vec![primary.clone()],
+            // The primary is this region (or none is set): committed here is enough.
+            _ => Vec::new(),
+        },
+        AckMode::Sync => regions.remotes.keys().cloned().collect(),
+    };
+    // The write's outbox entry is at or below the last sequence now (later writes may be
+    // included: waiting for them too is conservative).
+    let seq = regions.last_seq();
+    let deadline = Instant::now() + Duration::from_millis(regions.ack_timeout_ms);
+    let mut current = regions;
+    loop {
+        let pending: Vec<&String> = targets
+            .iter()
+            .filter(|id| current.remotes.get(*id).is_none_or(|r| r.acked < seq))
+            .collect();
+        if pending.is_empty() || Instant::now() >= deadline {
+            let complete = pending.is_empty();
+            let acked: Vec<&String> = targets.iter().filter(|t| !pending.contains(t)).collect();
+            return Ok(Some(RegionAck {
+                json: json!({
+                    "mode": mode.as_str(),
+                    "committed": true,
+                    "replicated": complete,
+                    "seq": seq,
+                    "acknowledged_by": acked,
+                    "pending": pending,
+                }),
+                complete,
+            }));
+        }
+        actix::clock::sleep(POLL).await;
+        current = read(state).await?;
+    }
+}

@@ -1,0 +1,460 @@
+//! Multi-region replication over REST (see `docs/regions-design.md`):
+//!
+//! - `GET /v1/regions`: this region, the primary, the write acknowledgement mode, the conflict
+//!   policy and the remote regions;
+//! - `POST /v1/regions {"id", "endpoints": [URL..]}`: adds (or updates) a remote region; the node
+//!   must be started with `--region NAME`;
+//! - `DELETE /v1/regions/{id}`; `PUT /v1/regions/primary {"id"}` (`null` clears it);
+//! - `PUT /v1/regions/replication {"mode": "async"|"semi-sync"|"sync", "timeout_ms"}`;
+//! - `PUT /v1/conflicts/policy {"default": STRATEGY, "prefixes": {PREFIX: STRATEGY}}`;
+//! - `GET /v1/regions/status`: per link: connected, lag in entries and seconds, last
+//!   acknowledged sequence, last error (the leader's view: a follower forwards it);
+//! - `GET /v1/conflicts/stats`: conflicts resolved here by strategy, failed merges, keys with
+//!   unresolved siblings;
+//! - `POST /v1/regions/replicate` (between regions, bincode): applies a batch from another
+//!   region through this region's log and answers `{"applied": seq}`.
+//!
+//! Changes go through the Raft log like writes (a follower forwards them to the leader).
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::input::{json_body, read_body};
+use super::read::{prepare, ReadPlan};
+use super::write::{client_of, propose, to_leader, Proposed};
+use super::{ApiError, AppState};
+use crate::core::Role;
+use crate::messages::node::ClientError;
+use crate::regions::{check_region_id, ConflictPolicy, Strategy};
+use crate::replication::ReplicateBatch;
+use crate::storage::kv_regions::{AckMode, RegionChange, RegionsState, MAX_REMOTE_BATCH};
+use crate::storage::{KvCommand, KvOutput};
+
+/// Largest body of the small JSON routes.
+const BODY_LIMIT: usize = super::limits::SMALL_BODY_BYTES;
+
+async fn regions_state(state: &AppState) -> Result<RegionsState, ApiError> {
+    let kv = state.kv.clone();
+    web::block(move || kv.regions_state())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn describe(state: &RegionsState) -> Value {
+    let prefixes: BTreeMap<&String, String> = state
+        .policy
+        .prefixes
+        .iter()
+        .map(|(p, s)| (p, s.to_string()))
+        .collect();
+    json!({
+        "local": state.local,
+        "primary": state.primary,
+        "replication": {"mode": state.ack.as_str(), "timeout_ms": state.ack_timeout_ms},
+        "policy": {"default": state.policy.default.to_string(), "prefixes": prefixes},
+        "regions": state.remotes.values().map(|r| json!({
+            "id": r.id,
+            "endpoints": r.endpoints,
+            "primary": state.primary.as_ref() == Some(&r.id),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Lists the regions.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
+        return Ok(response);
+    }
+    Ok(HttpResponse::Ok().json(describe(&regions_state(&state).await?)))
+}
+
+/// Proposes a region change and answers with the regions after it.
+async fn change(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &Bytes,
+    change: RegionChange,
+    created: bool,
+) -> Result<HttpResponse, ApiError> {
+    match propose(state, req, body, KvCommand::Region(change)).await? {
+        Proposed::Relayed(response) => Ok(response),
+        Proposed::Applied {
+            output: KvOutput::Region,
+            index,
+            ..
+        } => {
+            let mut answer = describe(&regions_state(state).await?);
+            answer["index"] = json!(index);
+            Ok(if created {
+                HttpResponse::Created().json(answer)
+            } else {
+                HttpResponse::Ok().json(answer)
+            })
+        }
+        Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            ..
+        } if reason.starts_with("no region") => {
+            Err(ApiError::not_found("region_not_found", reason))
+        }
+        Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            ..
+        } => Err(ApiError::bad_request(reason)),
+        Proposed::Applied { output, .. } => Err(ApiError::internal(format!(
+            "unexpected state machine output {output:?}"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    id: String,
+    endpoints: Vec<String>,
+}
+
+/// Adds (or updates) a remote region.
+pub async fn add(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, BODY_LIMIT).await?;
+    let parsed: AddBody = json_body(&body)?;
+    let Some(local) = state.region.clone() else {
+        return Err(ApiError::bad_request(
+            "this node has no region name: start every node of this cluster with --region NAME",
+        ));
+    };
+    check_region_id(&parsed.id).map_err(ApiError::bad_request)?;
+    for endpoint in &parsed.endpoints {
+        let url = super::url_of(endpoint);
+        let valid = (url.starts_with("http://") || url.starts_with("https://"))
+            && !url.contains(char::is_whitespace)
+            && url.len() <= 512;
+        if !valid {
+            return Err(ApiError::bad_request(format!(
+                "endpoint {endpoint:?} is not an http(s) URL or HOST:PORT"
+            )));
+        }
+    }
+    let add = RegionChange::Add {
+        local,
+        id: parsed.id,
+        endpoints: parsed.endpoints,
+    };
+    change(&state, &req, &body, add, true).await
+}
+
+/// Removes a remote region.
+pub async fn remove(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    check_region_id(&id).map_err(ApiError::bad_request)?;
+    change(
+        &state,
+        &req,
+        &Bytes::new(),
+        RegionChange::Remove { id },
+        false,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrimaryBody {
+    id: Option<String>,
+}
+
+/// Sets or clears the primary region.
+pub async fn set_primary(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, BODY_LIMIT).await?;
+    let parsed: PrimaryBody = json_body(&body)?;
+    if let Some(id) = &parsed.id {
+        check_region_id(id).map_err(ApiError::bad_request)?;
+    }
+    change(
+        &state,
+        &req,
+        &body,
+        RegionChange::SetPrimary { id: parsed.id },
+        false,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplicationBody {
+    mode: String,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// Longest write acknowledgement timeout accepted.
+const MAX_ACK_TIMEOUT_MS: u64 = 600_000;
+
+/// Sets how writes wait for other regions.
+pub async fn set_replication(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, BODY_LIMIT).await?;
+    let parsed: ReplicationBody = json_body(&body)?;
+    let mode = AckMode::parse(&parsed.mode).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "mode {:?} is not one of async, semi-sync, sync",
+            parsed.mode
+        ))
+    })?;
+    let timeout_ms = parsed
+        .timeout_ms
+        .unwrap_or(crate::storage::kv_regions::DEFAULT_ACK_TIMEOUT_MS);
+    if timeout_ms == 0 || timeout_ms > MAX_ACK_TIMEOUT_MS {
+        return Err(ApiError::bad_request(format!(
+            "timeout_ms must be 1 to {MAX_ACK_TIMEOUT_MS}"
+        )));
+    }
+    change(
+        &state,
+        &req,
+        &body,
+        RegionChange::SetAck { mode, timeout_ms },
+        false,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyBody {
+    #[serde(default)]
+    default: Option<String>,
+    #[serde(default)]
+    prefixes: BTreeMap<String, String>,
+}
+
+fn strategy(text: &str) -> Result<Strategy, ApiError> {
+    text.parse::<Strategy>().map_err(|e| {
+        ApiError::bad_request(format!(
+            "{text:?} is not a strategy (latest-timestamp, lww-register, multi-value, custom:NAME): {e}"
+        ))
+    })
+}
+
+/// Replaces the conflict policy.
+pub async fn set_policy(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, BODY_LIMIT).await?;
+    let parsed: PolicyBody = json_body(&body)?;
+    let mut policy = ConflictPolicy::default();
+    if let Some(default) = &parsed.default {
+        policy.default = strategy(default)?;
+    }
+    for (prefix, text) in &parsed.prefixes {
+        if prefix.is_empty() {
+            return Err(ApiError::bad_request(
+                "an empty prefix: use \"default\" for every key",
+            ));
+        }
+        policy.prefixes.insert(prefix.clone(), strategy(text)?);
+    }
+    change(&state, &req, &body, RegionChange::SetPolicy(policy), false).await
+}
+
+/// The state of every link, as the leader sees it.
+pub async fn status(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let node = state
+        .node
+        .status()
+        .await
+        .map_err(|e| ApiError::from(ClientError::Unavailable(e.to_string())))?;
+    if node.role != Role::Leader {
+        let Some(addr) = node.leader_addr else {
+            return Err(ClientError::NotLeader {
+                leader_id: None,
+                leader_addr: None,
+            }
+            .into());
+        };
+        let client = client_of(&req);
+        return to_leader(&state, &client, &req, &Bytes::new(), node.leader, addr).await;
+    }
+    let regions = regions_state(&state).await?;
+    let links = state.links.snapshot();
+    let now = super::auth::now_ms();
+    let last = regions.last_seq();
+    let oldest_unacked = |acked: u64| -> Option<u64> {
+        let kv = state.kv.clone();
+        kv.outbox(acked + 1, 1)
+            .ok()
+            .and_then(|e| e.first().map(|e| e.version.hlc.physical_ms))
+    };
+    let list: Vec<Value> = regions
+        .remotes
+        .values()
+        .map(|r| {
+            let link = links.get(&r.id).cloned().unwrap_or_default();
+            let lag_entries = last.saturating_sub(r.acked);
+            let lag_seconds = if lag_entries == 0 {
+                0.0
+            } else {
+                oldest_unacked(r.acked).map_or(0.0, |at| now.saturating_sub(at) as f64 / 1000.0)
+            };
+            json!({
+                "id": r.id,
+                "endpoints": r.endpoints,
+                "primary": regions.primary.as_ref() == Some(&r.id),
+                "connected": link.connected,
+                "last_error": link.last_error,
+                "last_contact_ms": link.last_contact_ms,
+                "last_acked_seq": r.acked,
+                "last_seq": last,
+                "lag_entries": lag_entries,
+                "lag_seconds": lag_seconds,
+                "applied_from_seq": r.applied,
+                "shipped": link.shipped,
+                "failures": link.failures,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "local": regions.local,
+        "primary": regions.primary,
+        "replication": {"mode": regions.ack.as_str(), "timeout_ms": regions.ack_timeout_ms},
+        "regions": list,
+    })))
+}
+
+/// Conflict statistics.
+pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
+        return Ok(response);
+    }
+    let regions = regions_state(&state).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "total": regions.stats.total,
+        "by_strategy": regions.stats.by_strategy,
+        "failed": regions.stats.failed,
+        "unresolved": regions.unresolved,
+    })))
+}
+
+/// Applies a batch from another region.
+pub async fn replicate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, state.limits.max_body_bytes).await?;
+    let config = bincode::config::standard().with_limit::<{ 64 << 20 }>();
+    let (batch, used): (ReplicateBatch, usize) =
+        bincode::serde::decode_from_slice(&body, config)
+            .map_err(|e| ApiError::bad_request(format!("not a replication batch: {e}")))?;
+    if used != body.len() {
+        return Err(ApiError::bad_request("trailing bytes after the batch"));
+    }
+    if state.region.as_deref() != Some(batch.to.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "this is region {:?}, the batch is for {:?}",
+            state.region, batch.to
+        )));
+    }
+    if batch.mutations.len() > MAX_REMOTE_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_REMOTE_BATCH} mutations per batch"
+        )));
+    }
+    if batch.mutations.is_empty() {
+        // A heartbeat: answer what this node applied of the sender's outbox.
+        let regions = regions_state(&state).await?;
+        let Some(remote) = regions.remotes.get(&batch.from) else {
+            return Err(ApiError::not_found(
+                "region_not_found",
+                format!("no region {:?} is registered here", batch.from),
+            ));
+        };
+        return Ok(HttpResponse::Ok().json(json!({"applied": remote.applied})));
+    }
+    let command = KvCommand::RegionApply {
+        from: batch.from,
+        mutations: batch.mutations,
+    };
+    match propose(&state, &req, &body, command).await? {
+        Proposed::Relayed(response) => Ok(response),
+        Proposed::Applied {
+            output: KvOutput::RegionApplied { applied },
+            ..
+        } => Ok(HttpResponse::Ok().json(json!({"applied": applied}))),
+        Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            ..
+        } if reason.starts_with("no region") => {
+            Err(ApiError::not_found("region_not_found", reason))
+        }
+        Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            ..
+        } => Err(ApiError::bad_request(reason)),
+        Proposed::Applied { output, .. } => Err(ApiError::internal(format!(
+            "unexpected state machine output {output:?}"
+        ))),
+    }
+}
+
+/// The region versions of `key` (kept while the region replicates to others).
+pub async fn versions_of(
+    state: &AppState,
+    key: &str,
+) -> Result<Option<crate::regions::Versions>, ApiError> {
+    let kv = state.kv.clone();
+    let key = key.to_string();
+    web::block(move || kv.versions(&key))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `GET /v1/kv/{key}?siblings=true`: every version of the key, one per sibling (one without a
+/// conflict; none when the key was never written while the region replicated).
+pub fn siblings_answer(
+    key: &str,
+    versions: Option<crate::regions::Versions>,
+) -> Result<HttpResponse, ApiError> {
+    let siblings: Vec<Value> = versions
+        .map(|v| v.siblings)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| {
+            let mut out = json!({
+                "origin": v.origin,
+                "hlc": format!("{}.{}", v.hlc.physical_ms, v.hlc.logical),
+                "deleted": v.value.is_none(),
+            });
+            super::text_or_base64(&mut out, "value", v.value.as_deref());
+            out
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"key": key, "siblings": siblings})))
+}

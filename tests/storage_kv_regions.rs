@@ -1,0 +1,220 @@
+//! The multi-region state of the key-value state machine: local writes are versioned and put in
+//! the outbox only once another region is registered; batches from another region apply once
+//! each, in order, resolving conflicts; acknowledgements trim the outbox; and everything travels
+//! in snapshots (format version 3).
+
+use bytes::Bytes;
+use raftix::core::{Entry, EntryPayload};
+use raftix::regions::{local_write, ConflictPolicy, Hlc, Strategy};
+use raftix::state_machine::StateMachine;
+use raftix::storage::kv_regions::{RegionChange, RemoteMutation};
+use raftix::storage::{KvCommand, KvOutput, KvRequest, KvResponse, KvStateMachine};
+
+const MAP: usize = 64 << 20;
+
+fn open(dir: &std::path::Path) -> KvStateMachine {
+    KvStateMachine::open(dir, MAP).expect("open")
+}
+
+fn entry(index: u64, at_ms: u64, command: KvCommand) -> Entry {
+    let request = KvRequest {
+        request_id: None,
+        issued_at_ms: at_ms,
+        command,
+    };
+    Entry {
+        term: 1,
+        index,
+        payload: EntryPayload::Command(request.encode()),
+    }
+}
+
+fn apply(sm: &mut KvStateMachine, entries: &[Entry]) -> Vec<KvOutput> {
+    sm.apply(entries)
+        .expect("apply")
+        .iter()
+        .map(|o| KvResponse::decode(o).expect("response").output)
+        .collect()
+}
+
+fn put(key: &str, value: &str) -> KvCommand {
+    KvCommand::Put {
+        key: key.into(),
+        value: Bytes::from(value.to_string()),
+    }
+}
+
+fn add_us() -> KvCommand {
+    KvCommand::Region(RegionChange::Add {
+        local: "eu".into(),
+        id: "us".into(),
+        endpoints: vec!["127.0.0.1:1".into()],
+    })
+}
+
+/// A mutation made in region `us` (which had seen nothing of `eu`).
+fn from_us(seq: u64, key: &str, value: &str, at_ms: u64) -> RemoteMutation {
+    let hlc = Hlc::default().tick(at_ms);
+    RemoteMutation {
+        seq,
+        key: key.into(),
+        version: local_write(None, Some(Bytes::from(value.to_string())), "us", hlc),
+    }
+}
+
+#[test]
+fn writes_are_versioned_and_queued_only_once_a_remote_region_exists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sm = open(dir.path());
+    apply(&mut sm, &[entry(1, 1_000, put("before", "1"))]);
+    let reader = sm.reader();
+    assert_eq!(reader.versions("before").expect("read"), None);
+    assert!(reader.outbox(1, 10).expect("outbox").is_empty());
+
+    let out = apply(
+        &mut sm,
+        &[entry(2, 2_000, add_us()), entry(3, 3_000, put("k", "v1"))],
+    );
+    assert_eq!(out, vec![KvOutput::Region, KvOutput::Put]);
+    let versions = reader.versions("k").expect("read").expect("versioned");
+    assert_eq!(versions.current(), Some(&Bytes::from("v1")));
+    assert_eq!(versions.siblings[0].origin, "eu");
+    assert_eq!(versions.siblings[0].hlc.physical_ms, 3_000);
+    let outbox = reader.outbox(1, 10).expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!((outbox[0].seq, outbox[0].key.as_str()), (1, "k"));
+    let state = reader.regions_state().expect("state");
+    assert_eq!(state.local.as_deref(), Some("eu"));
+    assert_eq!(state.last_seq(), 1);
+    // A later local write saw the first one: it supersedes it, with a later timestamp even if
+    // the entry's clock went backwards.
+    apply(&mut sm, &[entry(4, 2_500, put("k", "v2"))]);
+    let v2 = reader.versions("k").expect("read").expect("versioned");
+    assert!(v2.siblings[0].hlc > versions.siblings[0].hlc);
+    assert_eq!(reader.outbox(1, 10).expect("outbox").len(), 2);
+}
+
+#[test]
+fn batches_apply_once_in_order_and_conflicts_are_resolved_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sm = open(dir.path());
+    let reader = sm.reader();
+    let policy = ConflictPolicy {
+        default: Strategy::LatestTimestamp,
+        prefixes: [("n/".to_string(), Strategy::Custom("max".into()))].into(),
+    };
+    apply(
+        &mut sm,
+        &[
+            entry(1, 1_000, add_us()),
+            entry(2, 1_000, KvCommand::Region(RegionChange::SetPolicy(policy))),
+            entry(3, 5_000, put("x", "eu-x")),
+            entry(4, 5_000, put("n/1", "7")),
+        ],
+    );
+    // us wrote x earlier (4 s) and n/1 = 42 concurrently, without seeing eu's writes.
+    let batch = vec![
+        from_us(1, "x", "us-x", 4_000),
+        from_us(2, "n/1", "42", 6_000),
+    ];
+    let apply_batch = |index, mutations: Vec<RemoteMutation>| {
+        entry(
+            index,
+            7_000,
+            KvCommand::RegionApply {
+                from: "us".into(),
+                mutations,
+            },
+        )
+    };
+    let out = apply(&mut sm, &[apply_batch(5, batch.clone())]);
+    assert_eq!(out, vec![KvOutput::RegionApplied { applied: 2 }]);
+    // latest-timestamp: eu's later write wins; custom:max: 42.
+    assert_eq!(reader.get("x").expect("get"), Some(Bytes::from("eu-x")));
+    assert_eq!(reader.get("n/1").expect("get"), Some(Bytes::from("42")));
+    let stats = reader.regions_state().expect("state").stats;
+    assert_eq!(stats.total, 2);
+    assert_eq!(stats.by_strategy.get("latest-timestamp"), Some(&1));
+    assert_eq!(stats.by_strategy.get("custom:max"), Some(&1));
+    // The same batch again (a lost acknowledgement) changes nothing.
+    let out = apply(&mut sm, &[apply_batch(6, batch)]);
+    assert_eq!(out, vec![KvOutput::RegionApplied { applied: 2 }]);
+    assert_eq!(reader.regions_state().expect("state").stats.total, 2);
+    // A gap is refused.
+    let out = apply(
+        &mut sm,
+        &[apply_batch(7, vec![from_us(4, "y", "?", 8_000)])],
+    );
+    assert!(
+        matches!(&out[0], KvOutput::Rejected { reason } if reason.contains("gap")),
+        "{out:?}"
+    );
+    assert_eq!(reader.get("y").expect("get"), None);
+    // An unknown region is refused.
+    let out = apply(
+        &mut sm,
+        &[entry(
+            8,
+            9_000,
+            KvCommand::RegionApply {
+                from: "ap".into(),
+                mutations: vec![from_us(1, "z", "?", 9_000)],
+            },
+        )],
+    );
+    assert!(matches!(&out[0], KvOutput::Rejected { .. }), "{out:?}");
+}
+
+#[test]
+fn acknowledgements_trim_the_outbox_and_snapshots_carry_the_region_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sm = open(dir.path());
+    let reader = sm.reader();
+    let mut entries = vec![entry(1, 1_000, add_us())];
+    for i in 0..5u64 {
+        entries.push(entry(2 + i, 2_000 + i, put(&format!("k{i}"), "v")));
+    }
+    apply(&mut sm, &entries);
+    assert_eq!(reader.outbox(1, 10).expect("outbox").len(), 5);
+    let ack = KvCommand::RegionAcked {
+        region: "us".into(),
+        seq: 3,
+    };
+    assert_eq!(
+        apply(&mut sm, &[entry(7, 3_000, ack)]),
+        vec![KvOutput::Region]
+    );
+    let left: Vec<u64> = reader
+        .outbox(1, 10)
+        .expect("outbox")
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, vec![4, 5]);
+    assert_eq!(
+        reader.regions_state().expect("state").remotes["us"].acked,
+        3
+    );
+
+    let mut bytes = Vec::new();
+    sm.snapshot()
+        .expect("snapshot")
+        .write_to(&mut bytes)
+        .expect("write");
+    let other = tempfile::tempdir().expect("tempdir");
+    let mut restored = open(other.path());
+    restored.restore(7, &mut bytes.as_slice()).expect("restore");
+    let r = restored.reader();
+    assert_eq!(
+        r.regions_state().expect("state"),
+        reader.regions_state().expect("state")
+    );
+    assert_eq!(
+        r.outbox(1, 10).expect("outbox"),
+        reader.outbox(1, 10).expect("outbox")
+    );
+    assert_eq!(
+        r.versions("k2").expect("read"),
+        reader.versions("k2").expect("read")
+    );
+}
