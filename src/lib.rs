@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod manager;
 pub mod messages;
 pub mod metrics;
 pub mod regions;

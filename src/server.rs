@@ -55,7 +55,34 @@ pub fn run(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
     system.block_on(serve(config))
 }
 
-async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// A node and its gateway, running inside the current actix System (see [`start`]).
+pub struct Running {
+    /// The node.
+    pub node: crate::actors::RaftHandle,
+    /// Its state machine, for reads.
+    pub kv: crate::storage::KvReader,
+    /// What the region shipper saw of the links to other regions.
+    pub links: std::sync::Arc<crate::replication::LinkStatus>,
+    server_handle: actix_web::dev::ServerHandle,
+    server_task: actix_rt::task::JoinHandle<std::io::Result<()>>,
+    config: NodeConfig,
+}
+
+/// What the embedding application adds to a node started by [`start`].
+#[derive(Default)]
+pub struct Extensions {
+    /// Merges of the `custom:NAME` conflict strategies (see [`crate::regions`]).
+    pub resolvers: Vec<(String, std::sync::Arc<dyn crate::regions::MergeResolver>)>,
+    /// Called after each batch of entries the state machine applied, with the keys changed.
+    pub apply_observer: Option<crate::storage::ApplyObserver>,
+}
+
+/// Starts one node of the replicated key-value service and its HTTP gateway (and, with a
+/// region, its shipper) inside the current actix System; returns once they serve.
+pub async fn start(
+    config: NodeConfig,
+    extensions: Extensions,
+) -> Result<Running, Box<dyn std::error::Error>> {
     let tls = GatewayTls::load(&config)?;
     let mut data_dir = DataDir::prepare(&config.data_dir, &config.cluster_name, config.id)?;
     if data_dir.check_voters(config.cluster.keys().copied(), config.force_new_cluster)?
@@ -67,15 +94,22 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
             "--force-new-cluster: the data dir now records these voters (lost-quorum recovery)"
         );
     }
-    let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
+    let mut machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size)?;
+    for (name, resolver) in extensions.resolvers {
+        machine.register_resolver(&name, resolver);
+    }
+    if let Some(observer) = extensions.apply_observer {
+        machine.set_apply_observer(observer);
+    }
     let kv = machine.reader();
     let node = start_node(&config, &data_dir, machine).await?;
     let replicated: Vec<String> = kv
         .tokens()
         .map(|tokens| tokens.into_iter().map(|(name, _)| name).collect())
         .unwrap_or_default();
-    let mut state = AppState::new(&config, node.clone(), kv);
+    let mut state = AppState::new(&config, node.clone(), kv.clone());
     state.client_tls = tls.client;
+    let links = state.links.clone();
     warn_if_open(&config, &replicated);
     if let Some(region) = &config.region {
         tracing::info!(node = config.id, region = %region, "multi-region replication: this cluster is region {region}");
@@ -115,18 +149,43 @@ async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
         config.id,
         config.http_base_url()
     );
+    Ok(Running {
+        node,
+        kv,
+        links,
+        server_handle,
+        server_task,
+        config,
+    })
+}
+
+impl Running {
+    /// The region name the node was started with.
+    pub fn config_region(&self) -> Option<String> {
+        self.config.region.clone()
+    }
+
+    /// Stops the gateway (finishing requests in flight), hands leadership over when
+    /// `hand_over` and this node leads, and stops the node.
+    pub async fn stop(self, hand_over_first: bool) {
+        if hand_over_first {
+            hand_over(&self.node, &self.config).await;
+        }
+        self.server_handle.stop(true).await;
+        let _ = self.server_task.await;
+        self.node.shutdown().await;
+    }
+}
+
+async fn serve(config: NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let running = start(config, Extensions::default()).await?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let failure = tokio::select! {
         _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received, shutting down"); None }
         _ = sigterm.recv() => { tracing::info!("SIGTERM received, shutting down"); None }
-        reason = node.stopped() => Some(reason.unwrap_or_else(|| "node stopped".into())),
+        reason = running.node.stopped() => Some(reason.unwrap_or_else(|| "node stopped".into())),
     };
-    if failure.is_none() {
-        hand_over(&node, &config).await;
-    }
-    server_handle.stop(true).await;
-    let _ = server_task.await;
-    node.shutdown().await;
+    running.stop(failure.is_none()).await;
     match failure {
         Some(reason) => Err(reason.into()),
         None => Ok(()),

@@ -61,6 +61,8 @@ pub struct KvStateMachine {
     dedup_clock: u64,
     /// Named merges of the `custom:` conflict strategies (see [`crate::regions`]).
     resolvers: crate::regions::Resolvers,
+    /// Told the changes of each applied batch (see [`super::kv_observe`]).
+    observer: Option<super::kv_observe::ApplyObserver>,
 }
 
 impl std::fmt::Debug for KvStateMachine {
@@ -70,6 +72,7 @@ impl std::fmt::Debug for KvStateMachine {
             .field("applied", &self.applied)
             .field("dedup", &self.dedup)
             .field("dedup_clock", &self.dedup_clock)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -149,7 +152,14 @@ impl KvStateMachine {
             dedup,
             dedup_clock,
             resolvers: crate::regions::Resolvers::with_builtins(),
+            observer: None,
         })
+    }
+
+    /// Registers the observer told the changes of each applied batch (see
+    /// [`super::kv_observe`]); replaces any earlier one.
+    pub fn set_apply_observer(&mut self, observer: super::kv_observe::ApplyObserver) {
+        self.observer = Some(observer);
     }
 
     /// Registers a merge for the `custom:NAME` conflict strategy (see [`crate::regions`]). Every
@@ -225,6 +235,12 @@ impl KvStateMachine {
             txn.commit().map_err(|e| self.dbs.ctx.err(e))?;
             self.applied = new_applied;
             self.dedup_clock = clock;
+            if let Some(observer) = &self.observer {
+                let changes = super::kv_observe::changes_of(entries, &outputs, &self.reader());
+                if !changes.is_empty() {
+                    observer(&changes);
+                }
+            }
         }
         Ok(outputs)
     }

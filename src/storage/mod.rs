@@ -31,6 +31,7 @@ mod kv;
 mod kv_command;
 mod kv_dedup;
 mod kv_exec;
+pub mod kv_observe;
 mod kv_reader;
 pub mod kv_regions;
 mod kv_request;
@@ -54,6 +55,7 @@ pub use kv_dedup::{
     DedupConfig, DEDUP_BY_INDEX_DB, DEDUP_BY_TIME_DB, DEDUP_DB, DEFAULT_DEDUP_MAX_ENTRIES,
     DEFAULT_DEDUP_TTL_MS,
 };
+pub use kv_observe::{AppliedChange, ApplyObserver};
 pub use kv_reader::KvReader;
 pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
 pub use kv_snapshot::{KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
