@@ -172,6 +172,30 @@ fn rogue_processes_without_the_secret_cannot_vote_append_or_disturb_the_cluster(
     );
     // The real cluster still serves writes.
     cluster.put_ok("after-rogues", b"ok");
+    // Neither secret appears in any log, /v1/status or /metrics.
+    for id in cluster.ids() {
+        let node = cluster.node(id);
+        let log = std::fs::read_to_string(&node.log_path).expect("node log");
+        let status = cluster.status_wait(id).to_string();
+        let metrics = http_client()
+            .get(format!("http://127.0.0.1:{}/metrics", node.http_port))
+            .send()
+            .and_then(|r| r.text())
+            .expect("metrics");
+        for text in [&log, &status, &metrics] {
+            assert!(
+                !text.contains("the-real-cluster-secret"),
+                "node {id} shows the secret"
+            );
+        }
+    }
+    for rogue in [&rogue_wrong, &rogue_open] {
+        let log = std::fs::read_to_string(&rogue.log_path).expect("rogue log");
+        assert!(
+            !log.contains("a-guessed-cluster-secret"),
+            "a rogue logged its secret"
+        );
+    }
     drop((rogue_wrong, rogue_open, impostor));
 }
 
