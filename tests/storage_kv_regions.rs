@@ -218,3 +218,33 @@ fn acknowledgements_trim_the_outbox_and_snapshots_carry_the_region_state() {
         reader.versions("k2").expect("read")
     );
 }
+
+#[test]
+fn a_write_made_while_no_region_is_linked_drops_the_stale_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sm = open(dir.path());
+    let reader = sm.reader();
+    apply(
+        &mut sm,
+        &[
+            entry(1, 1_000, add_us()),
+            entry(2, 2_000, put("k", "versioned")),
+            entry(
+                3,
+                2_000,
+                KvCommand::Region(RegionChange::Remove { id: "us".into() }),
+            ),
+            entry(4, 3_000, put("k", "unlinked")),
+        ],
+    );
+    assert_eq!(
+        reader.versions("k").expect("read"),
+        None,
+        "stale version kept"
+    );
+    assert_eq!(reader.get("k").expect("get"), Some(Bytes::from("unlinked")));
+    assert!(
+        reader.outbox(1, 10).expect("outbox").is_empty(),
+        "trimmed on removal"
+    );
+}

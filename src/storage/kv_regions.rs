@@ -299,12 +299,18 @@ impl KvDbs {
         now_ms: u64,
     ) -> Result<(), StorageError> {
         let mut state = self.regions_state(txn)?;
+        let Some(local) = state.local.clone() else {
+            return Ok(()); // regions never configured: nothing is versioned
+        };
         if !state.active() {
+            // No remote region now: the write is not versioned, so a version kept from before
+            // would be stale (a later remote write must not be resolved against it).
+            self.regions
+                .versions
+                .delete(txn, key.as_bytes())
+                .map_err(|e| self.ctx.err(e))?;
             return Ok(());
         }
-        let Some(local) = state.local.clone() else {
-            return Ok(());
-        };
         let stored = self.read_versions(txn, key)?;
         let had_siblings = stored.as_ref().is_some_and(Versions::has_siblings);
         let hlc = state.clock.tick(now_ms);
