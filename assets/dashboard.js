@@ -59,7 +59,9 @@ async function getJson(url, options) {
   try {
     const resp = await fetch(url, { cache: "no-store", signal: abort.signal, ...options, headers });
     const body = await resp.json().catch(() => ({ error: "bad_answer", message: resp.statusText }));
-    if (resp.status === 401) {
+    // A refusal of a request sent before the user entered a new token says nothing about
+    // the new token: only ask again when the token used is still the current one.
+    if (resp.status === 401 && token === storedToken()) {
       askForToken(token ? "The token was refused: enter another one." : "This cluster needs an access token.");
     }
     return { ok: resp.ok, status: resp.status, body };
