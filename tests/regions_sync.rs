@@ -104,6 +104,41 @@ fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
         Some(&b"v"[..])
     );
 
+    // Through a follower, with a timeout longer than the follower's forwarding timeout
+    // (proposal timeout + 1 s): the follower relays the leader's 202, it does not give up first
+    // with a 504 "may or may not be applied" on a write that is committed.
+    let long_ms = process::PROPOSAL_TIMEOUT_MS + 2500;
+    regions.configure_all(
+        "PUT",
+        "/v1/regions/replication",
+        json!({"mode": "async", "timeout_ms": long_ms}),
+    );
+    let follower = regions.clusters[EU]
+        .ids()
+        .into_iter()
+        .find(|&id| id != regions.leader(EU))
+        .expect("a follower");
+    let start = Instant::now();
+    let (status, body) = regions
+        .put(EU, follower, "sync/via-follower", "v", "replication=sync")
+        .unwrap_or_else(|| regions.fail("PUT sync/via-follower: no answer"));
+    let took = start.elapsed();
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "through follower {follower}: {body}"
+    );
+    assert_eq!(names(&body["replication"]["pending"]), ["ap"], "{body}");
+    assert!(
+        took >= Duration::from_millis(long_ms),
+        "202 after {took:?}, timeout {long_ms} ms"
+    );
+    regions.configure_all(
+        "PUT",
+        "/v1/regions/replication",
+        json!({"mode": "async", "timeout_ms": TIMEOUT_MS}),
+    );
+
     // semi-sync: the primary (us) is reachable, ap is not: 200.
     let (status, body, _) = write(&regions, "semi/ap-cut", "replication=semi-sync");
     assert_eq!(status, StatusCode::OK, "{body}");

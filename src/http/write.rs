@@ -146,9 +146,10 @@ async fn forward(
     addr: &str,
 ) -> Result<HttpResponse, ApiError> {
     let url = format!("{}{}", super::url_of(addr), req.uri());
+    let timeout = state.forward_timeout + super::region_wait::forward_allowance(state, req).await;
     let mut outgoing = client
         .request(req.method().clone(), url)
-        .timeout(state.forward_timeout)
+        .timeout(timeout)
         .insert_header((FORWARDED_BY, state.node_id.to_string()));
     for name in FORWARDED_HEADERS {
         if let Some(value) = req.headers().get(name) {

@@ -247,7 +247,9 @@ impl Regions {
         let mut node = node;
         loop {
             let url = format!("{}/v1/kv/{key}?{query}", self.base(r, node));
-            match self.http.put(&url).body(value.to_string()).send() {
+            // Long enough for a write that waits for other regions (timeout_ms) to answer.
+            let request = self.http.put(&url).timeout(Duration::from_secs(20));
+            match request.body(value.to_string()).send() {
                 Ok(resp) if resp.status() == StatusCode::SERVICE_UNAVAILABLE => {}
                 Ok(resp) => {
                     let status = resp.status();
