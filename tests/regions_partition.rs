@@ -152,17 +152,21 @@ fn partition_then_heal_loses_nothing_acknowledged() {
     regions.cut(0, 1);
     cut.store(true, Ordering::SeqCst);
     progress("cut");
-    // While cut, the links say so.
+    // While cut, the links say so: not connected, an error, entries and seconds of lag.
     for r in 0..2 {
-        let link = regions.link_status(r, 1 - r);
-        if link["connected"] == true {
-            // The last exchange may predate the cut by one round: wait for a failed one.
-            regions.clusters[r].wait_for(
-                Duration::from_secs(10),
-                "the link to show the cut",
-                || (regions.link_status(r, 1 - r)["connected"] == false).then_some(()),
-            );
-        }
+        let link = regions.clusters[r].wait_for(
+            Duration::from_secs(10),
+            "the link status to show the cut",
+            || {
+                let link = regions.link_status(r, 1 - r);
+                (link["connected"] == false).then_some(link)
+            },
+        );
+        assert!(link["last_error"].is_string(), "{link}");
+        assert!(link["lag_entries"].as_u64() > Some(0), "{link}");
+        assert!(link["lag_seconds"].as_f64() > Some(0.0), "{link}");
+        let acked = link["last_acked_seq"].as_u64().unwrap_or(0);
+        assert!(link["last_seq"].as_u64() > Some(acked), "{link}");
     }
     cut.store(false, Ordering::SeqCst);
     regions.heal(0, 1);
@@ -183,6 +187,13 @@ fn partition_then_heal_loses_nothing_acknowledged() {
         keys
     };
     let values = regions.wait_converged(&keys, CONVERGE);
+    for r in 0..2 {
+        let link = regions.link_status(r, 1 - r);
+        assert_eq!(link["connected"], true, "{link}");
+        assert_eq!(link["last_error"], serde_json::Value::Null, "{link}");
+        assert_eq!(link["lag_entries"], 0, "{link}");
+        assert_eq!(link["lag_seconds"], 0.0, "{link}");
+    }
     let mut winners: BTreeMap<&str, &Acked> = BTreeMap::new();
     let mut shared_writes = 0;
     for write in &acked {

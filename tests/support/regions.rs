@@ -64,6 +64,20 @@ pub struct Regions {
 impl Regions {
     /// Starts one 3-node region per name, waits for their leaders and links every pair.
     pub fn start(names: &[&str]) -> Self {
+        let regions = Self::start_unlinked(names);
+        for i in 0..regions.len() {
+            for j in 0..regions.len() {
+                if i != j {
+                    regions.link(i, j);
+                }
+            }
+        }
+        regions
+    }
+
+    /// Starts one 3-node region per name and waits for their leaders, linking none (see
+    /// [`Regions::link`]).
+    pub fn start_unlinked(names: &[&str]) -> Self {
         let clusters: Vec<ProcCluster> = names
             .iter()
             .map(|name| {
@@ -93,13 +107,6 @@ impl Regions {
         };
         for cluster in &regions.clusters {
             cluster.wait_leader(Duration::from_secs(15));
-        }
-        for i in 0..regions.len() {
-            for j in 0..regions.len() {
-                if i != j {
-                    regions.link(i, j);
-                }
-            }
         }
         regions
     }
@@ -135,8 +142,9 @@ impl Regions {
             .unwrap_or_else(|| self.fail(&format!("no node of region {r} runs")))
     }
 
-    /// Registers region `j` in region `i`, reached through `i`'s proxies to `j`.
-    fn link(&self, i: usize, j: usize) {
+    /// Registers region `j` in region `i` (`POST /v1/regions`), reached through `i`'s proxies
+    /// to `j`.
+    pub fn link(&self, i: usize, j: usize) {
         let endpoints: Vec<String> = self.proxies[&(i, j)]
             .iter()
             .map(|p| format!("http://{}", p.addr))
@@ -361,6 +369,18 @@ impl Regions {
             ));
         }
         body
+    }
+
+    /// Unregisters region `j` in region `i` (`DELETE /v1/regions/{j}`).
+    pub fn unlink(&self, i: usize, j: usize) {
+        let path = format!("/v1/regions/{}", self.names[j]);
+        let (status, answer) = self.send(i, "DELETE", &path, None);
+        if status != StatusCode::OK {
+            self.fail(&format!(
+                "DELETE {path} on {}: {status} {answer}",
+                self.names[i]
+            ));
+        }
     }
 
     /// Whether every region has shipped its whole outbox to every other one and that one
