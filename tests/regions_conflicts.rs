@@ -140,7 +140,11 @@ fn conflicts_converge_per_strategy_and_are_counted() {
         for (prefix, _) in STRATEGIES {
             for k in 0..K {
                 let key = format!("{prefix}{k}");
-                let r = if (k % 2 == 0) == (round == 0) { EU } else { US };
+                let r = if k.is_multiple_of(2) == (round == 0) {
+                    EU
+                } else {
+                    US
+                };
                 let value = value_for(prefix, r, k, &mut rng);
                 let node = 1 + rng.below(3);
                 regions.put_ok(r, node, &key, &value);
@@ -171,7 +175,7 @@ fn conflicts_converge_per_strategy_and_are_counted() {
             .next()
             .and_then(|k| k.parse().ok())
             .unwrap_or(0);
-        let expected_later = if k % 2 == 0 { us } else { eu };
+        let expected_later = if k.is_multiple_of(2) { us } else { eu };
         assert_eq!(
             later, expected_later,
             "{key}: the HLCs do not follow the write order ({v_eu:?} {v_us:?}); seed {seed}"

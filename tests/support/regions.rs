@@ -64,7 +64,18 @@ pub struct Regions {
 impl Regions {
     /// Starts one 3-node region per name, waits for their leaders and links every pair.
     pub fn start(names: &[&str]) -> Self {
-        let regions = Self::start_unlinked(names);
+        Self::start_with(names, &[])
+    }
+
+    /// Starts one 3-node region per name and waits for their leaders, linking none (see
+    /// [`Regions::link`]).
+    pub fn start_unlinked(names: &[&str]) -> Self {
+        Self::start_unlinked_with(names, &[])
+    }
+
+    /// [`Regions::start`] passing `extra` flags to every node.
+    pub fn start_with(names: &[&str], extra: &[&str]) -> Self {
+        let regions = Self::start_unlinked_with(names, extra);
         for i in 0..regions.len() {
             for j in 0..regions.len() {
                 if i != j {
@@ -75,14 +86,15 @@ impl Regions {
         regions
     }
 
-    /// Starts one 3-node region per name and waits for their leaders, linking none (see
-    /// [`Regions::link`]).
-    pub fn start_unlinked(names: &[&str]) -> Self {
+    /// [`Regions::start_unlinked`] passing `extra` flags to every node.
+    pub fn start_unlinked_with(names: &[&str], extra: &[&str]) -> Self {
         let clusters: Vec<ProcCluster> = names
             .iter()
             .map(|name| {
                 let dir = tempfile::tempdir().expect("temp dir");
-                ProcCluster::start_with(NODES, dir, &["--region", name])
+                let mut flags = vec!["--region", name];
+                flags.extend_from_slice(extra);
+                ProcCluster::start_with(NODES, dir, &flags)
             })
             .collect();
         let mut proxies = BTreeMap::new();
