@@ -205,6 +205,17 @@ fn conflicts_converge_per_strategy_and_are_counted() {
                     "{key}: {got:?}"
                 );
                 for (r, id) in regions.all_nodes() {
+                    // Linearizable reads through every node; `consistency=all` on a follower is
+                    // answered by the leader and relayed.
+                    for query in ["", "consistency=all"] {
+                        let read = regions.read_with(r, id, key, query).expect("read");
+                        assert_eq!(
+                            read.siblings,
+                            Some(2),
+                            "{key} X-Raftix-Siblings of GET ?{query} through {}/{id}",
+                            regions.names[r]
+                        );
+                    }
                     let read = regions.read(r, id, key).expect("read");
                     assert_eq!(
                         read.siblings,

@@ -25,7 +25,14 @@ const FORWARDED_HEADERS: [&str; 5] = [
     "x-raftix-client",
     "x-raftix-seq",
 ];
-const RELAYED_HEADERS: [&str; 4] = ["content-type", "location", "retry-after", "x-raft-index"];
+const RELAYED_HEADERS: [&str; 5] = [
+    "content-type",
+    "location",
+    "retry-after",
+    "x-raft-index",
+    // Multi-value conflicts: how many siblings the key holds (a read answered by the leader).
+    "x-raftix-siblings",
+];
 
 /// What became of a write.
 pub enum Written {

@@ -315,7 +315,13 @@ impl Regions {
     /// What node `id` of region `r` applied for `key` (a stale read); `None` if it does not
     /// answer.
     pub fn read(&self, r: usize, id: u64, key: &str) -> Option<Read> {
-        let url = format!("{}/v1/kv/{key}?consistency=stale", self.base(r, id));
+        self.read_with(r, id, key, "consistency=stale")
+    }
+
+    /// `GET /v1/kv/{key}?{query}` through node `id` of region `r` (with `consistency=all` a
+    /// follower forwards it to its leader and relays the answer).
+    pub fn read_with(&self, r: usize, id: u64, key: &str, query: &str) -> Option<Read> {
+        let url = format!("{}/v1/kv/{key}?{query}", self.base(r, id));
         let resp = self.http.get(url).send().ok()?;
         let siblings = resp
             .headers()
