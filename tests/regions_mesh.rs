@@ -1,7 +1,8 @@
 //! Three regions (each a 3-node `raftix serve` cluster on loopback, every pair linked through
 //! proxies the test controls) under seeded random concurrent writes and deletes through every
-//! node, while links between pairs of regions are cut and healed at random: once every link is
-//! healed, all nine nodes hold identical values and identical versions for every key (issue 8).
+//! node, while links between pairs of regions are cut and healed and leaders are killed at
+//! random: once every link is healed and every node is back, all nine nodes hold identical
+//! values and identical versions for every key (issue 8).
 
 #[path = "support/link_proxy.rs"]
 mod link_proxy;
@@ -37,18 +38,19 @@ fn value_for(key: &str, rng: &mut Rng, tag: &str) -> String {
     }
 }
 
-/// Random writes (10% deletes) to region `r` through random nodes until `stop`; panics if one
-/// is not acknowledged (every region stays healthy inside; only links between them break).
+/// Random writes (10% deletes) to region `r` through random nodes until `stop`; returns how
+/// many were acknowledged and how many ended unknown (a leader was killed under them).
 fn writer(
     regions: &Regions,
     r: usize,
     seed: u64,
     stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<u64> {
+) -> thread::JoinHandle<(u64, u64)> {
     let writer = regions.writer(r);
     let name = regions.names[r].clone();
     thread::spawn(move || {
         let mut rng = Rng(seed);
+        let (mut acked, mut unknown) = (0, 0);
         let mut n = 0;
         while !stop.load(Ordering::SeqCst) {
             n += 1;
@@ -56,13 +58,12 @@ fn writer(
             let key = format!("{prefix}{}", rng.below(KEYS));
             let value = value_for(&key, &mut rng, &format!("{name}-{n}"));
             let value = (!rng.chance(10)).then_some(value);
-            if let Outcome::Unknown(why) =
-                writer.write(rng.below(3) as usize, &key, value.as_deref())
-            {
-                panic!("{name}: write of {key} not acknowledged: {why}");
+            match writer.write(rng.below(3) as usize, &key, value.as_deref()) {
+                Outcome::Acked => acked += 1,
+                Outcome::Unknown(_) => unknown += 1,
             }
         }
-        n
+        (acked, unknown)
     })
 }
 
@@ -70,7 +71,7 @@ fn writer(
 fn three_regions_converge_under_random_writes_and_link_cuts() {
     let seed = regions::seed();
     let mut rng = Rng(seed);
-    let regions = Regions::start(&["eu", "us", "ap"]);
+    let mut regions = Regions::start(&["eu", "us", "ap"]);
     let policy: serde_json::Map<String, serde_json::Value> = PREFIXES
         .iter()
         .zip([
@@ -89,18 +90,32 @@ fn three_regions_converge_under_random_writes_and_link_cuts() {
     let writers: Vec<_> = (0..3)
         .map(|r| writer(&regions, r, seed.wrapping_add(1 + r as u64), stop.clone()))
         .collect();
-    // Six steps of 300-700 ms: each cuts or heals a random pair of regions.
+    // Ten steps of 300-700 ms: most cut or heal a random pair of regions; some kill -9 the
+    // leader of a random region (restarted at a later step).
     let pairs = [(0, 1), (0, 2), (1, 2)];
     let mut cut = [false; 3];
-    for _ in 0..6 {
-        let p = rng.below(3) as usize;
-        let (i, j) = pairs[p];
-        if cut[p] {
-            regions.heal(i, j);
+    let mut killed: Option<(usize, u64)> = None;
+    for _ in 0..10 {
+        if rng.chance(25) {
+            match killed.take() {
+                Some((r, id)) => regions.clusters[r].restart(id),
+                None => {
+                    let r = rng.below(3) as usize;
+                    let leader = regions.leader(r);
+                    regions.clusters[r].kill9(leader);
+                    killed = Some((r, leader));
+                }
+            }
         } else {
-            regions.cut(i, j);
+            let p = rng.below(3) as usize;
+            let (i, j) = pairs[p];
+            if cut[p] {
+                regions.heal(i, j);
+            } else {
+                regions.cut(i, j);
+            }
+            cut[p] = !cut[p];
         }
-        cut[p] = !cut[p];
         // The writers run meanwhile: this is the length of a phase, not a wait for an event.
         thread::sleep(Duration::from_millis(300 + rng.below(400)));
     }
@@ -109,15 +124,19 @@ fn three_regions_converge_under_random_writes_and_link_cuts() {
             regions.heal(*i, *j);
         }
     }
+    if let Some((r, id)) = killed {
+        regions.clusters[r].restart(id);
+    }
     stop.store(true, Ordering::SeqCst);
-    let written: u64 = writers
+    let (acked, unknown) = writers
         .into_iter()
         .map(|w| {
             w.join()
                 .unwrap_or_else(|_| panic!("a writer panicked; seed {seed}"))
         })
-        .sum();
-    assert!(written >= 30, "only {written} writes; seed {seed}");
+        .fold((0, 0), |(a, u), (a2, u2)| (a + a2, u + u2));
+    assert!(acked >= 30, "only {acked} writes acknowledged; seed {seed}");
+    let written = acked + unknown;
 
     let keys: Vec<String> = PREFIXES
         .iter()
