@@ -10,7 +10,10 @@
 //! - The region's default mode (`PUT /v1/regions/replication`) applies to writes without
 //!   `?replication=`.
 //! - A slow link to the primary: semi-sync waits for it (the answer takes at least the link's
-//!   delay) and still answers 200; async does not wait.
+//!   delay) and still answers 200; async does not wait; a link slower than the timeout gets a
+//!   202 at the timeout, and the write still arrives.
+//! - Through a follower, with a timeout longer than the follower's forwarding timeout, the
+//!   leader's 202 is relayed (not a 504).
 
 #[path = "support/link_proxy.rs"]
 mod link_proxy;
@@ -212,5 +215,23 @@ fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
     let (status, body, took) = write(&regions, "async/slow", "replication=async");
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(took < delay, "async waited {took:?} for the slow link");
+    // A link slower than the timeout: semi-sync answers 202 at the timeout, pending the primary.
+    regions.configure_all(
+        "PUT",
+        "/v1/regions/replication",
+        json!({"mode": "async", "timeout_ms": TIMEOUT_MS}),
+    );
+    regions.set_delay(EU, US, Duration::from_millis(TIMEOUT_MS + 1000));
+    let (status, body, took) = write(&regions, "semi/too-slow", "replication=semi-sync");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["replication"]["replicated"], false, "{body}");
+    assert_eq!(names(&body["replication"]["pending"]), ["us"], "{body}");
+    assert!(
+        took >= Duration::from_millis(TIMEOUT_MS)
+            && took < Duration::from_millis(TIMEOUT_MS + 2000),
+        "202 after {took:?}, timeout {TIMEOUT_MS} ms"
+    );
+    // Slow is not lost: it arrives.
     regions.set_delay(EU, US, Duration::ZERO);
+    regions.wait_value_everywhere("semi/too-slow", Some("v"), CONVERGE);
 }
