@@ -248,3 +248,49 @@ fn a_write_made_while_no_region_is_linked_drops_the_stale_version() {
         "trimmed on removal"
     );
 }
+
+/// A region whose outbox was numbered for other regions before this one was registered there
+/// (or that this region removed and added again) ships its first entry with a sequence past 1:
+/// with nothing applied from it yet, that is where this region starts; from then on gaps are
+/// refused. (Refusing it left the link stuck for good; found by `tests/regions_registry.rs`.)
+#[test]
+fn the_first_batch_from_a_region_may_start_past_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sm = open(dir.path());
+    let reader = sm.reader();
+    let apply_batch = |index, mutations: Vec<RemoteMutation>| {
+        entry(
+            index,
+            7_000,
+            KvCommand::RegionApply {
+                from: "us".into(),
+                mutations,
+            },
+        )
+    };
+    let out = apply(
+        &mut sm,
+        &[
+            entry(1, 1_000, add_us()),
+            apply_batch(
+                2,
+                vec![from_us(41, "a", "1", 2_000), from_us(42, "b", "2", 2_001)],
+            ),
+        ],
+    );
+    assert_eq!(out[1], KvOutput::RegionApplied { applied: 42 });
+    assert_eq!(reader.get("b").expect("get"), Some(Bytes::from("2")));
+    let out = apply(
+        &mut sm,
+        &[apply_batch(3, vec![from_us(44, "c", "?", 3_000)])],
+    );
+    assert!(
+        matches!(&out[0], KvOutput::Rejected { reason } if reason.contains("gap")),
+        "{out:?}"
+    );
+    let out = apply(
+        &mut sm,
+        &[apply_batch(4, vec![from_us(43, "c", "3", 3_000)])],
+    );
+    assert_eq!(out[0], KvOutput::RegionApplied { applied: 43 });
+}

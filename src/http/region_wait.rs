@@ -57,6 +57,23 @@ pub fn check_mode(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// How much longer than a plain write a write may take on the leader because it waits for other
+/// regions (the acknowledgement timeout; zero when it would not wait). A follower forwarding the
+/// write adds it to its forwarding timeout, so it relays the leader's `202` instead of giving up
+/// first with a `504` "may or may not be applied" on a write that is committed.
+pub async fn forward_allowance(state: &AppState, req: &HttpRequest) -> Duration {
+    let Ok(regions) = read(state).await else {
+        return Duration::ZERO;
+    };
+    if !regions.active() {
+        return Duration::ZERO;
+    }
+    match mode_of(req, &regions) {
+        Ok(AckMode::SemiSync | AckMode::Sync) => Duration::from_millis(regions.ack_timeout_ms),
+        Ok(AckMode::Async) | Err(_) => Duration::ZERO,
+    }
+}
+
 /// Waits as the mode asks for the write just applied here; `None` when there is nothing to wait
 /// for (`async`, or the region replicates to no other region).
 pub async fn wait(state: &AppState, req: &HttpRequest) -> Result<Option<RegionAck>, ApiError> {

@@ -25,7 +25,14 @@ const FORWARDED_HEADERS: [&str; 5] = [
     "x-raftix-client",
     "x-raftix-seq",
 ];
-const RELAYED_HEADERS: [&str; 4] = ["content-type", "location", "retry-after", "x-raft-index"];
+const RELAYED_HEADERS: [&str; 5] = [
+    "content-type",
+    "location",
+    "retry-after",
+    "x-raft-index",
+    // Multi-value conflicts: how many siblings the key holds (a read answered by the leader).
+    "x-raftix-siblings",
+];
 
 /// What became of a write.
 pub enum Written {
@@ -146,9 +153,10 @@ async fn forward(
     addr: &str,
 ) -> Result<HttpResponse, ApiError> {
     let url = format!("{}{}", super::url_of(addr), req.uri());
+    let timeout = state.forward_timeout + super::region_wait::forward_allowance(state, req).await;
     let mut outgoing = client
         .request(req.method().clone(), url)
-        .timeout(state.forward_timeout)
+        .timeout(timeout)
         .insert_header((FORWARDED_BY, state.node_id.to_string()));
     for name in FORWARDED_HEADERS {
         if let Some(value) = req.headers().get(name) {

@@ -476,7 +476,11 @@ impl KvDbs {
             if m.seq <= applied {
                 continue; // shipped again after a lost acknowledgement
             }
-            if m.seq != applied + 1 {
+            // Nothing applied from `from` yet (`applied` 0): its first entry shipped here may be
+            // past 1 — it had other regions before this one was added there, or this region
+            // removed and added it again — and is where this region starts. After that, only
+            // consecutive entries.
+            if applied != 0 && m.seq != applied + 1 {
                 return Ok(KvOutput::Rejected {
                     reason: format!(
                         "mutation {} of region {from:?} follows {applied}: a gap",
