@@ -123,6 +123,7 @@ fn batches_apply_once_in_order_and_conflicts_are_resolved_and_counted() {
             7_000,
             KvCommand::RegionApply {
                 from: "us".into(),
+                after: 0,
                 mutations,
             },
         )
@@ -158,6 +159,7 @@ fn batches_apply_once_in_order_and_conflicts_are_resolved_and_counted() {
             9_000,
             KvCommand::RegionApply {
                 from: "ap".into(),
+                after: 0,
                 mutations: vec![from_us(1, "z", "?", 9_000)],
             },
         )],
@@ -264,6 +266,7 @@ fn the_first_batch_from_a_region_may_start_past_one() {
             7_000,
             KvCommand::RegionApply {
                 from: "us".into(),
+                after: 0,
                 mutations,
             },
         )
@@ -293,4 +296,46 @@ fn the_first_batch_from_a_region_may_start_past_one() {
         &[apply_batch(4, vec![from_us(43, "c", "3", 3_000)])],
     );
     assert_eq!(out[0], KvOutput::RegionApplied { applied: 43 });
+}
+
+/// A sender that removed this region and added it again resumes past what this region applied:
+/// its batch says where it resumes (`after`), and the mutations follow from there. Without it
+/// the batch would be a gap, refused for good (the link stuck).
+#[test]
+fn a_batch_resuming_after_the_senders_cursor_is_not_a_gap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sm = open(dir.path());
+    let reader = sm.reader();
+    let batch = |index, after, mutations| {
+        entry(
+            index,
+            9_000,
+            KvCommand::RegionApply {
+                from: "us".into(),
+                after,
+                mutations,
+            },
+        )
+    };
+    let out = apply(
+        &mut sm,
+        &[
+            entry(1, 1_000, add_us()),
+            batch(
+                2,
+                0,
+                vec![from_us(1, "a", "1", 2_000), from_us(2, "b", "2", 2_000)],
+            ),
+            // us removed eu, wrote 3..=9 for other regions, added eu back: resumes after 9.
+            batch(3, 9, vec![from_us(10, "c", "10", 3_000)]),
+        ],
+    );
+    assert_eq!(out[2], KvOutput::RegionApplied { applied: 10 }, "{out:?}");
+    assert_eq!(reader.get("c").expect("get"), Some(Bytes::from("10")));
+    // Without the cursor, the same jump is a gap.
+    let out = apply(&mut sm, &[batch(4, 0, vec![from_us(20, "d", "20", 4_000)])]);
+    assert!(
+        matches!(&out[0], KvOutput::Rejected { reason } if reason.contains("gap")),
+        "{out:?}"
+    );
 }

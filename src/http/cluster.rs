@@ -195,9 +195,14 @@ fn describe_kv(command: KvCommand) -> Value {
         KvCommand::Region(change) => {
             json!({"op": "region", "change": format!("{change:?}")})
         }
-        KvCommand::RegionApply { from, mutations } => json!({
+        KvCommand::RegionApply {
+            from,
+            after,
+            mutations,
+        } => json!({
             "op": "region_apply",
             "from": from,
+            "after": after,
             "mutations": mutations.len(),
             "seqs": mutations.first().map(|m| format!("{}..={}", m.seq, mutations.last().map_or(m.seq, |l| l.seq))),
         }),

@@ -399,6 +399,7 @@ pub async fn replicate(
     }
     let command = KvCommand::RegionApply {
         from: batch.from,
+        after: batch.after,
         mutations: batch.mutations,
     };
     match propose(&state, &req, &body, command).await? {

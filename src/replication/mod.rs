@@ -37,6 +37,8 @@ pub struct ReplicateBatch {
     pub from: String,
     /// The region the sender believes it is talking to (a mismatch is refused).
     pub to: String,
+    /// The sender's cursor for the receiver: the mutations follow this sequence.
+    pub after: u64,
     /// Consecutive entries of the origin's outbox (empty: a heartbeat).
     pub mutations: Vec<RemoteMutation>,
 }

@@ -86,6 +86,7 @@ impl Shipper {
         let batch = ReplicateBatch {
             from: local,
             to: remote.id.clone(),
+            after: remote.acked,
             mutations,
         };
         let Ok(body) = bincode::serde::encode_to_vec(&batch, bincode::config::standard()) else {

@@ -70,6 +70,10 @@ pub enum KvCommand {
     RegionApply {
         /// The origin region.
         from: String,
+        /// The origin's record of what this region acknowledged (or was not meant to get: a
+        /// region re-added after a removal gets the writes made from then on): everything up to
+        /// it counts as applied here.
+        after: u64,
         /// Consecutive entries of its outbox.
         mutations: Vec<super::kv_regions::RemoteMutation>,
     },

@@ -76,9 +76,11 @@ impl KvDbs {
             }
             KvCommand::Txn { guards, ops } => self.execute_txn(txn, &guards, ops, at),
             KvCommand::Region(change) => self.region_change(txn, change),
-            KvCommand::RegionApply { from, mutations } => {
-                self.region_apply(txn, &from, mutations, at, ctx.resolvers)
-            }
+            KvCommand::RegionApply {
+                from,
+                after,
+                mutations,
+            } => self.region_apply(txn, &from, after, mutations, at, ctx.resolvers),
             KvCommand::RegionAcked { region, seq } => self.region_acked(txn, &region, seq, at),
             KvCommand::TokenPut {
                 name,

@@ -87,7 +87,12 @@ pub(crate) fn changes_of(
                     }
                 }
             }
-            (KvCommand::RegionApply { from, mutations }, KvOutput::RegionApplied { .. }) => {
+            (
+                KvCommand::RegionApply {
+                    from, mutations, ..
+                },
+                KvOutput::RegionApplied { .. },
+            ) => {
                 for m in mutations {
                     let value = reader.get(&m.key).ok().flatten();
                     changes.push(AppliedChange {

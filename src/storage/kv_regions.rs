@@ -457,6 +457,7 @@ impl KvDbs {
         &self,
         txn: &mut RwTxn<'_>,
         from: &str,
+        after: u64,
         mutations: Vec<RemoteMutation>,
         now_ms: u64,
         resolvers: &Resolvers,
@@ -472,13 +473,16 @@ impl KvDbs {
                 reason: format!("no region {from:?} is registered here"),
             });
         };
+        // The sender's cursor for this region: what lies below it was acknowledged, or was
+        // written while this region was not registered there (a region added later, or
+        // removed and added again, gets the writes made from then on).
+        applied = applied.max(after);
         for m in mutations {
             if m.seq <= applied {
                 continue; // shipped again after a lost acknowledgement
             }
             // Nothing applied from `from` yet (`applied` 0): its first entry shipped here may be
-            // past 1 — it had other regions before this one was added there, or this region
-            // removed and added it again — and is where this region starts. After that, only
+            // past 1 (a sender that does not say where it resumes); after that, only
             // consecutive entries.
             if applied != 0 && m.seq != applied + 1 {
                 return Ok(KvOutput::Rejected {
