@@ -567,6 +567,14 @@ async fn openapi_document_describes_every_route() {
         "/api/logs",
         "/api/command",
         "/",
+        "/v1/regions",
+        "/v1/regions/{id}",
+        "/v1/regions/primary",
+        "/v1/regions/replication",
+        "/v1/regions/status",
+        "/v1/regions/replicate",
+        "/v1/conflicts/stats",
+        "/v1/conflicts/policy",
     ]);
     assert_eq!(paths, expected);
     assert!(doc["components"]["schemas"]["NodeStatus"].is_object());
