@@ -2,8 +2,9 @@
 //! single-node regions (`raftix serve --region eu` and `--region us`): links added from the
 //! command line carry writes both ways, the settings show in the listings, a `sync` write with
 //! the other region down answers committed-but-not-replicated, a conflict made by writing the
-//! same key in both regions while they are cut off shows in `conflicts stats`, and bad input is
-//! refused with exit 2 before anything is sent.
+//! same key in both regions while they are cut off shows in `conflicts stats` (and in the
+//! `raftix_region_*` / `raftix_conflicts_*` metrics), and bad input is refused with exit 2
+//! before anything is sent.
 
 #[path = "support/process.rs"]
 mod process;
@@ -19,6 +20,20 @@ use extra_proc::ExtraProc;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// The value of the sample `series` (name and labels, exactly as exported) in `/metrics` of
+/// `node`.
+fn metric(node: &ExtraProc, series: &str) -> f64 {
+    let text = process::http_client()
+        .get(format!("{}/metrics", node.url()))
+        .send()
+        .and_then(|r| r.text())
+        .expect("GET /metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
 
 /// Runs `raftix ARGS` (no endpoints from the environment): exit code, stdout, stderr.
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -217,6 +232,24 @@ fn regions_are_managed_from_the_command_line() {
         .find(|l| l.starts_with("us "))
         .unwrap_or_else(|| panic!("no row for us:\n{text}"));
     assert!(row.contains(" yes "), "{text}");
+    assert_eq!(metric(&eu, r#"raftix_region_connected{region="us"}"#), 1.0);
+    assert_eq!(
+        metric(&eu, r#"raftix_region_lag_entries{region="us"}"#),
+        0.0
+    );
+    assert_eq!(
+        metric(&eu, r#"raftix_region_lag_seconds{region="us"}"#),
+        0.0
+    );
+    let acked = metric(&eu, r#"raftix_region_acked_seq{region="us"}"#);
+    assert_eq!(Some(acked as u64), link["last_acked_seq"].as_u64());
+    // us applied eu's write: its applied-from sequence for eu is eu's acknowledged one.
+    assert_eq!(
+        metric(&us, r#"raftix_region_applied_from_seq{region="eu"}"#),
+        acked
+    );
+    assert_eq!(metric(&eu, "raftix_conflicts_unresolved"), 0.0);
+    assert_eq!(metric(&eu, "raftix_conflicts_failed_total"), 0.0);
 
     // With us down, a sync write is committed in eu but not replicated: a warning, exit 0.
     us.stop();
@@ -267,6 +300,11 @@ fn regions_are_managed_from_the_command_line() {
             "{text}"
         );
         assert!(text.contains("multi-value  1"), "{text}");
+        assert_eq!(
+            metric(node, r#"raftix_conflicts_total{strategy="multi-value"}"#),
+            1.0
+        );
+        assert_eq!(metric(node, "raftix_conflicts_unresolved"), 1.0);
     }
 
     // Removing the link: listed no more.

@@ -510,6 +510,9 @@ async fn metrics_export_state_counters_histograms_and_http_traffic() {
             >= 3.0
     );
     assert!(text.contains("raftix_peer_lag_entries{peer="), "{text}");
+    // No region (`--region`): no multi-region series.
+    assert!(!text.contains("raftix_region_"), "{text}");
+    assert!(!text.contains("raftix_conflicts_"), "{text}");
     assert!(
         text.contains("raftix_http_request_duration_seconds_bucket"),
         "{text}"

@@ -85,6 +85,16 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(describe(&state, &regions_state(&state).await?)))
 }
 
+/// A 409 for a request whose idempotency key an earlier, refused, request used: the refusal
+/// was that request's (perhaps to another route), so it is reported as such rather than as
+/// this request's own 400 or 404.
+fn refused_before(index: u64, reason: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "this idempotency key was already used by a request refused at index {index} ({reason}); \
+         use a new key for a new request"
+    ))
+}
+
 /// Proposes a region change and answers with the regions after it.
 async fn change(
     state: &AppState,
@@ -95,6 +105,11 @@ async fn change(
 ) -> Result<HttpResponse, ApiError> {
     match propose(state, req, body, KvCommand::Region(change)).await? {
         Proposed::Relayed(response) => Ok(response),
+        Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            duplicate: true,
+            index,
+        } => Err(refused_before(index, &reason)),
         Proposed::Applied {
             output: KvOutput::Region,
             index,
@@ -406,6 +421,11 @@ pub async fn replicate(
     };
     match propose(&state, &req, &body, command).await? {
         Proposed::Relayed(response) => Ok(response),
+        Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            duplicate: true,
+            index,
+        } => Err(refused_before(index, &reason)),
         Proposed::Applied {
             output: KvOutput::RegionApplied { applied },
             ..
