@@ -253,7 +253,7 @@ fn regions_are_managed_from_the_command_line() {
 
     // With us down, a sync write is committed in eu but not replicated: a warning, exit 0.
     us.stop();
-    ok(&["region", "replication", "async", "--at", eu_url]);
+    ok(&["region", "replication", "async", "--endpoints", eu_url]);
     let listed = json(&["region", "list", "--endpoints", eu_url]);
     assert_eq!(listed["replication"]["mode"], "async", "{listed}");
     assert_eq!(listed["replication"]["timeout_ms"], 3000, "kept: {listed}");

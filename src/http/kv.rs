@@ -135,7 +135,9 @@ pub(super) async fn write(
                 return Err(ApiError::bad_request(reason));
             }
             let first_kind = kind_of_output(&response.output);
-            if response.duplicate && kind.is_some() && first_kind.is_some() && kind != first_kind {
+            // A first request of another kind (another key-value write, or a token or region
+            // change whose output is none of these) cannot answer this one.
+            if response.duplicate && kind.is_some() && kind != first_kind {
                 return Err(reused_request_id(response.first_index));
             }
             let mut body = answer(response.output)?;

@@ -137,6 +137,15 @@ pub struct RegionReplicationArgs {
         value_parser = clap::value_parser!(u64).range(1..=600_000),
     )]
     pub ack_timeout_ms: Option<u64>,
+    /// Nodes of this region to talk to (same as --at).
+    #[arg(
+        long,
+        value_name = "URLS",
+        value_delimiter = ',',
+        value_parser = parse_endpoint,
+        conflicts_with = "at"
+    )]
+    pub endpoints: Vec<String>,
     /// Connection flags (no --timeout-ms here: requests get 5000 ms).
     #[command(flatten)]
     pub conn: RegionConn,

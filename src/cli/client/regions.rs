@@ -179,7 +179,10 @@ fn primary(args: RegionPrimaryArgs) -> Result<u8, ClientError> {
     changed(&args.opts, &raw, &what)
 }
 
-fn replication(args: RegionReplicationArgs) -> Result<u8, ClientError> {
+fn replication(mut args: RegionReplicationArgs) -> Result<u8, ClientError> {
+    if !args.endpoints.is_empty() {
+        args.conn.at = std::mem::take(&mut args.endpoints);
+    }
     let opts = args.conn.into_opts().map_err(ClientError::Invalid)?;
     let mut body = json!({ "mode": args.mode });
     // Without --timeout-ms the region keeps its current wait timeout (the route would reset it).
