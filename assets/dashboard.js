@@ -80,6 +80,9 @@ function describeCommand(entry) {
     case "cas": return `CAS ${c.key}: ${value(c.expected, c.expected_base64)} -> ${value(c.value, c.value_base64)}`;
     case "token_put": return `TOKEN PUT ${c.name} (${c.role}${c.prefix ? `, prefix ${c.prefix}` : ""})`;
     case "token_delete": return `TOKEN DELETE ${c.name}`;
+    case "region": return `REGION ${c.change || ""}`;
+    case "region_apply": return `REGION APPLY from ${c.from}: ${c.mutations} mutation(s)${c.seqs ? `, seq ${c.seqs}` : ""}`;
+    case "region_acked": return `REGION ACKED by ${c.region} up to seq ${c.seq}`;
     case "txn": return `TXN ${(c.ops || []).map((o) => `${o.op.toUpperCase()} ${o.key}`).join(", ")}` +
       ((c.guards || []).length ? ` if ${c.guards.length} guard(s)` : "");
     default: return `${c.op || "?"} ${c.raw !== undefined ? c.raw : ""}`;

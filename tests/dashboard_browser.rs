@@ -342,6 +342,18 @@ fn dashboard_shows_region_links_and_conflicts() {
             .is_some_and(|t| t.starts_with("0 resolved, 0 failed merge(s), 0 key(s) with siblings")),
         "{page:#}"
     );
+    // The region change is described in the log view.
+    fx.wait_page("the region change in the log", |page| {
+        page["log"]
+            .as_array()?
+            .iter()
+            .any(|e| {
+                e["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("REGION Add"))
+            })
+            .then_some(())
+    });
     let shot = target.join("dashboard-regions.png");
     fx.must("screenshot", fx.browser.screenshot(&shot));
     assert_png(&shot);
