@@ -219,3 +219,57 @@ impl RegionConn {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_strategies_split_at_the_last_equals_sign() {
+        assert_eq!(
+            parse_prefix_strategy("a=b=multi-value"),
+            Ok(("a=b".to_string(), "multi-value".to_string()))
+        );
+        assert_eq!(
+            parse_prefix_strategy("hits:=custom:max"),
+            Ok(("hits:".to_string(), "custom:max".to_string()))
+        );
+        assert!(parse_prefix_strategy("no-strategy").is_err());
+        assert!(parse_prefix_strategy("=lww-register").is_err());
+        assert!(parse_prefix_strategy("p=newest").is_err());
+    }
+
+    #[test]
+    fn strategies_and_region_names_are_checked() {
+        for ok in [
+            "latest-timestamp",
+            "lww-register",
+            "multi-value",
+            "custom:union",
+        ] {
+            assert_eq!(parse_strategy(ok), Ok(ok.to_string()));
+        }
+        let err = parse_strategy("newest").expect_err("not a strategy");
+        assert!(err.contains("latest-timestamp"), "{err}");
+        assert_eq!(parse_region_id("eu-west_1"), Ok("eu-west_1".to_string()));
+        assert!(parse_region_id("").is_err());
+        assert!(parse_region_id("two words").is_err());
+        assert!(parse_region_id(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn connection_flags_default_like_the_common_ones() {
+        let conn = RegionConn {
+            at: vec!["http://127.0.0.1:9".to_string()],
+            token: Some("t".to_string()),
+            tls: Default::default(),
+            json: true,
+        };
+        let opts = conn.into_opts().expect("options");
+        assert_eq!(opts.endpoints, ["http://127.0.0.1:9"]);
+        assert_eq!(opts.token.as_deref(), Some("t"));
+        assert!(opts.json);
+        assert_eq!(opts.timeout_ms, 5000);
+        assert_eq!(opts.replication, None);
+    }
+}
