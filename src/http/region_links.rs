@@ -39,7 +39,7 @@ pub struct LinkView {
     pub failures: u64,
 }
 
-/// The regions state and every link, as of `now_ms`.
+/// The regions state and every link, now.
 pub async fn link_views(state: &AppState) -> Result<(RegionsState, Vec<LinkView>), ApiError> {
     let kv = state.kv.clone();
     let links = state.links.clone();
