@@ -1,5 +1,5 @@
-// raftix dashboard: polls /api/status, /api/logs and /v1/kv, renders them, and posts commands
-// to /api/command. Plain DOM, no dependencies; every user-supplied string goes in as text.
+// raftix dashboard: polls /api/status, /api/logs, /v1/kv, /v1/regions/status and
+// /v1/conflicts/stats, renders them, and posts commands to /api/command. Plain DOM, no dependencies; every user-supplied string goes in as text.
 "use strict";
 
 const POLL_MS = 500;
@@ -82,6 +82,9 @@ function describeCommand(entry) {
     case "cas": return `CAS ${c.key}: ${value(c.expected, c.expected_base64)} -> ${value(c.value, c.value_base64)}`;
     case "token_put": return `TOKEN PUT ${c.name} (${c.role}${c.prefix ? `, prefix ${c.prefix}` : ""})`;
     case "token_delete": return `TOKEN DELETE ${c.name}`;
+    case "region": return `REGION ${c.change || ""}`;
+    case "region_apply": return `REGION APPLY from ${c.from}: ${c.mutations} mutation(s)${c.seqs ? `, seq ${c.seqs}` : ""}`;
+    case "region_acked": return `REGION ACKED by ${c.region} up to seq ${c.seq}`;
     case "txn": return `TXN ${(c.ops || []).map((o) => `${o.op.toUpperCase()} ${o.key}`).join(", ")}` +
       ((c.guards || []).length ? ` if ${c.guards.length} guard(s)` : "");
     default: return `${c.op || "?"} ${c.raw !== undefined ? c.raw : ""}`;
@@ -184,6 +187,43 @@ function renderKv(page) {
     : [el("tr", { class: "empty" }, el("td", { colspan: 2 }, "No keys yet: try SET greeting hello world"))]));
 }
 
+// Multi-region: one row per link to a remote region (the leader's view). The Regions and
+// Conflicts panels stay hidden while the node has no region (`raftix serve` without --region).
+function renderRegions(status) {
+  const active = status.local !== null && status.local !== undefined;
+  $("regions-panel").hidden = !active;
+  $("conflicts-panel").hidden = !active;
+  if (!active) return;
+  const primary = status.primary ? `, primary ${status.primary}` : "";
+  const mode = status.replication ? `, writes ${status.replication.mode}` : "";
+  $("regions-info").textContent = `region ${status.local}${primary}${mode}`;
+  const rows = (status.regions || []).map((r) => {
+    const lagS = typeof r.lag_seconds === "number" ? r.lag_seconds.toFixed(1) : "–";
+    return el("tr", { "data-region": r.id, "data-connected": r.connected, "data-lag": r.lag_entries },
+      el("td", {}, r.id, r.primary ? el("span", { class: "subtle" }, " (primary)") : null),
+      el("td", { class: r.connected ? "state-committed" : "state-down" }, r.connected ? "✓ connected" : "✗ not connected"),
+      el("td", { "data-field": "lag_entries" }, show(r.lag_entries)),
+      el("td", { "data-field": "lag_seconds" }, lagS),
+      el("td", { "data-field": "last_acked_seq" }, show(r.last_acked_seq)),
+      el("td", { "data-field": "last_seq" }, show(r.last_seq)),
+      el("td", { "data-field": "applied_from_seq" }, show(r.applied_from_seq)),
+      el("td", { "data-field": "last_error", class: "entry" }, show(r.last_error)));
+  });
+  $("regions-view").tBodies[0].replaceChildren(...(rows.length ? rows
+    : [el("tr", { class: "empty" }, el("td", { colspan: 8 }, "No remote region: add one with raftix region add."))]));
+}
+
+function renderConflicts(stats) {
+  $("conflicts-info").textContent =
+    `${stats.total} resolved, ${stats.failed} failed merge(s), ${stats.unresolved} key(s) with siblings`;
+  $("conflicts-panel").dataset.total = stats.total;
+  $("conflicts-panel").dataset.unresolved = stats.unresolved;
+  const rows = Object.entries(stats.by_strategy || {}).map(([strategy, n]) =>
+    el("tr", { "data-strategy": strategy }, el("td", {}, strategy), el("td", {}, n)));
+  $("conflicts-view").tBodies[0].replaceChildren(...(rows.length ? rows
+    : [el("tr", { class: "empty" }, el("td", { colspan: 2 }, "No conflict so far."))]));
+}
+
 function setConnection(state, text) {
   const conn = $("connection");
   conn.dataset.state = state;
@@ -193,8 +233,9 @@ function setConnection(state, text) {
 }
 
 async function refresh() {
-  const [status, log, kv] = await Promise.allSettled([
+  const [status, log, kv, regions, conflicts] = await Promise.allSettled([
     getJson("/api/status"), getJson(`/api/logs?limit=${LOG_LIMIT}`), getJson(`/v1/kv?limit=${KV_LIMIT}`),
+    getJson("/v1/regions/status"), getJson("/v1/conflicts/stats"),
   ]);
   const problems = [];
   const take = (name, result, render) => {
@@ -209,6 +250,11 @@ async function refresh() {
   take("status", status, renderStatus);
   take("logs", log, renderLog);
   take("kv", kv, renderKv);
+  // The region panels are shown once /v1/regions/status names this region; until then a failed
+  // poll of it (no leader yet, say) is not a problem of the page.
+  const regionsOk = regions.status === "fulfilled" && regions.value.ok;
+  if (regionsOk || !$("regions-panel").hidden) take("regions", regions, renderRegions);
+  if (!$("regions-panel").hidden) take("conflicts", conflicts, renderConflicts);
   if (problems.length === 0) {
     setConnection("ok", "live");
     $("updated").textContent = new Date().toLocaleTimeString();

@@ -1,5 +1,6 @@
 //! The dashboard's server side: the page and its assets, and the seed-compatible `/api/*`
-//! endpoints, on an in-process 3-node cluster serving HTTP on loopback.
+//! endpoints, on an in-process 3-node cluster serving HTTP on loopback; and the region routes
+//! its Regions and Conflicts panels poll, on a cluster without and with `--region`.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -110,6 +111,31 @@ async fn page_assets_and_api_through_a_follower() {
         !html.contains("http://") && !html.contains("https://"),
         "no external fetch"
     );
+    // The Regions and Conflicts panels start hidden; the script polls their routes.
+    for id in ["regions-panel", "conflicts-panel"] {
+        let at = html
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in the page"));
+        let tag_end = at + html[at..].find('>').expect("tag end");
+        assert!(html[at..tag_end].contains("hidden"), "#{id} not hidden");
+    }
+    for id in ["regions-view", "conflicts-view"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "no #{id}");
+    }
+    let mut js = client
+        .get(format!("{base}/assets/dashboard.js"))
+        .send()
+        .await
+        .expect("send");
+    let js = String::from_utf8(js.body().await.expect("body").to_vec()).expect("UTF-8");
+    for route in ["/v1/regions/status", "/v1/conflicts/stats"] {
+        assert!(js.contains(route), "the script does not poll {route}");
+    }
+    // Without --region the status names no region (the panels stay hidden).
+    let (code, regions) = get_json(&client, format!("{base}/v1/regions/status")).await;
+    assert_eq!(code, 200, "{regions}");
+    assert_eq!(regions["local"], Value::Null, "{regions}");
+    assert_eq!(regions["regions"], json!([]), "{regions}");
     for asset in ["/assets/dashboard.js", "/assets/dashboard.css"] {
         let resp = client
             .get(format!("{base}{asset}"))
@@ -218,6 +244,61 @@ async fn page_assets_and_api_through_a_follower() {
     })
     .await;
     assert_eq!(status["leader"].as_u64(), Some(leader), "{status}");
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn region_panels_data_through_a_follower() {
+    let mut c = TestCluster::start_with(3, |config| config.region = Some("eu".into())).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let follower = *c.ids().iter().find(|&&id| id != leader).expect("follower");
+    c.wait_until("the follower knows the leader's address", ELECTION, |s| {
+        s[&follower].leader_addr.is_some()
+    })
+    .await;
+    let base = c.url(follower);
+    let client = awc::Client::default();
+
+    // A region without remote regions: named, so the panels show (with no row).
+    let (code, regions) = get_json(&client, format!("{base}/v1/regions/status")).await;
+    assert_eq!(code, 200, "{regions}");
+    assert_eq!(regions["local"], "eu", "{regions}");
+    assert_eq!(regions["regions"], json!([]), "{regions}");
+
+    // A remote region nobody serves: listed, not connected, one write behind.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut resp = client
+        .post(format!("{base}/v1/regions"))
+        .send_json(&json!({"id": "us", "endpoints": [format!("127.0.0.1:{port}")]}))
+        .await
+        .expect("send");
+    let body = resp.body().await.expect("body");
+    assert_eq!(resp.status().as_u16(), 201, "{body:?}");
+    let put = client
+        .put(format!("{base}/v1/kv/k"))
+        .send_body("v")
+        .await
+        .expect("send");
+    assert_eq!(put.status().as_u16(), 200);
+    // (This in-process cluster runs no shipper: the link is as a fresh leader sees it.)
+    let (code, regions) = get_json(&client, format!("{base}/v1/regions/status")).await;
+    assert_eq!(code, 200, "{regions}");
+    let link = regions["regions"][0].clone();
+    assert_eq!(link["id"], "us", "{link}");
+    assert_eq!(link["connected"], false, "{link}");
+    assert_eq!(link["lag_entries"], 1, "{link}");
+    assert_eq!(link["last_acked_seq"], 0, "{link}");
+    assert!(link["lag_seconds"].as_f64().is_some(), "{link}");
+    let (code, stats) = get_json(&client, format!("{base}/v1/conflicts/stats")).await;
+    assert_eq!(code, 200, "{stats}");
+    assert_eq!(
+        stats,
+        json!({"total": 0, "by_strategy": {}, "failed": 0, "unresolved": 0})
+    );
     c.shutdown().await;
 }
 

@@ -44,6 +44,13 @@ return {
     text: r.cells[2].textContent })),
   history: [...document.querySelectorAll('#command-history li')].map((l) => ({
     ok: l.dataset.ok === 'true', text: l.textContent })),
+  regions_hidden: document.getElementById('regions-panel')?.hidden ?? null,
+  conflicts_hidden: document.getElementById('conflicts-panel')?.hidden ?? null,
+  regions: [...document.querySelectorAll('#regions-view tr[data-region]')].map((r) => ({
+    region: r.dataset.region, connected: r.dataset.connected === 'true', lag: Number(r.dataset.lag),
+    last_error: r.querySelector('[data-field=last_error]').textContent })),
+  regions_info: text('regions-info'),
+  conflicts_info: text('conflicts-info'),
   leader: text('summary-leader'),
   connection: document.getElementById('connection')?.dataset.state ?? null,
   connection_text: text('connection'),
@@ -231,6 +238,9 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
             (healthy && active && leaders(page) == [leader]).then_some(())
         },
     );
+    let page = fx.snapshot();
+    assert_eq!(page["regions_hidden"], true, "no --region: {page:#}");
+    assert_eq!(page["conflicts_hidden"], true, "no --region: {page:#}");
 
     // A put typed into the command box shows up in the key-value view and the log.
     fx.run_command("SET dash-key hello from chromium");
@@ -268,6 +278,85 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     fx.must("screenshot", fx.browser.screenshot(&after));
     assert_png(&before);
     assert_png(&after);
+}
+
+#[test]
+fn dashboard_shows_region_links_and_conflicts() {
+    let Some((chromium, driver)) = browser_binaries() else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("raftix-dash-region-")
+        .tempdir()
+        .expect("tempdir");
+    let cluster = ProcCluster::start_with(1, dir, &["--region", "eu"]);
+    cluster.wait_leader(LEADER_TIMEOUT);
+    let base = format!("http://127.0.0.1:{}", cluster.node(1).http_port);
+    // A remote region nobody serves: the link stays down, with an error, one write behind.
+    let dead = process::alloc_ports(1)[0];
+    let added = process::http_client()
+        .post(format!("{base}/v1/regions"))
+        .json(&serde_json::json!({"id": "us", "endpoints": [format!("127.0.0.1:{dead}")]}))
+        .send()
+        .unwrap_or_else(|e| cluster.fail(&format!("POST /v1/regions: {e}")));
+    assert_eq!(added.status().as_u16(), 201);
+    cluster.put_ok("waiting-for-us", b"v");
+    let driver_log = cluster.dir().join("chromedriver.log");
+    let browser = Browser::launch(&chromium, &driver, &driver_log)
+        .unwrap_or_else(|e| cluster.fail(&format!("cannot start headless Chromium: {e}")));
+    let target = target_dir();
+    let fx = Fixture {
+        cluster,
+        browser,
+        screenshot_on_failure: target.join("dashboard-region-failure.png"),
+    };
+    fx.must(
+        &format!("load {base}/"),
+        fx.browser.goto(&format!("{base}/")),
+    );
+    let page = fx.wait_page(
+        "the Regions panel with the link to us down and its error",
+        |page| {
+            let row = page["regions"].as_array()?.first()?.clone();
+            (page["regions_hidden"] == false
+                && row["region"] == "us"
+                && row["connected"] == false
+                && row["lag"] == 1
+                && row["last_error"] != "–")
+                .then(|| page.clone())
+        },
+    );
+    assert!(
+        page["regions_info"]
+            .as_str()
+            .is_some_and(|t| t.contains("region eu")),
+        "{page:#}"
+    );
+    let page = fx.wait_page("the Conflicts panel", |page| {
+        (page["conflicts_hidden"] == false && page["conflicts_info"].as_str()?.contains("resolved"))
+            .then(|| page.clone())
+    });
+    assert!(
+        page["conflicts_info"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("0 resolved, 0 failed merge(s), 0 key(s) with siblings")),
+        "{page:#}"
+    );
+    // The region change is described in the log view.
+    fx.wait_page("the region change in the log", |page| {
+        page["log"]
+            .as_array()?
+            .iter()
+            .any(|e| {
+                e["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("REGION Add"))
+            })
+            .then_some(())
+    });
+    let shot = target.join("dashboard-regions.png");
+    fx.must("screenshot", fx.browser.screenshot(&shot));
+    assert_png(&shot);
 }
 
 /// SHA-256 (with ring, through rustls) of `data`.

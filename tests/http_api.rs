@@ -510,6 +510,9 @@ async fn metrics_export_state_counters_histograms_and_http_traffic() {
             >= 3.0
     );
     assert!(text.contains("raftix_peer_lag_entries{peer="), "{text}");
+    // No region (`--region`): no multi-region series.
+    assert!(!text.contains("raftix_region_"), "{text}");
+    assert!(!text.contains("raftix_conflicts_"), "{text}");
     assert!(
         text.contains("raftix_http_request_duration_seconds_bucket"),
         "{text}"
@@ -567,6 +570,14 @@ async fn openapi_document_describes_every_route() {
         "/api/logs",
         "/api/command",
         "/",
+        "/v1/regions",
+        "/v1/regions/{id}",
+        "/v1/regions/primary",
+        "/v1/regions/replication",
+        "/v1/regions/status",
+        "/v1/regions/replicate",
+        "/v1/conflicts/stats",
+        "/v1/conflicts/policy",
     ]);
     assert_eq!(paths, expected);
     assert!(doc["components"]["schemas"]["NodeStatus"].is_object());
@@ -582,5 +593,60 @@ async fn openapi_document_describes_every_route() {
             );
         }
     }
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn an_idempotency_key_reused_across_region_and_key_routes_is_a_409() {
+    let c = TestCluster::start_with(1, |config| config.region = Some("eu".into())).await;
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let app = test::init_service(App::new().configure(http::configure(state(&c, leader)))).await;
+    let keyed = |req: test::TestRequest, key: &str| req.insert_header(("Idempotency-Key", key));
+
+    // A region change, then a key-value write with its key: not a retry of it.
+    let (status, _, body) = call!(
+        app,
+        keyed(test::TestRequest::post().uri("/v1/regions"), "k1")
+            .set_json(json!({"id": "us", "endpoints": ["127.0.0.1:1"]}))
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    for req in [
+        test::TestRequest::delete().uri("/v1/kv/x"),
+        test::TestRequest::post()
+            .uri("/v1/txn")
+            .set_json(json!({"guards": [], "ops": []})),
+    ] {
+        let (status, _, body) = call!(app, keyed(req, "k1"));
+        assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(json_of(&body)["error"], "request_id_reused");
+    }
+
+    // A refused region change, then another region change with its key: the refusal was the
+    // first request's, so this one is told so (409), not answered with that 404.
+    let (status, _, _) = call!(
+        app,
+        keyed(test::TestRequest::delete().uri("/v1/regions/mars"), "k2")
+    );
+    assert_eq!(status, 404);
+    let (status, _, body) = call!(
+        app,
+        keyed(test::TestRequest::put().uri("/v1/conflicts/policy"), "k2").set_json(json!({}))
+    );
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        json_of(&body)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no region \"mars\"")),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // The policy was not changed by it, and a fresh key changes it.
+    let (status, _, body) = call!(
+        app,
+        keyed(test::TestRequest::put().uri("/v1/conflicts/policy"), "k3")
+            .set_json(json!({"default": "multi-value"}))
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json_of(&body)["policy"]["default"], "multi-value");
     c.shutdown().await;
 }

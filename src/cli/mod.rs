@@ -38,7 +38,8 @@ pub const EXIT_FAILURE: u8 = 1;
     about,
     propagate_version = true,
     after_help = "Client subcommands (put, get, del, cas, list, status, members, log, \
-                  transfer-leader, member, snapshot, backup, token) exit with 0 success, 1 cluster \
+                  transfer-leader, member, snapshot, backup, token, region, conflicts) exit with 0 \
+                  success, 1 cluster \
                   unavailable, 2 usage error, 3 key not found, 4 CAS not swapped, 5 invalid \
                   request; see `raftix put --help`."
 )]

@@ -7,7 +7,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
-use prometheus::{Encoder, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 use super::{ApiError, AppState};
 use crate::core::Role;
@@ -173,6 +176,9 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         "HTTP requests this node is serving now (bounded by --max-inflight-requests)",
         i64::try_from(state.inflight.current()).unwrap_or(i64::MAX),
     );
+    if state.region.is_some() {
+        region_metrics(&state, &now).await?;
+    }
     let mut families = state.node.metrics().registry.gather();
     families.extend(now.gather());
     families.extend(state.refusals.registry.gather());
@@ -184,4 +190,83 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok()
         .content_type(encoder.format_type())
         .body(out))
+}
+
+/// Per remote region: link connected (this node's shipper: 0 on followers), lag in entries and
+/// seconds, last acknowledged sequence, last sequence applied from it; conflicts resolved here
+/// by strategy, failed merges and keys holding unresolved siblings (the same on every node).
+async fn region_metrics(state: &AppState, now: &Registry) -> Result<(), ApiError> {
+    let (regions, links) = super::region_links::link_views(state).await?;
+    let int = |name: &str, help: &str| gauge_vec(now, name, help, "region");
+    let connected = int(
+        "raftix_region_connected",
+        "1 when this node's last exchange with the region succeeded (only the leader ships)",
+    );
+    let lag = int(
+        "raftix_region_lag_entries",
+        "Mutations of this region the remote region has not acknowledged",
+    );
+    let acked = int(
+        "raftix_region_acked_seq",
+        "Last outbox sequence of this region the remote region acknowledged",
+    );
+    let applied = int(
+        "raftix_region_applied_from_seq",
+        "Last outbox sequence of the remote region applied here",
+    );
+    let lag_seconds = GaugeVec::new(
+        Opts::new(
+            "raftix_region_lag_seconds",
+            "Age of the oldest mutation the remote region has not acknowledged (0 when none)",
+        ),
+        &["region"],
+    )
+    .ok()
+    .filter(|g| now.register(Box::new(g.clone())).is_ok());
+    for link in &links {
+        let label = [link.id.as_str()];
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if let Some(g) = &connected {
+            g.with_label_values(&label).set(i64::from(link.connected));
+        }
+        if let Some(g) = &lag {
+            g.with_label_values(&label).set(as_i64(link.lag_entries));
+        }
+        if let Some(g) = &acked {
+            g.with_label_values(&label).set(as_i64(link.acked));
+        }
+        if let Some(g) = &applied {
+            g.with_label_values(&label).set(as_i64(link.applied_from));
+        }
+        if let Some(g) = &lag_seconds {
+            g.with_label_values(&label).set(link.lag_seconds);
+        }
+    }
+    if let Ok(total) = IntCounterVec::new(
+        Opts::new(
+            "raftix_conflicts_total",
+            "Conflicts between regions resolved here, by strategy",
+        ),
+        &["strategy"],
+    ) {
+        if now.register(Box::new(total.clone())).is_ok() {
+            for (strategy, n) in &regions.stats.by_strategy {
+                total.with_label_values(&[strategy]).inc_by(*n);
+            }
+        }
+    }
+    if let Ok(failed) = IntCounter::new(
+        "raftix_conflicts_failed_total",
+        "Conflicts where a custom merge failed and latest-timestamp decided",
+    ) {
+        failed.inc_by(regions.stats.failed);
+        let _ = now.register(Box::new(failed));
+    }
+    gauge(
+        now,
+        "raftix_conflicts_unresolved",
+        "Keys holding several siblings (multi-value conflicts not yet superseded)",
+        i64::try_from(regions.unresolved).unwrap_or(i64::MAX),
+    );
+    Ok(())
 }

@@ -6,6 +6,11 @@ use actix_web::HttpResponse;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use super::regions_schema::{
+    ConflictStatsAnswer, LinkStatusBody, PolicyBody, PolicyRequest, PrimaryRequest,
+    RegionAddRequest, RegionInfo, RegionsAnswer, RegionsStatusAnswer, ReplicateAnswer,
+    ReplicationOutcome, ReplicationRequest, ReplicationSetting, SiblingBody, SiblingsAnswer,
+};
 use crate::messages::node::{ClusterView, MemberView, NodeStatus, PeerProgress};
 
 /// Every error answer.
@@ -32,6 +37,9 @@ pub struct WriteAnswer {
     pub term: u64,
     /// Present (true) when this was a retry of an already applied request.
     pub duplicate: Option<bool>,
+    /// Multi-region: what the regions waited for acknowledged (present when the write
+    /// waited: `semi-sync` or `sync`).
+    pub replication: Option<ReplicationOutcome>,
 }
 
 /// Answer of `DELETE /v1/kv/{key}`.
@@ -43,6 +51,9 @@ pub struct DeleteAnswer {
     pub index: u64,
     /// Term.
     pub term: u64,
+    /// Multi-region: what the regions waited for acknowledged (present when the write
+    /// waited: `semi-sync` or `sync`).
+    pub replication: Option<ReplicationOutcome>,
 }
 
 /// Body of `POST /v1/kv/{key}/cas`.
@@ -65,6 +76,9 @@ pub struct CasAnswer {
     pub index: u64,
     /// Term.
     pub term: u64,
+    /// Multi-region: what the regions waited for acknowledged (present when the write
+    /// waited: `semi-sync` or `sync`).
+    pub replication: Option<ReplicationOutcome>,
 }
 
 /// One key of a listing.
@@ -131,6 +145,9 @@ pub struct TxnAnswer {
     pub index: u64,
     /// Term.
     pub term: u64,
+    /// Multi-region: what the regions waited for acknowledged (present when the write
+    /// waited: `semi-sync` or `sync`).
+    pub replication: Option<ReplicationOutcome>,
 }
 
 /// One log entry as shown by `GET /v1/log`.
@@ -319,6 +336,15 @@ pub struct TokenRevoked {
         super::seed_api::logs,
         super::seed_api::command::command,
         super::dashboard::index,
+        super::regions::list,
+        super::regions::add,
+        super::regions::remove,
+        super::regions::set_primary,
+        super::regions::set_replication,
+        super::regions::set_policy,
+        super::regions::status,
+        super::regions::stats,
+        super::regions::replicate,
         openapi_json,
     ),
     components(schemas(
@@ -347,7 +373,22 @@ pub struct TokenRevoked {
         NodeStatus,
         PeerProgress,
         ClusterView,
-        MemberView
+        MemberView,
+        ReplicationSetting,
+        PolicyBody,
+        RegionInfo,
+        RegionsAnswer,
+        RegionAddRequest,
+        PrimaryRequest,
+        ReplicationRequest,
+        PolicyRequest,
+        LinkStatusBody,
+        RegionsStatusAnswer,
+        ConflictStatsAnswer,
+        ReplicateAnswer,
+        SiblingBody,
+        SiblingsAnswer,
+        ReplicationOutcome
     ))
 )]
 pub struct ApiDoc;

@@ -24,7 +24,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::input::{json_body, read_body};
+use super::openapi::ErrorBody;
 use super::read::{prepare, ReadPlan};
+use super::regions_schema::{
+    ConflictStatsAnswer, PolicyRequest, PrimaryRequest, RegionAddRequest, RegionsAnswer,
+    RegionsStatusAnswer, ReplicateAnswer, ReplicationRequest,
+};
 use super::write::{client_of, propose, to_leader, Proposed};
 use super::{ApiError, AppState};
 use crate::core::Role;
@@ -45,7 +50,13 @@ async fn regions_state(state: &AppState) -> Result<RegionsState, ApiError> {
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn describe(state: &RegionsState) -> Value {
+/// This region's name: the replicated one (set by the first region added), else this node's
+/// `--region`.
+fn local_of(app: &AppState, state: &RegionsState) -> Option<String> {
+    state.local.clone().or_else(|| app.region.clone())
+}
+
+fn describe(app: &AppState, state: &RegionsState) -> Value {
     let prefixes: BTreeMap<&String, String> = state
         .policy
         .prefixes
@@ -53,7 +64,7 @@ fn describe(state: &RegionsState) -> Value {
         .map(|(p, s)| (p, s.to_string()))
         .collect();
     json!({
-        "local": state.local,
+        "local": local_of(app, state),
         "primary": state.primary,
         "replication": {"mode": state.ack.as_str(), "timeout_ms": state.ack_timeout_ms},
         "policy": {"default": state.policy.default.to_string(), "prefixes": prefixes},
@@ -66,11 +77,22 @@ fn describe(state: &RegionsState) -> Value {
 }
 
 /// Lists the regions.
+#[utoipa::path(get, path = "/v1/regions", tag = "regions", params(("consistency" = Option<String>, Query, description = "linearizable (default) or stale"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "This region, the primary, the acknowledgement mode, the conflict policy and the remote regions", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad consistency level", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "The leader did not answer in time", body = ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);
     }
-    Ok(HttpResponse::Ok().json(describe(&regions_state(&state).await?)))
+    Ok(HttpResponse::Ok().json(describe(&state, &regions_state(&state).await?)))
+}
+
+/// A 409 for a request whose idempotency key an earlier, refused, request used: the refusal
+/// was that request's (perhaps to another route), so it is reported as such rather than as
+/// this request's own 400 or 404.
+fn refused_before(index: u64, reason: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "this idempotency key was already used by a request refused at index {index} ({reason}); \
+         use a new key for a new request"
+    ))
 }
 
 /// Proposes a region change and answers with the regions after it.
@@ -84,11 +106,16 @@ async fn change(
     match propose(state, req, body, KvCommand::Region(change)).await? {
         Proposed::Relayed(response) => Ok(response),
         Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            duplicate: true,
+            index,
+        } => Err(refused_before(index, &reason)),
+        Proposed::Applied {
             output: KvOutput::Region,
             index,
             ..
         } => {
-            let mut answer = describe(&regions_state(state).await?);
+            let mut answer = describe(state, &regions_state(state).await?);
             answer["index"] = json!(index);
             Ok(if created {
                 HttpResponse::Created().json(answer)
@@ -120,6 +147,7 @@ struct AddBody {
 }
 
 /// Adds (or updates) a remote region.
+#[utoipa::path(post, path = "/v1/regions", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = RegionAddRequest, responses((status = 201, description = "Added (or its endpoints replaced): the regions after the change", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn add(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -153,6 +181,7 @@ pub async fn add(
 }
 
 /// Removes a remote region.
+#[utoipa::path(delete, path = "/v1/regions/{id}", tag = "regions", params(("id" = String, Path, description = "The remote region"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "Removed: the regions after the change", body = RegionsAnswer), (status = 404, description = "No such region", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn remove(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -177,6 +206,7 @@ struct PrimaryBody {
 }
 
 /// Sets or clears the primary region.
+#[utoipa::path(put, path = "/v1/regions/primary", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = PrimaryRequest, responses((status = 200, description = "Set: the regions after the change", body = RegionsAnswer), (status = 404, description = "No such region", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn set_primary(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -209,6 +239,7 @@ struct ReplicationBody {
 const MAX_ACK_TIMEOUT_MS: u64 = 600_000;
 
 /// Sets how writes wait for other regions.
+#[utoipa::path(put, path = "/v1/regions/replication", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = ReplicationRequest, responses((status = 200, description = "Set: the regions after the change", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn set_replication(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -258,6 +289,7 @@ fn strategy(text: &str) -> Result<Strategy, ApiError> {
 }
 
 /// Replaces the conflict policy.
+#[utoipa::path(put, path = "/v1/conflicts/policy", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = PolicyRequest, responses((status = 200, description = "Replaced: the regions (and policy) after the change", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn set_policy(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -281,6 +313,7 @@ pub async fn set_policy(
 }
 
 /// The state of every link, as the leader sees it.
+#[utoipa::path(get, path = "/v1/regions/status", tag = "regions", responses((status = 200, description = "Every link as the leader sees it (a follower forwards)", body = RegionsStatusAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "The leader did not answer in time", body = ErrorBody)))]
 pub async fn status(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -301,46 +334,29 @@ pub async fn status(
         let client = client_of(&req);
         return to_leader(&state, &client, &req, &Bytes::new(), node.leader, addr).await;
     }
-    let regions = regions_state(&state).await?;
-    let links = state.links.snapshot();
-    let now = super::auth::now_ms();
-    let last = regions.last_seq();
-    let oldest_unacked = |acked: u64| -> Option<u64> {
-        let kv = state.kv.clone();
-        kv.outbox(acked + 1, 1)
-            .ok()
-            .and_then(|e| e.first().map(|e| e.version.hlc.physical_ms))
-    };
-    let list: Vec<Value> = regions
-        .remotes
-        .values()
-        .map(|r| {
-            let link = links.get(&r.id).cloned().unwrap_or_default();
-            let lag_entries = last.saturating_sub(r.acked);
-            let lag_seconds = if lag_entries == 0 {
-                0.0
-            } else {
-                oldest_unacked(r.acked).map_or(0.0, |at| now.saturating_sub(at) as f64 / 1000.0)
-            };
+    let (regions, views) = super::region_links::link_views(&state).await?;
+    let list: Vec<Value> = views
+        .into_iter()
+        .map(|l| {
             json!({
-                "id": r.id,
-                "endpoints": r.endpoints,
-                "primary": regions.primary.as_ref() == Some(&r.id),
-                "connected": link.connected,
-                "last_error": link.last_error,
-                "last_contact_ms": link.last_contact_ms,
-                "last_acked_seq": r.acked,
-                "last_seq": last,
-                "lag_entries": lag_entries,
-                "lag_seconds": lag_seconds,
-                "applied_from_seq": r.applied,
-                "shipped": link.shipped,
-                "failures": link.failures,
+                "id": l.id,
+                "endpoints": l.endpoints,
+                "primary": l.primary,
+                "connected": l.connected,
+                "last_error": l.last_error,
+                "last_contact_ms": l.last_contact_ms,
+                "last_acked_seq": l.acked,
+                "last_seq": l.last_seq,
+                "lag_entries": l.lag_entries,
+                "lag_seconds": l.lag_seconds,
+                "applied_from_seq": l.applied_from,
+                "shipped": l.shipped,
+                "failures": l.failures,
             })
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({
-        "local": regions.local,
+        "local": local_of(&state, &regions),
         "primary": regions.primary,
         "replication": {"mode": regions.ack.as_str(), "timeout_ms": regions.ack_timeout_ms},
         "regions": list,
@@ -348,6 +364,7 @@ pub async fn status(
 }
 
 /// Conflict statistics.
+#[utoipa::path(get, path = "/v1/conflicts/stats", tag = "regions", params(("consistency" = Option<String>, Query, description = "linearizable (default) or stale"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "Conflicts resolved in this region", body = ConflictStatsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad consistency level", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "The leader did not answer in time", body = ErrorBody)))]
 pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);
@@ -362,6 +379,7 @@ pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 }
 
 /// Applies a batch from another region.
+#[utoipa::path(post, path = "/v1/regions/replicate", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A bincode ReplicateBatch (between regions)"), responses((status = 200, description = "Applied: the last sequence of the sender applied here", body = ReplicateAnswer), (status = 404, description = "The sender is not a registered region", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn replicate(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -404,6 +422,11 @@ pub async fn replicate(
     };
     match propose(&state, &req, &body, command).await? {
         Proposed::Relayed(response) => Ok(response),
+        Proposed::Applied {
+            output: KvOutput::Rejected { reason },
+            duplicate: true,
+            index,
+        } => Err(refused_before(index, &reason)),
         Proposed::Applied {
             output: KvOutput::RegionApplied { applied },
             ..

@@ -9,7 +9,7 @@ use super::endpoint::parse_endpoint;
 use super::error::EXIT_CODES_HELP;
 
 /// The endpoints `raftix up` serves by default, one per node.
-const DEFAULT_ENDPOINTS: [&str; 3] = [
+pub(super) const DEFAULT_ENDPOINTS: [&str; 3] = [
     "http://127.0.0.1:8001",
     "http://127.0.0.1:8002",
     "http://127.0.0.1:8003",
@@ -59,6 +59,12 @@ pub struct ClientOpts {
     /// leader (durable on the leader only; `put`/`del` only).
     #[arg(long, value_name = "LEVEL", value_parser = ["quorum", "all", "leader"])]
     pub ack: Option<String>,
+    /// Multi-region: what `put`, `del` and `cas` wait for besides the local commit: async,
+    /// semi-sync (the primary region) or sync (every region); default: the region's setting
+    /// (`raftix region replication`). A wait that times out prints a warning (committed
+    /// here, not yet remotely) and exits 0; --timeout-ms must exceed the region's wait timeout.
+    #[arg(long, value_name = "MODE", value_parser = ["async", "semi-sync", "sync"])]
+    pub replication: Option<String>,
 }
 
 /// The client subcommands (merged into `raftix`'s own subcommands).
@@ -104,6 +110,12 @@ pub enum ClientCommand {
     /// Manage replicated API tokens (admin): create (prints the secret once), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Multi-region replication: list, add, remove, primary, replication, status.
+    #[command(subcommand)]
+    Region(super::region_args::RegionCommand),
+    /// Conflicts between regions: stats, policy.
+    #[command(subcommand)]
+    Conflicts(super::region_args::ConflictsCommand),
 }
 
 /// `token create|list|revoke`: replicated bearer tokens, stored by the cluster (only the

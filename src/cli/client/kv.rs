@@ -29,6 +29,27 @@ impl Written {
     }
 }
 
+/// Multi-region: warns on stderr when a write that waited for other regions answered before
+/// they acknowledged it (202: committed here, not yet remotely).
+fn warn_unreplicated(body: &Value) {
+    let replication = &body["replication"];
+    if replication["replicated"].as_bool() != Some(false) {
+        return;
+    }
+    let pending: Vec<&str> = replication["pending"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    eprintln!(
+        "warning: committed in this region but not yet acknowledged by region(s) {} ({} wait \
+         timed out); it will be replicated when the link allows",
+        pending.join(", "),
+        replication["mode"].as_str().unwrap_or("replication"),
+    );
+}
+
 /// Refuses an empty key before sending anything (the server would refuse it too).
 fn check_key(key: &str) -> Result<(), ClientError> {
     if key.is_empty() {
@@ -58,6 +79,7 @@ pub fn put(args: PutArgs) -> Result<u8, ClientError> {
     );
     let answer = check(session.send(&request)?, Some(&args.key))?;
     let (body, written): (Value, Written) = decode(&answer)?;
+    warn_unreplicated(&body);
     if args.opts.json {
         json_line(&body)?;
     } else {
@@ -107,6 +129,7 @@ pub fn del(args: KeyArgs) -> Result<u8, ClientError> {
     let request = Request::write(Method::DELETE, key_path(&args.key), None);
     let answer = check(session.send(&request)?, Some(&args.key))?;
     let (body, deleted): (Value, Deleted) = decode(&answer)?;
+    warn_unreplicated(&body);
     if args.opts.json {
         json_line(&body)?;
     } else {
@@ -142,6 +165,7 @@ pub fn cas(args: CasArgs) -> Result<u8, ClientError> {
     );
     let answer = check(session.send(&request)?, Some(&args.key))?;
     let (body, swapped): (Value, Swapped) = decode(&answer)?;
+    warn_unreplicated(&body);
     if args.opts.json {
         json_line(&body)?;
     } else if swapped.swapped {

@@ -1,5 +1,5 @@
 //! The client subcommands of `raftix`: `put`, `get`, `del`, `cas`, `list`, `status`, `members`,
-//! `log`, `transfer-leader`, `member ...`, `snapshot`, `backup` and `token ...`, talking to a
+//! `log`, `transfer-leader`, `member ...`, `snapshot`, `backup`, `token ...`, `region ...` and `conflicts ...`, talking to a
 //! cluster over its REST API.
 //!
 //! Endpoints come from `--endpoints` (or `RAFTIX_ENDPOINTS`); [`session`] explains failover,
@@ -15,6 +15,8 @@ mod kv;
 mod list;
 pub mod member;
 mod output;
+mod region_args;
+mod regions;
 pub mod session;
 pub mod tls;
 mod tokens;
@@ -31,6 +33,7 @@ pub use args::{
 };
 pub use endpoint::parse_endpoint;
 pub use error::ClientError;
+pub use region_args::{ConflictsCommand, RegionCommand};
 
 use session::Session;
 
@@ -52,6 +55,8 @@ impl ClientCommand {
             ClientCommand::Snapshot(args) => admin::snapshot(args),
             ClientCommand::Backup(args) => admin::backup(args),
             ClientCommand::Token(command) => tokens::run(command),
+            ClientCommand::Region(command) => regions::region(command),
+            ClientCommand::Conflicts(command) => regions::conflicts(command),
         };
         match result {
             Ok(code) => ExitCode::from(code),
@@ -73,5 +78,6 @@ fn session_of(opts: &ClientOpts) -> Result<Session, ClientError> {
     .map(|s| {
         s.with_levels(opts.consistency.clone(), opts.ack.clone())
             .with_token(opts.token.clone())
+            .with_replication(opts.replication.clone())
     })
 }

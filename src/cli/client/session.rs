@@ -107,6 +107,8 @@ pub struct Session {
     ack: Option<String>,
     /// Bearer token sent with every request.
     token: Option<String>,
+    /// `replication=` added to key-value writes.
+    replication: Option<String>,
 }
 
 impl Session {
@@ -142,6 +144,7 @@ impl Session {
             timeout,
             consistency: None,
             ack: None,
+            replication: None,
             token: token_from_env(),
         })
     }
@@ -213,6 +216,12 @@ impl Session {
         self
     }
 
+    /// Adds `replication=` (multi-region acknowledgement) to key-value writes.
+    pub fn with_replication(mut self, replication: Option<String>) -> Self {
+        self.replication = replication;
+        self
+    }
+
     /// Adds `consistency=` to key-value reads and `ack=` to writes.
     pub fn with_levels(mut self, consistency: Option<String>, ack: Option<String>) -> Self {
         self.consistency = consistency;
@@ -237,6 +246,9 @@ impl Session {
             add("redirect=true".to_string());
             if let Some(ack) = &self.ack {
                 add(format!("ack={ack}"));
+            }
+            if let (Some(mode), true) = (&self.replication, request.path.starts_with("/v1/kv")) {
+                add(format!("replication={mode}"));
             }
         } else if request.path.starts_with("/v1/kv") {
             if let Some(level) = &self.consistency {
