@@ -27,7 +27,26 @@ pub fn check_region_id(id: &str) -> Result<(), String> {
             "region name {id:?} contains {bad:?}: only letters, digits, '-' and '_' are allowed"
         ));
     }
+    if RESERVED_REGION_IDS.contains(&id) {
+        return Err(format!(
+            "{id:?} is reserved (it names a route under /v1/regions/): choose another region name"
+        ));
+    }
     Ok(())
+}
+
+/// Names a region cannot take: `/v1/regions/{id}` could not address it.
+pub const RESERVED_REGION_IDS: [&str; 4] = ["status", "primary", "replication", "replicate"];
+
+#[cfg(test)]
+mod reserved_tests {
+    #[test]
+    fn route_names_are_refused_as_region_ids() {
+        for id in super::RESERVED_REGION_IDS {
+            assert!(super::check_region_id(id).is_err(), "{id}");
+        }
+        assert!(super::check_region_id("status-eu").is_ok());
+    }
 }
 
 #[cfg(test)]
