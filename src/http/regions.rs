@@ -95,6 +95,20 @@ fn refused_before(index: u64, reason: &str) -> ApiError {
     ))
 }
 
+/// The error for a region command the state machine did not apply as asked: a retry of a
+/// refused request (409), an unknown region (404), another refusal (400), or an output that
+/// does not belong to the command (500).
+fn not_applied(output: KvOutput, duplicate: bool, index: u64) -> ApiError {
+    match output {
+        KvOutput::Rejected { reason } if duplicate => refused_before(index, &reason),
+        KvOutput::Rejected { reason } if reason.starts_with("no region") => {
+            ApiError::not_found("region_not_found", reason)
+        }
+        KvOutput::Rejected { reason } => ApiError::bad_request(reason),
+        other => ApiError::internal(format!("unexpected state machine output {other:?}")),
+    }
+}
+
 /// Proposes a region change and answers with the regions after it.
 async fn change(
     state: &AppState,
@@ -105,11 +119,6 @@ async fn change(
 ) -> Result<HttpResponse, ApiError> {
     match propose(state, req, body, KvCommand::Region(change)).await? {
         Proposed::Relayed(response) => Ok(response),
-        Proposed::Applied {
-            output: KvOutput::Rejected { reason },
-            duplicate: true,
-            index,
-        } => Err(refused_before(index, &reason)),
         Proposed::Applied {
             output: KvOutput::Region,
             index,
@@ -124,18 +133,10 @@ async fn change(
             })
         }
         Proposed::Applied {
-            output: KvOutput::Rejected { reason },
-            ..
-        } if reason.starts_with("no region") => {
-            Err(ApiError::not_found("region_not_found", reason))
-        }
-        Proposed::Applied {
-            output: KvOutput::Rejected { reason },
-            ..
-        } => Err(ApiError::bad_request(reason)),
-        Proposed::Applied { output, .. } => Err(ApiError::internal(format!(
-            "unexpected state machine output {output:?}"
-        ))),
+            output,
+            duplicate,
+            index,
+        } => Err(not_applied(output, duplicate, index)),
     }
 }
 
@@ -423,27 +424,14 @@ pub async fn replicate(
     match propose(&state, &req, &body, command).await? {
         Proposed::Relayed(response) => Ok(response),
         Proposed::Applied {
-            output: KvOutput::Rejected { reason },
-            duplicate: true,
-            index,
-        } => Err(refused_before(index, &reason)),
-        Proposed::Applied {
             output: KvOutput::RegionApplied { applied },
             ..
         } => Ok(HttpResponse::Ok().json(json!({"applied": applied}))),
         Proposed::Applied {
-            output: KvOutput::Rejected { reason },
-            ..
-        } if reason.starts_with("no region") => {
-            Err(ApiError::not_found("region_not_found", reason))
-        }
-        Proposed::Applied {
-            output: KvOutput::Rejected { reason },
-            ..
-        } => Err(ApiError::bad_request(reason)),
-        Proposed::Applied { output, .. } => Err(ApiError::internal(format!(
-            "unexpected state machine output {output:?}"
-        ))),
+            output,
+            duplicate,
+            index,
+        } => Err(not_applied(output, duplicate, index)),
     }
 }
 
