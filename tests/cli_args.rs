@@ -124,6 +124,39 @@ fn up_with_a_busy_port_exits_1_naming_it_and_starts_nothing() {
     assert!(!data.exists(), "data dir was created");
 }
 
+#[test]
+fn up_on_a_data_dir_in_use_exits_1_naming_the_pid_and_never_suggests_other_ports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // This test process holds node 1's data dir, as a running `raftix up` would; its HTTP port
+    // is busy too, so a check of the ports first would give the wrong advice.
+    let held = raftix::storage::DataDir::prepare(data.join("node1"), "raftix", 1).unwrap();
+    let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let out = raftix(&[
+        "up",
+        "--nodes",
+        "1",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--base-http-port",
+        &port.to_string(),
+        "--base-peer-port",
+        &free_port().to_string(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("in use by PID") && err.contains(&std::process::id().to_string()),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--base-http-port"),
+        "suggested other ports: {err}"
+    );
+    drop(held);
+}
+
 /// Polls `GET /v1/status` on `port` until it answers; returns the body.
 fn status(port: u16) -> Option<serde_json::Value> {
     let resp = reqwest::blocking::Client::new()

@@ -48,3 +48,36 @@ async fn a_data_dir_recording_other_voters_is_refused_unless_forced() {
     let node = start_node_on(&config, &data_dir, machine, listener).expect("starts");
     node.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn a_running_node_keeps_its_data_dir_locked_until_it_has_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let mut config = NodeConfig::with_defaults(
+        1,
+        dir.path(),
+        addr.clone(),
+        "127.0.0.1:1",
+        BTreeMap::from([(1, addr)]),
+    );
+    config.log_map_size = 64 << 20;
+    config.sm_map_size = 64 << 20;
+    let node = {
+        let data_dir = DataDir::prepare(dir.path(), "raftix", 1).expect("data dir");
+        let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");
+        start_node_on(&config, &data_dir, machine, listener).expect("starts")
+        // The caller's DataDir is dropped here: the node's own clone of the lock must hold.
+    };
+    match DataDir::prepare(dir.path(), "raftix", 1) {
+        Err(StorageError::DataDirInUse { holder, .. }) => {
+            assert_eq!(holder, Some(std::process::id()))
+        }
+        Err(other) => panic!("expected DataDirInUse, got {other}"),
+        Ok(_) => panic!("a second open of a running node's data dir was allowed"),
+    }
+    node.shutdown().await;
+    DataDir::prepare(dir.path(), "raftix", 1).expect("the lock is released once the node stopped");
+}

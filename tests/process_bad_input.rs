@@ -407,3 +407,68 @@ fn other_voters_are_refused_and_force_new_cluster_recovers_a_survivor() {
         "the recovered cluster takes writes"
     );
 }
+
+#[test]
+fn a_second_serve_on_a_running_nodes_data_dir_is_refused_naming_its_pid() {
+    let cluster = ProcCluster::start(3, tempdir());
+    let (leader, term) = cluster.wait_leader(LEADER_TIMEOUT);
+    cluster.put_ok("before", b"1");
+    // Node 2 again, on its data dir but on other ports (as a second `raftix up` told to pick
+    // other ports would start it): it must not open the LMDB envs nor campaign.
+    let ports = alloc_ports(2);
+    let mut second = Command::new(raftix_bin());
+    let normal = cluster.command(2, &[]);
+    let mut args = normal.get_args();
+    while let Some(arg) = args.next() {
+        second.arg(arg);
+        let port = match arg.to_str() {
+            Some("--listen-peer") => ports[0],
+            Some("--listen-http") => ports[1],
+            _ => continue,
+        };
+        args.next();
+        second.arg(format!("127.0.0.1:{port}"));
+    }
+    let err_path = cluster.dir().join("second-serve.stderr");
+    let mut child = second
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn the second serve");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > EXIT_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "a second serve on node 2's data dir still ran after {EXIT_TIMEOUT:?}; stderr:\n{}",
+                fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = fs::read_to_string(&err_path).expect("read stderr");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the second serve ran; stderr:\n{stderr}"
+    );
+    let pid = cluster.pid(2);
+    assert!(
+        stderr.contains(&format!("PID {pid}")) && stderr.contains("raftix.lock"),
+        "the refusal must name the holder's PID {pid} and the lock file: {stderr}"
+    );
+    // The running cluster noticed nothing: same leader and term, writes still commit.
+    let after = cluster.status_wait(leader);
+    assert_eq!(
+        (after["role"].as_str(), after["term"].as_u64()),
+        (Some("LEADER"), Some(term)),
+        "the cluster was disturbed: {after}"
+    );
+    cluster.put_ok("after", b"2");
+    assert_eq!(cluster.get(2, "before").as_deref(), Some(&b"1"[..]));
+}

@@ -26,6 +26,7 @@ fn first_start_writes_identity_and_restart_accepts_it() {
         }
     );
     assert!(!root.join(format!("{IDENTITY_FILE}.tmp")).exists());
+    drop(dir);
     let again = DataDir::prepare(&root, "prod", 1).unwrap();
     assert_eq!(again.identity(), &written);
 }
@@ -150,6 +151,7 @@ fn voters_are_recorded_once_and_a_different_set_is_refused_unless_forced() {
         "same set, any order"
     );
     // A restart with other voters is refused, naming both sets, and changes nothing.
+    drop(dir);
     let mut again = DataDir::prepare(tmp.path(), "prod", 1).unwrap();
     let err = again.check_voters([1], false).unwrap_err();
     let msg = err.to_string();
@@ -160,7 +162,38 @@ fn voters_are_recorded_once_and_a_different_set_is_refused_unless_forced() {
     assert_eq!(again.identity().voters, Some(vec![1, 2, 3]));
     // Forced (lost-quorum recovery): the new set is recorded and then holds.
     assert!(again.check_voters([1], true).unwrap());
+    drop(again);
     let mut after = DataDir::prepare(tmp.path(), "prod", 1).unwrap();
     assert!(!after.check_voters([1], false).unwrap());
     assert!(after.check_voters([1, 2, 3], false).is_err());
+}
+
+#[test]
+fn a_second_open_of_a_locked_data_dir_is_refused_naming_the_holder_until_it_is_released() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = DataDir::prepare(tmp.path(), "prod", 1).unwrap();
+    let err = DataDir::prepare(tmp.path(), "prod", 1).unwrap_err();
+    assert!(
+        matches!(err, StorageError::DataDirInUse { holder: Some(pid), .. } if pid == std::process::id()),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("PID {}", std::process::id())) && msg.contains("raftix.lock"),
+        "{msg}"
+    );
+    // A clone keeps the lock: it is released only with the last holder.
+    let clone = first.clone();
+    drop(first);
+    assert!(DataDir::prepare(tmp.path(), "prod", 1).is_err());
+    assert_eq!(
+        raftix::storage::DataDirLock::probe(tmp.path()).unwrap(),
+        Some(Some(std::process::id()))
+    );
+    drop(clone);
+    assert_eq!(
+        raftix::storage::DataDirLock::probe(tmp.path()).unwrap(),
+        None
+    );
+    DataDir::prepare(tmp.path(), "prod", 1).expect("free again once released");
 }

@@ -137,6 +137,7 @@ pub fn start_node_on<S: StateMachine>(
         membership: state.applied_membership.clone(),
     };
     let snapshot_dir = data_dir.snapshot_path().to_path_buf();
+    let data_dir_lock = data_dir.lock().clone();
     let policy = SnapshotPolicy {
         every_entries: config.snapshot_entries,
         every_bytes: config.snapshot_bytes,
@@ -285,6 +286,7 @@ pub fn start_node_on<S: StateMachine>(
             metrics: node_metrics,
             on_stop: Some(stop_tx),
             arbiters: vec![log_arbiter, apply_arbiter, receive_arbiter],
+            data_dir_lock: Some(data_dir_lock),
             listener: Some(listener_task),
         })
     });

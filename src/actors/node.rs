@@ -73,6 +73,9 @@ pub struct NodeParts {
     /// Arbiters (threads) of the log store and applier, stopped and joined with the node, so
     /// that their LMDB envs are closed before `on_stop` fires.
     pub arbiters: Vec<actix::Arbiter>,
+    /// The data directory's lock, released once the arbiters above have stopped (their LMDB
+    /// envs closed) and before `on_stop` fires, so a restart in the same process finds it free.
+    pub data_dir_lock: Option<crate::storage::DataDirLock>,
     /// Peer listener task, aborted with the node.
     pub listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -343,6 +346,7 @@ impl Actor for RaftNode {
         // Stop the storage threads, wait until they exited (dropping their LMDB envs), and only
         // then report the node as stopped: a caller may reopen the data dir right away.
         let arbiters = std::mem::take(&mut self.parts.arbiters);
+        let data_dir_lock = self.parts.data_dir_lock.take();
         let on_stop = self.parts.on_stop.take();
         let failure = self.failure.clone();
         let joiner = std::thread::Builder::new()
@@ -352,6 +356,7 @@ impl Actor for RaftNode {
                     arbiter.stop();
                     let _ = arbiter.join();
                 }
+                drop(data_dir_lock);
                 if let Some(tx) = on_stop {
                     let _ = tx.send(failure);
                 }

@@ -91,6 +91,22 @@ pub enum UpError {
         /// The bind error.
         source: std::io::Error,
     },
+    /// A node's data directory is held by a running process (another `raftix up`, or a
+    /// `raftix serve` started by hand): starting on it would run that node twice.
+    #[error(
+        "the data directory {} of node {node} is in use by {holder} (is another `raftix up` \
+         running?); stop it first, or give this cluster other data with --data-dir",
+        .path.display(),
+        holder = .pid.map_or("another process".to_string(), |pid| format!("PID {pid}"))
+    )]
+    DataDirInUse {
+        /// The node.
+        node: u64,
+        /// Its data directory.
+        path: PathBuf,
+        /// The PID holding the lock, if the lock file names one.
+        pid: Option<u32>,
+    },
     /// A data directory could not be created.
     #[error("cannot create data directory {}: {source}", .path.display())]
     DataDir {
@@ -280,6 +296,31 @@ impl UpArgs {
     }
 }
 
+/// Fails, naming the holder's PID, if any node's data directory is locked by a running process.
+/// Checked before the ports: a busy data dir must never be answered with "pick other ports",
+/// which would start a second copy of the same nodes.
+pub fn check_data_dirs_free(plans: &[NodePlan]) -> Result<(), UpError> {
+    for plan in plans {
+        match crate::storage::DataDirLock::probe(&plan.data_dir) {
+            Ok(None) => {}
+            Ok(Some(pid)) => {
+                return Err(UpError::DataDirInUse {
+                    node: plan.id,
+                    path: plan.data_dir.clone(),
+                    pid,
+                })
+            }
+            Err(e) => {
+                return Err(UpError::Io {
+                    what: format!("cannot check whether {} is in use", plan.data_dir.display()),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Fails, naming the port, if any node's port cannot be bound on 127.0.0.1 now.
 pub fn check_ports_free(plans: &[NodePlan]) -> Result<(), UpError> {
     for plan in plans {
@@ -298,6 +339,7 @@ pub fn check_ports_free(plans: &[NodePlan]) -> Result<(), UpError> {
 /// Runs `raftix up` until SIGINT or SIGTERM, then stops the nodes.
 pub fn run(args: UpArgs) -> Result<(), UpError> {
     let plans = args.plan()?;
+    check_data_dirs_free(&plans)?;
     check_ports_free(&plans)?;
     if args.tls {
         args.ensure_certs()?;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::NodeId;
 
+use super::dir_lock::DataDirLock;
 use super::error::StorageError;
 use super::fs_util::sync_dir;
 
@@ -60,6 +61,7 @@ pub struct DataDir {
     sm: PathBuf,
     snapshots: PathBuf,
     identity: Identity,
+    lock: DataDirLock,
 }
 
 impl DataDir {
@@ -71,6 +73,7 @@ impl DataDir {
     ) -> Result<DataDir, StorageError> {
         let root = path.as_ref().to_path_buf();
         fs::create_dir_all(&root).map_err(|e| StorageError::io(&root, e))?;
+        let lock = DataDirLock::acquire(&root)?;
         let id_path = root.join(IDENTITY_FILE);
         let identity = match fs::read(&id_path) {
             Ok(bytes) => {
@@ -106,6 +109,7 @@ impl DataDir {
             sm,
             snapshots,
             identity,
+            lock,
         })
     }
 
@@ -137,6 +141,11 @@ impl DataDir {
     /// Directory of the snapshot files (`<data-dir>/snapshots`), created by `prepare`.
     pub fn snapshot_path(&self) -> &Path {
         &self.snapshots
+    }
+
+    /// The directory's exclusive lock: whoever keeps a clone keeps the directory locked.
+    pub fn lock(&self) -> &DataDirLock {
+        &self.lock
     }
 
     /// The identity recorded in the directory.

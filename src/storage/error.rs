@@ -144,6 +144,21 @@ pub enum StorageError {
         /// The data directory.
         path: PathBuf,
     },
+    /// Another process (or another open in this one) holds the data directory's lock: two
+    /// openers would run one node twice, with the same stored vote.
+    #[error(
+        "data directory {path} is in use by {holder}, which holds its lock file {path}/raftix.lock; \
+         stop that process first, or give this node another --data-dir (two processes on one \
+         data dir would run the same node twice)",
+        path = .path.display(),
+        holder = describe_holder(*.holder)
+    )]
+    DataDirInUse {
+        /// The data directory.
+        path: PathBuf,
+        /// The PID the lock file names, if it names one.
+        holder: Option<u32>,
+    },
     /// The node was started with other voters than the ones recorded in its data dir.
     #[error(
         "data directory {path} belongs to a cluster of voters {stored:?}, not {given:?}: \
@@ -265,5 +280,14 @@ impl From<CodecError> for StorageError {
             CodecError::Encode(msg) => StorageError::Encode { what: msg },
             other => StorageError::corrupt(other.to_string()),
         }
+    }
+}
+
+/// "process 1234", "this process (1234)", or "another process" when the lock file names none.
+fn describe_holder(holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) if pid == std::process::id() => format!("this process (PID {pid})"),
+        Some(pid) => format!("another raftix process (PID {pid})"),
+        None => "another process".to_string(),
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`codec`]: the one place that encodes (bincode 2) and checksums records.
 //! - [`DataDir`]: the data directory (`log/`, `sm/`, `snapshots/`) and its identity file,
-//!   validated at every start.
+//!   validated at every start, under an exclusive lock ([`DataDirLock`]: one process per data
+//!   directory).
 //! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s;
 //!   compacted up to a durable base (the last entry a snapshot covers).
 //! - [`KvStateMachine`] / [`KvReader`]: the built-in key-value store, applied atomically with its
@@ -25,6 +26,7 @@
 
 pub mod codec;
 mod data_dir;
+mod dir_lock;
 mod error;
 mod fs_util;
 mod kv;
@@ -48,6 +50,7 @@ mod snapshot_incoming;
 mod snapshot_store;
 
 pub use data_dir::{DataDir, Identity, FORMAT_VERSION, IDENTITY_FILE};
+pub use dir_lock::{DataDirLock, LOCK_FILE};
 pub use error::{StorageError, StoreKind, RESTORE_ADVICE};
 pub use kv::{KvStateMachine, DATA_DB, SM_META_DB};
 pub use kv_command::{KvCommand, KvOutput, MAX_KEY_LEN};

@@ -52,15 +52,19 @@ pub fn tail_file(path: &Path, n: usize) -> String {
     }
 }
 
-/// Every file under `dir` with its bytes, except LMDB's `lock.mdb` (the reader table, which any
-/// opener rewrites): what "the data dir was not modified" compares.
+/// Every file under `dir` with its bytes, except the lock files any opener rewrites (LMDB's
+/// `lock.mdb`, its reader table, and `raftix.lock`, the data dir's lock naming its holder's PID):
+/// what "the data dir was not modified" compares.
 pub fn snapshot_dir(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         for entry in fs::read_dir(dir).expect("read_dir") {
             let path = entry.expect("dir entry").path();
             if path.is_dir() {
                 walk(&path, out);
-            } else if path.file_name().is_some_and(|n| n != "lock.mdb") {
+            } else if path
+                .file_name()
+                .is_some_and(|n| n != "lock.mdb" && n != "raftix.lock")
+            {
                 out.insert(path.clone(), fs::read(&path).expect("read file"));
             }
         }
@@ -454,6 +458,14 @@ impl ProcCluster {
             .stderr(log);
         let child = cmd.spawn().expect("spawn raftix serve");
         self.node_mut(id).child = Some(child);
+    }
+
+    /// The PID of node `id`'s running process.
+    pub fn pid(&self, id: u64) -> u32 {
+        match &self.node(id).child {
+            Some(child) => child.id(),
+            None => panic!("node {id} is not running"),
+        }
     }
 
     /// Starts node `id` again on the same data dir and ports (it must have been stopped).
