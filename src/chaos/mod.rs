@@ -15,6 +15,7 @@
 //! [`timeline`] (clock and event log), [`rng`] (seeded generator), and `run` (the orchestration).
 
 pub mod api;
+mod bridge_firewall;
 pub mod checks;
 pub mod cluster;
 pub mod nemesis;

@@ -17,7 +17,8 @@
 //!
 //! At setup a probe checks that TCP gets from one namespace to another and from the root
 //! namespace to a node (firewall rules on bridged traffic would break both); when it fails,
-//! `auto` falls back to the proxy and says why.
+//! `auto` falls back to the proxy and says why. A host firewall that drops forwarded traffic (as
+//! Docker's does) is opened for the run's bridge only (see `bridge_firewall`).
 //!
 //! Names are unique per run: `<tag>` is the harness pid and a per-process counter in base 36, so
 //! parallel runs never collide and interface names stay under 15 bytes: namespaces
@@ -167,6 +168,9 @@ pub fn cleanup_leftovers(timeline: &Timeline) -> usize {
             }
         }
     }
+    removed += super::bridge_firewall::remove_leftover_rules(|bridge| {
+        owner_pid(bridge, BRIDGE_PREFIX).is_some_and(|pid| !pid_alive(pid))
+    });
     if removed > 0 {
         timeline.info(format!(
             "removed {removed} leftover namespace(s)/link(s) of killed runs"
@@ -243,6 +247,8 @@ pub struct NetnsNet {
     blocked: Blocked,
     /// `None` when netem works, else why not.
     netem_missing: Option<String>,
+    /// The iptables flavours holding this run's accept rule for its bridge.
+    firewall: Vec<&'static str>,
     torn_down: bool,
 }
 
@@ -282,11 +288,13 @@ impl NetnsNet {
             nodes: BTreeMap::new(),
             blocked: Blocked::new(),
             netem_missing: None,
+            firewall: Vec::new(),
             torn_down: false,
         };
         // On any error below, dropping `net` removes what was made so far.
         run("ip", &["link", "add", &net.bridge, "type", "bridge"])?;
         run("ip", &["link", "set", &net.bridge, "up"])?;
+        net.firewall = super::bridge_firewall::allow(&net.bridge);
         run(
             "ip",
             &["addr", "add", &format!("{subnet}.1/24"), "dev", &net.bridge],
@@ -459,6 +467,7 @@ impl NetnsNet {
             let _ = run("ip", &["netns", "del", &node.ns]);
         }
         let _ = run("ip", &["link", "del", &self.bridge]);
+        super::bridge_firewall::disallow(&self.bridge, &self.firewall);
     }
 }
 
