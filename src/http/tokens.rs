@@ -289,9 +289,16 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     })))
 }
 
-/// `2024-05-01T12:00:00Z` for Unix milliseconds (UTC, whole seconds).
+/// `2024-05-01T12:00:00Z` for Unix milliseconds (RFC 3339, UTC, whole seconds).
 pub fn rfc3339(unix_ms: u64) -> String {
-    crate::chaos::timeline::utc(unix_ms / 1000)
+    let formatted = i64::try_from(unix_ms / 1000)
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    formatted.unwrap_or_else(|| format!("{unix_ms} ms after the Unix epoch"))
 }
 
 #[cfg(test)]
