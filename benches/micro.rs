@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use raftix::core::{
     CoreConfig, Entry, EntryPayload, Envelope, Event, LogId, Message, RaftCore, RaftLog, Recovered,
 };
-use raftix::storage::{LogStorage, PersistOp};
+use raftix::storage::{LmdbLog, PersistOp};
 use raftix::transport::{decode_frame, encode_frame, Frame};
 
 fn entries(first: u64, n: u64) -> Vec<Entry> {
@@ -118,7 +118,7 @@ fn log_store(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for batch in [1u64, 16, 256] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut storage = LogStorage::open(dir.path(), 1 << 30).expect("open");
+        let mut storage = LmdbLog::open(dir.path(), 1 << 30).expect("open");
         let term = raftix::core::HardState {
             term: 1,
             voted_for: None,

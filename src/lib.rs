@@ -1,27 +1,31 @@
 //! raftix: a Raft consensus runtime on actix actors, durable in LMDB.
 //!
-//! - [`core`]: the pure, deterministic Raft protocol (no I/O).
+//! - [`core`]: the pure, deterministic Raft protocol (no I/O): the `raftix-core` crate.
 //! - [`storage`]: the LMDB log store and the built-in key-value state machine.
 //! - [`transport`]: TCP framing between peers.
 //! - [`tls`]: mutual TLS between peers, HTTPS on the gateway, test certificates.
 //! - [`actors`]: the actix runtime around the core.
 //! - [`http`]: the REST gateway.
-//! - [`bench`]: the load generator of `raftix bench`.
-//! - [`chaos`]: fault injection against real processes (`raftix chaos`, `tests/chaos_short.rs`).
-//! - [`regions`]: the pure, deterministic conflict handling of multi-region replication.
+//! - [`region_shipping`]: ships this region's writes to other regions (multi-region replication).
+//! - [`regions`]: the pure, deterministic conflict handling of multi-region replication: the
+//!   `raftix-regions` crate.
+//!
+//! The load generator, the fault-injection suite and the linearizability checker are the
+//! `raftix-testkit` crate, used by the `raftix bench` and `raftix chaos` commands (feature
+//! `testkit`, on by default) and by the tests; the library itself does not ship them.
 pub mod actors;
-pub mod bench;
-pub mod chaos;
-pub mod checker;
 pub mod cli;
 pub mod config;
-pub mod core;
+pub use raftix_core as core;
 pub mod http;
 pub mod manager;
 pub mod messages;
 pub mod metrics;
-pub mod regions;
-pub mod replication;
+pub use raftix_regions as regions;
+pub mod region_shipping;
+/// The former name of [`region_shipping`] (it is not `core`'s log replication).
+#[doc(hidden)]
+pub use region_shipping as replication;
 pub mod server;
 pub mod state_machine;
 pub mod storage;

@@ -1,4 +1,4 @@
-//! [`ConsensusManager`]: the embedding facade of seed 003's `ConsensusManager`, in idiomatic
+//! [`ConsensusManager`]: the embedding facade the specification's consensus-and-replication document calls `ConsensusManager`, in idiomatic
 //! Rust. One object runs a node of the replicated key-value service with its gateway (which
 //! other regions and clients talk to) and offers:
 //!
@@ -29,8 +29,8 @@ use bytes::Bytes;
 use crate::actors::RaftHandle;
 use crate::config::NodeConfig;
 use crate::messages::node::ClientError;
+use crate::region_shipping::{LinkState, LinkStatus};
 use crate::regions::{ConflictPolicy, ConflictStats, MergeResolver};
-use crate::replication::{LinkState, LinkStatus};
 use crate::server::{Extensions, Running};
 use crate::storage::kv_regions::{AckMode, RegionChange, RegionsState};
 use crate::storage::{

@@ -62,7 +62,7 @@ pub struct Running {
     /// Its state machine, for reads.
     pub kv: crate::storage::KvReader,
     /// What the region shipper saw of the links to other regions.
-    pub links: std::sync::Arc<crate::replication::LinkStatus>,
+    pub links: std::sync::Arc<crate::region_shipping::LinkStatus>,
     server_handle: actix_web::dev::ServerHandle,
     server_task: actix_rt::task::JoinHandle<std::io::Result<()>>,
     config: NodeConfig,
@@ -113,7 +113,7 @@ pub async fn start(
     warn_if_open(&config, &replicated);
     if let Some(region) = &config.region {
         tracing::info!(node = config.id, region = %region, "multi-region replication: this cluster is region {region}");
-        let shipper = crate::replication::shipper::Shipper {
+        let shipper = crate::region_shipping::shipper::Shipper {
             node: node.clone(),
             kv: state.kv.clone(),
             client: http::write::forwarding_client(state.client_tls.clone()),

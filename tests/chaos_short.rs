@@ -2,7 +2,7 @@
 //! real `raftix serve` processes, 3 and 5 of them, under a seeded nemesis (partitions, kill -9
 //! of one and of all nodes, SIGSTOP, leadership transfer, a full or read-only disk, delay and
 //! loss where `tc netem` exists), with concurrent clients, then the checks of
-//! `raftix::chaos::checks` (per-key linearizability, no acknowledged write lost, no write
+//! `raftix_testkit::chaos::checks` (per-key linearizability, no acknowledged write lost, no write
 //! committed twice, identical replicas after healing, no panic, no unexpected exit).
 //!
 //! The network mechanism is namespaces when the test runs as root with `ip` and `tc`, else the
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use raftix::chaos::{self, ChaosConfig, FaultKind, Mechanism, MechanismChoice, RunReport};
+use raftix_testkit::chaos::{self, ChaosConfig, FaultKind, Mechanism, MechanismChoice, RunReport};
 
 /// One run at a time: the machine may have two cores, and every run is timing-sensitive.
 static SERIAL: Mutex<()> = Mutex::new(());

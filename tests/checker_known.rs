@@ -3,7 +3,7 @@
 //!
 //! Times are abstract ticks; `[call, ret]` intervals that overlap are concurrent.
 
-use raftix::checker::{
+use raftix_testkit::checker::{
     check_history, check_key, check_key_with, CheckConfig, CheckError, CheckResult, KvInput,
     KvOutputObs, Operation as Op,
 };
@@ -16,7 +16,7 @@ fn ok(history: &[Op]) {
     );
 }
 
-fn bad(history: &[Op]) -> raftix::checker::Violation {
+fn bad(history: &[Op]) -> raftix_testkit::checker::Violation {
     match check_key(history) {
         CheckResult::NotLinearizable(v) => {
             println!("{v}");

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use raftix::checker::{
+use raftix_testkit::checker::{
     check_history, check_key, CheckResult, KeyedOperation, KvInput, KvOutputObs, Operation,
 };
 

@@ -88,7 +88,7 @@ async fn writes_survive_while_snapshots_and_compaction_run_and_the_log_stays_bou
         let file = std::fs::metadata(dir.join("data.mdb"))
             .expect("log file")
             .len();
-        let storage = raftix::storage::LogStorage::open(&dir, 256 << 20).expect("open log");
+        let storage = raftix::storage::LmdbLog::open(&dir, 256 << 20).expect("open log");
         let first = storage.first_index();
         assert!(
             first > last.saturating_sub(1000),

@@ -1,4 +1,4 @@
-//! The dashboard's server side: the page and its assets, and the seed-compatible `/api/*`
+//! The dashboard's server side: the page and its assets, and the `/api/*`
 //! endpoints, on an in-process 3-node cluster serving HTTP on loopback; and the region routes
 //! its Regions and Conflicts panels poll, on a cluster without and with `--region`.
 
@@ -8,7 +8,7 @@ mod cluster;
 use std::time::{Duration, Instant};
 
 use cluster::TestCluster;
-use raftix::http::seed_api::{parse_command_line, Command};
+use raftix::http::dashboard_api::{parse_command_line, Command};
 use serde_json::{json, Value};
 
 const ELECTION: Duration = Duration::from_secs(5);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use raftix::core::{Entry, EntryPayload, HardState};
 use raftix::state_machine::StateMachine;
-use raftix::storage::{DataDir, KvCommand, KvRequest, KvStateMachine, LogStorage, PersistOp};
+use raftix::storage::{DataDir, KvCommand, KvRequest, KvStateMachine, LmdbLog, PersistOp};
 
 const MAP_SIZE: usize = 4 << 30;
 const BATCH: u64 = 10_000;
@@ -51,7 +51,7 @@ fn startup_verification_cost_on_a_million_entries() {
 
     let started = Instant::now();
     {
-        let mut log = LogStorage::open(data_dir.log_path(), MAP_SIZE).expect("open log");
+        let mut log = LmdbLog::open(data_dir.log_path(), MAP_SIZE).expect("open log");
         let mut machine = KvStateMachine::open(data_dir.sm_path(), MAP_SIZE).expect("open sm");
         let mut first = 1;
         while first <= entries {
@@ -84,7 +84,7 @@ fn startup_verification_cost_on_a_million_entries() {
     );
 
     let started = Instant::now();
-    let log = LogStorage::open(data_dir.log_path(), MAP_SIZE).expect("open log");
+    let log = LmdbLog::open(data_dir.log_path(), MAP_SIZE).expect("open log");
     let loaded = log.load().expect("load");
     let log_took = started.elapsed();
     assert_eq!(loaded.entries.len() as u64, entries);

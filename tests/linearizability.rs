@@ -1,5 +1,5 @@
 //! Linearizability of the replicated key-value store, checked by a real checker
-//! (`raftix::checker`, Wing–Gong search): concurrent clients write, compare-and-set and read
+//! (`raftix_testkit::checker`, Wing–Gong search): concurrent clients write, compare-and-set and read
 //! (`linearizable` on leaders and followers, `lease` on the leader) through random nodes while a
 //! nemesis isolates the leader or a random node and heals, on a seeded schedule. Every key's
 //! history must be linearizable. A failure prints the seed: rerun one with
@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cluster::TestCluster;
-use raftix::checker::{check_history, KeyedOperation, KvInput, Operation};
 use raftix::messages::node::{ClientError, ReadMode};
 use raftix::storage::{KvCommand, KvOutput};
+use raftix_testkit::checker::{check_history, KeyedOperation, KvInput, Operation};
 
 const KEYS: [&str; 3] = ["x", "y", "z"];
 

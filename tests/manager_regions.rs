@@ -79,7 +79,7 @@ async fn until_leader(r: &Region) {
 #[actix_rt::test]
 async fn two_regions_through_the_facade_converge_with_a_custom_resolver() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports = raftix::chaos::net::free_ports(4).expect("ports");
+    let ports = raftix_testkit::chaos::net::free_ports(4).expect("ports");
     let eu = region(dir.path(), "eu", &ports[0..2]).await;
     let us = region(dir.path(), "us", &ports[2..4]).await;
     until_leader(&eu).await;

@@ -1,4 +1,4 @@
-//! Integration tests of log compaction in `LogStorage`: purging a prefix, resetting the log to a
+//! Integration tests of log compaction in `LmdbLog`: purging a prefix, resetting the log to a
 //! snapshot's position, the durable base across reopen, damage around the base, and bounded disk
 //! use while purging.
 
@@ -9,7 +9,7 @@ use heed::byteorder::BigEndian;
 use heed::types::{Bytes as RawBytes, Str, U64};
 use heed::{Database, EnvOpenOptions};
 use raftix::core::{Entry, EntryPayload, HardState, LogId};
-use raftix::storage::{codec, LogStorage, PersistOp, StorageError, BASE_KEY, ENTRIES_DB, META_DB};
+use raftix::storage::{codec, LmdbLog, PersistOp, StorageError, BASE_KEY, ENTRIES_DB, META_DB};
 
 const MAP: usize = 64 << 20;
 
@@ -43,7 +43,7 @@ fn purge(upto: u64) -> PersistOp {
 }
 
 /// Entries 1..=10 in term 1, 11..=15 in term 2, hard state term 2.
-fn seed(log: &mut LogStorage) {
+fn seed(log: &mut LmdbLog) {
     log.write(&[
         PersistOp {
             hard_state: Some(hs(2)),
@@ -73,7 +73,7 @@ fn corrupt_message<T: std::fmt::Debug>(result: Result<T, StorageError>) -> Strin
 fn purge_moves_the_base_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+        let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
         seed(&mut log);
         assert_eq!(log.base(), LogId::new(0, 0));
         log.write(&[purge(12)]).unwrap();
@@ -94,7 +94,7 @@ fn purge_moves_the_base_and_survives_reopen() {
         let what = invalid(log.write(&[purge(16)]));
         assert!(what.contains("purging up to entry 16"), "{what}");
     }
-    let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+    let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
     assert_eq!(log.base(), LogId::new(2, 12));
     assert_eq!(log.first_index(), 13);
     let loaded = log.load().unwrap();
@@ -121,14 +121,14 @@ fn purge_moves_the_base_and_survives_reopen() {
     assert!(what.contains("below term 2"), "{what}");
     log.write(&[append(vec![entry(2, 16)])]).unwrap();
     drop(log);
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     assert_eq!(log.load().unwrap().entries, vec![entry(2, 16)]);
 }
 
 #[test]
 fn append_and_purge_in_one_op_and_truncation_stays_above_the_base() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+    let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
     seed(&mut log);
     // Purge is applied after the op's appends, so it may cover them.
     log.write(&[PersistOp {
@@ -157,7 +157,7 @@ fn append_and_purge_in_one_op_and_truncation_stays_above_the_base() {
 fn reset_replaces_the_log_then_appends_continue() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+        let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
         seed(&mut log);
         // The snapshot's term is above the hard state's: refused unless the op raises it.
         let what = invalid(log.write(&[PersistOp {
@@ -196,7 +196,7 @@ fn reset_replaces_the_log_then_appends_continue() {
         ])
         .unwrap();
     }
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let loaded = log.load().unwrap();
     assert_eq!(loaded.base, LogId::new(3, 50));
     assert_eq!(loaded.first_index, 51);
@@ -236,7 +236,7 @@ fn with_raw(
 
 /// A closed log with entries 1..=15 compacted up to (1, 4).
 fn purged(dir: &Path) {
-    let mut log = LogStorage::open(dir, MAP).unwrap();
+    let mut log = LmdbLog::open(dir, MAP).unwrap();
     seed(&mut log);
     log.write(&[purge(4)]).unwrap();
 }
@@ -249,7 +249,7 @@ fn damage_around_the_base_is_detected() {
     with_raw(dir.path(), |wtxn, entries, _| {
         assert!(entries.delete(wtxn, &5).unwrap());
     });
-    let what = corrupt_message(LogStorage::open(dir.path(), MAP));
+    let what = corrupt_message(LmdbLog::open(dir.path(), MAP));
     assert!(what.contains("log entry 5 is missing"), "{what}");
 
     // A gap further on is caught by load.
@@ -258,7 +258,7 @@ fn damage_around_the_base_is_detected() {
     with_raw(dir.path(), |wtxn, entries, _| {
         assert!(entries.delete(wtxn, &9).unwrap());
     });
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let what = corrupt_message(log.load());
     assert!(what.contains("log entry 9 is missing"), "{what}");
     drop(log);
@@ -270,7 +270,7 @@ fn damage_around_the_base_is_detected() {
         let value = codec::encode_sealed(&entry(1, 3)).unwrap();
         entries.put(wtxn, &3, &value).unwrap();
     });
-    let what = corrupt_message(LogStorage::open(dir.path(), MAP));
+    let what = corrupt_message(LmdbLog::open(dir.path(), MAP));
     assert!(what.contains("log entry 3 is stored"), "{what}");
 
     // A base whose term is above the entries after it.
@@ -280,7 +280,7 @@ fn damage_around_the_base_is_detected() {
         let value = codec::encode_sealed(&LogId::new(5, 4)).unwrap();
         meta.put(wtxn, BASE_KEY, &value).unwrap();
     });
-    let what = corrupt_message(LogStorage::open(dir.path(), MAP));
+    let what = corrupt_message(LmdbLog::open(dir.path(), MAP));
     assert!(
         what.contains("log entry 5: term 1 is lower than term 5 of the last compacted entry"),
         "{what}"
@@ -294,7 +294,7 @@ fn damage_around_the_base_is_detected() {
         value[0] ^= 1;
         meta.put(wtxn, BASE_KEY, &value).unwrap();
     });
-    let what = corrupt_message(LogStorage::open(dir.path(), MAP));
+    let what = corrupt_message(LmdbLog::open(dir.path(), MAP));
     assert!(what.contains("log base"), "{what}");
 }
 
@@ -302,7 +302,7 @@ fn damage_around_the_base_is_detected() {
 fn purging_keeps_the_file_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("data.mdb");
-    let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+    let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
     log.write(&[PersistOp {
         hard_state: Some(hs(1)),
         ..PersistOp::default()

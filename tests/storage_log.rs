@@ -1,4 +1,4 @@
-//! Integration tests of `LogStorage`: durability across reopen, truncation, group commit, and
+//! Integration tests of `LmdbLog`: durability across reopen, truncation, group commit, and
 //! detection of on-disk damage made behind its back.
 
 use std::path::Path;
@@ -8,7 +8,7 @@ use heed::byteorder::BigEndian;
 use heed::types::{Bytes as RawBytes, U64};
 use heed::{Database, EnvOpenOptions};
 use raftix::core::{Entry, EntryPayload, HardState};
-use raftix::storage::{LogStorage, PersistOp, StorageError, ENTRIES_DB};
+use raftix::storage::{LmdbLog, PersistOp, StorageError, ENTRIES_DB};
 
 const MAP: usize = 16 << 20;
 
@@ -33,7 +33,7 @@ fn hs(term: u64, voted_for: Option<u64>) -> HardState {
 
 /// Writes entries 1..=5 in term 1 with hard state (1, Some(1)), then closes the store.
 fn seed(dir: &Path) {
-    let mut log = LogStorage::open(dir, MAP).unwrap();
+    let mut log = LmdbLog::open(dir, MAP).unwrap();
     log.write(&[PersistOp {
         hard_state: Some(hs(1, Some(1))),
         truncate_from: None,
@@ -76,7 +76,7 @@ fn corrupt_message(result: Result<impl std::fmt::Debug, StorageError>) -> String
 fn write_reopen_load_roundtrip() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path());
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let loaded = log.load().unwrap();
     assert_eq!(loaded.hard_state, hs(1, Some(1)));
     assert_eq!(loaded.first_index, 1);
@@ -100,7 +100,7 @@ fn write_reopen_load_roundtrip() {
 #[test]
 fn empty_log_loads_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let loaded = log.load().unwrap();
     assert_eq!(loaded.hard_state, HardState::default());
     assert_eq!(loaded.first_index, 1);
@@ -113,7 +113,7 @@ fn truncate_then_append_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path());
     {
-        let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+        let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
         log.write(&[PersistOp {
             hard_state: Some(hs(2, None)),
             truncate_from: Some(3),
@@ -124,7 +124,7 @@ fn truncate_then_append_survives_reopen() {
         assert_eq!(log.last_index(), 4);
         assert_eq!(log.last_log_id().term, 2);
     }
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let loaded = log.load().unwrap();
     assert_eq!(
         loaded.entries,
@@ -137,14 +137,14 @@ fn truncate_then_append_survives_reopen() {
 fn hard_state_alone_is_persisted() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+        let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
         log.write(&[PersistOp {
             hard_state: Some(hs(7, Some(3))),
             ..PersistOp::default()
         }])
         .unwrap();
     }
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     assert_eq!(log.hard_state(), hs(7, Some(3)));
     assert_eq!(log.load().unwrap().hard_state, hs(7, Some(3)));
 }
@@ -152,7 +152,7 @@ fn hard_state_alone_is_persisted() {
 #[test]
 fn many_ops_in_one_batch_apply_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+    let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
     let mut batch: Vec<PersistOp> = (1..=100).map(|i| append(vec![entry(1, i)])).collect();
     // Later ops in the same batch see the earlier ones: truncate what was just appended.
     batch.push(PersistOp {
@@ -164,7 +164,7 @@ fn many_ops_in_one_batch_apply_in_order() {
     batch.push(append((52..=60).map(|i| entry(2, i)).collect()));
     log.write(&batch).unwrap();
     drop(log);
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let loaded = log.load().unwrap();
     assert_eq!(loaded.entries.len(), 60);
     assert_eq!(loaded.entries[49], entry(1, 50));
@@ -177,7 +177,7 @@ fn many_ops_in_one_batch_apply_in_order() {
 fn invalid_batch_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path());
-    let mut log = LogStorage::open(dir.path(), MAP).unwrap();
+    let mut log = LmdbLog::open(dir.path(), MAP).unwrap();
     // A valid op followed by a gap: the whole batch must be refused.
     let result = log.write(&[append(vec![entry(1, 6)]), append(vec![entry(1, 8)])]);
     assert!(
@@ -195,7 +195,7 @@ fn invalid_batch_writes_nothing() {
     );
     assert_eq!(log.last_index(), 5);
     drop(log);
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     assert_eq!(log.load().unwrap().entries.len(), 5);
 }
 
@@ -209,7 +209,7 @@ fn flipped_byte_in_stored_entry_is_detected() {
         value[last] ^= 0x20;
         db.put(wtxn, &3, &value).unwrap();
     });
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let what = corrupt_message(log.load());
     assert!(
         what.contains("log entry 3") && what.contains("checksum"),
@@ -226,7 +226,7 @@ fn missing_index_is_detected() {
     with_raw_entries(dir.path(), |wtxn, db| {
         assert!(db.delete(wtxn, &3).unwrap());
     });
-    let log = LogStorage::open(dir.path(), MAP).unwrap();
+    let log = LmdbLog::open(dir.path(), MAP).unwrap();
     let what = corrupt_message(log.load());
     assert!(what.contains("log entry 3 is missing"), "{what}");
     let what = corrupt_message(log.read_range(2, 4));
@@ -241,7 +241,7 @@ fn entry_under_wrong_key_is_detected() {
         let value = db.get(wtxn, &5).unwrap().unwrap().to_vec();
         db.put(wtxn, &6, &value).unwrap();
     });
-    let log = LogStorage::open(dir.path(), MAP);
+    let log = LmdbLog::open(dir.path(), MAP);
     let what = corrupt_message(log.and_then(|l| l.load()));
     assert!(what.contains("log entry 6"), "{what}");
 }
@@ -249,7 +249,7 @@ fn entry_under_wrong_key_is_detected() {
 #[test]
 fn tiny_map_gives_map_full() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = LogStorage::open(dir.path(), 64 * 1024).unwrap();
+    let mut log = LmdbLog::open(dir.path(), 64 * 1024).unwrap();
     log.write(&[PersistOp {
         hard_state: Some(hs(1, None)),
         ..PersistOp::default()
@@ -283,7 +283,7 @@ fn tiny_map_gives_map_full() {
 #[test]
 fn second_open_in_same_process_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let _log = LogStorage::open(dir.path(), MAP).unwrap();
-    let err = LogStorage::open(dir.path(), MAP).unwrap_err();
+    let _log = LmdbLog::open(dir.path(), MAP).unwrap();
+    let err = LmdbLog::open(dir.path(), MAP).unwrap_err();
     assert!(err.to_string().contains("already open"), "{err}");
 }

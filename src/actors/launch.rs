@@ -12,7 +12,7 @@ use crate::core::{RaftCore, RaftLog, Recovered};
 use crate::messages::node::{PeerIntroduced, PeerMessage, PeerSnapshotFrame};
 use crate::metrics::NodeMetrics;
 use crate::state_machine::StateMachine;
-use crate::storage::{DataDir, LogStorage, SnapshotStore, StorageError};
+use crate::storage::{DataDir, LmdbLog, SnapshotStore, StorageError};
 use crate::transport::{serve_peers, Inbound, PeerLinkConfig, PeerListenerConfig};
 
 use super::applier::{Applier, ApplierLinks};
@@ -102,7 +102,7 @@ pub fn start_node_on<S: StateMachine>(
     }
     let mut machine = machine;
     let snapshots = SnapshotStore::open(data_dir.snapshot_path())?;
-    let mut storage = LogStorage::open(data_dir.log_path(), config.log_map_size)?;
+    let mut storage = LmdbLog::open(data_dir.log_path(), config.log_map_size)?;
     let core_config = config.core_config();
     let state = recover(
         &mut storage,

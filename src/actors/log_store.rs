@@ -11,11 +11,11 @@ use crate::messages::snapshot::Purge;
 use std::sync::Arc;
 
 use crate::metrics::NodeMetrics;
-use crate::storage::{LogStorage, PersistOp};
+use crate::storage::{LmdbLog, PersistOp};
 
 /// Owner of the durable log.
 pub struct LogStore {
-    storage: LogStorage,
+    storage: LmdbLog,
     /// Writes waiting for the next flush, with the `io_seq` to report (none for purges).
     pending: Vec<(Option<u64>, PersistOp)>,
     flush_scheduled: bool,
@@ -30,7 +30,7 @@ impl LogStore {
     /// A log store writing to `storage` and reporting to the node.
     pub fn new(
         node_id: u64,
-        storage: LogStorage,
+        storage: LmdbLog,
         on_persisted: Recipient<Persisted>,
         on_failure: Recipient<StorageFailed>,
         metrics: Arc<NodeMetrics>,

@@ -1,4 +1,4 @@
-//! The node's health state (ACTIVE / SYNCING / DEGRADED, seed 002), with the reason, from what
+//! The node's health state (ACTIVE / SYNCING / DEGRADED, the states the specification's index-manager document names), with the reason, from what
 //! the node observes: contact with its peers, its distance from the leader's commit, and how
 //! long its disk writes take.
 

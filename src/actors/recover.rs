@@ -15,7 +15,7 @@
 
 use crate::core::{EntryPayload, Index, LogId, Membership, RaftLog, SnapshotMeta};
 use crate::state_machine::{StateMachine, StateMachineError};
-use crate::storage::{open_payload, LoadedLog, LogStorage, PersistOp, SnapshotInfo, StorageError};
+use crate::storage::{open_payload, LmdbLog, LoadedLog, PersistOp, SnapshotInfo, StorageError};
 
 use super::launch::StartError;
 
@@ -35,7 +35,7 @@ pub struct RecoveredState {
 
 /// Reconciles `storage`, the snapshot `latest` and `machine` (see the module docs).
 pub fn recover<S: StateMachine>(
-    storage: &mut LogStorage,
+    storage: &mut LmdbLog,
     latest: Option<&SnapshotInfo>,
     machine: &mut S,
     bootstrap: &Membership,

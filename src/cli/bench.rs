@@ -1,4 +1,4 @@
-//! `raftix bench`: the load generator (see [`crate::bench`]) against a raftix or etcd cluster.
+//! `raftix bench`: the load generator (see [`raftix_testkit::bench`]) against a raftix or etcd cluster.
 //!
 //! Prints the report as text, or as one JSON object with `--json`. Exits with 0 when the run
 //! completed (even with failed requests: they are in the report), 2 for a usage error, 1 when
@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{fail, EXIT_FAILURE, EXIT_USAGE};
-use crate::bench::{BenchConfig, BenchError, Target, Workload};
+use raftix_testkit::bench::{BenchConfig, BenchError, Target, Workload};
 
 /// Largest `--value-bytes` accepted (raftix's default HTTP value limit).
 const MAX_VALUE_BYTES: usize = 1024 * 1024;
@@ -144,7 +144,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(&e, EXIT_USAGE),
     };
-    match crate::bench::run(&config) {
+    match raftix_testkit::bench::run(&config) {
         Ok(report) => {
             if json {
                 match serde_json::to_string(&report) {

@@ -1,5 +1,5 @@
 //! `raftix chaos`: a fault-injection run against real `raftix serve` processes (see
-//! [`crate::chaos`] and `docs/chaos.md`).
+//! [`raftix_testkit::chaos`] and `docs/chaos.md`).
 //!
 //! Prints the mechanism it uses and the timeline as it goes (stderr), then the report and the
 //! verdict (stdout). Exits with 0 when every check passed, 1 when one failed (the report names
@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{EXIT_FAILURE, EXIT_USAGE};
-use crate::chaos::{ChaosConfig, FaultKind, MechanismChoice};
+use raftix_testkit::chaos::{ChaosConfig, FaultKind, MechanismChoice};
 
 /// Flags of `raftix chaos`.
 #[derive(Clone, Debug, Args)]
@@ -90,7 +90,7 @@ pub fn run(args: ChaosArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match crate::chaos::run(&config) {
+    match raftix_testkit::chaos::run(&config) {
         Ok(report) => {
             println!("{report}");
             if report.passed() {
@@ -110,8 +110,8 @@ pub fn run(args: ChaosArgs) -> ExitCode {
 mod tests {
     use clap::Parser;
 
-    use crate::chaos::{FaultKind, MechanismChoice};
     use crate::cli::{Cli, Command};
+    use raftix_testkit::chaos::{FaultKind, MechanismChoice};
 
     fn parse(args: &[&str]) -> super::ChaosArgs {
         let cli = Cli::try_parse_from([&["raftix", "chaos"], args].concat()).expect("parses");

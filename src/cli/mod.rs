@@ -4,8 +4,10 @@
 //! add a variant to [`Command`] with its own `Args` struct and a match arm in [`Cli::run`]. The
 //! client subcommands (`put`, `get`, ...) live in [`client`] and are merged in as one variant.
 
+#[cfg(feature = "testkit")]
 pub mod bench;
 pub mod certs;
+#[cfg(feature = "testkit")]
 pub mod chaos;
 pub mod client;
 pub mod join;
@@ -57,6 +59,7 @@ pub enum Command {
     /// Run a local cluster of N nodes on 127.0.0.1, one child process each, until Ctrl-C.
     Up(UpArgs),
     /// Load generator: drive a raftix or etcd cluster and report throughput and latency.
+    #[cfg(feature = "testkit")]
     Bench(bench::BenchArgs),
     /// Seed a NEW cluster's node from a backup (`raftix backup`): run it once per node with the
     /// same --from and --cluster, then `raftix serve` each node with that --cluster.
@@ -65,6 +68,7 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Fault injection: real nodes, a seeded nemesis, concurrent clients, then linearizability,
     /// lost-write, convergence and panic checks (see docs/chaos.md).
+    #[cfg(feature = "testkit")]
     Chaos(chaos::ChaosArgs),
     /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`,
     /// `transfer-leader`, `member ...`, `snapshot`, `backup`, `token ...`.
@@ -98,6 +102,7 @@ impl Cli {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e, e.exit_code()),
             },
+            #[cfg(feature = "testkit")]
             Command::Bench(args) => bench::run(args),
             Command::Restore(args) => match restore::run(args) {
                 Ok(done) => {
@@ -106,6 +111,7 @@ impl Cli {
                 }
                 Err(e) => fail(&e, e.exit_code()),
             },
+            #[cfg(feature = "testkit")]
             Command::Chaos(args) => chaos::run(args),
             Command::Certs(args) => certs::run(args),
             Command::Client(command) => command.run(),

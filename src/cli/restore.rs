@@ -27,7 +27,7 @@ use crate::config::{
 use crate::core::{HardState, Membership, NodeId};
 use crate::state_machine::StateMachine;
 use crate::storage::{
-    open_payload, read_snapshot_info, rewrite_membership, DataDir, KvStateMachine, LogStorage,
+    open_payload, read_snapshot_info, rewrite_membership, DataDir, KvStateMachine, LmdbLog,
     PersistOp, SnapshotInfo, StorageError, IDENTITY_FILE,
 };
 
@@ -202,7 +202,7 @@ fn seed(
     };
     let info = rewrite_membership(backup, &membership, data_dir.snapshot_path())?;
     let last = info.meta.last;
-    let mut log = LogStorage::open(data_dir.log_path(), args.log_map_size)?;
+    let mut log = LmdbLog::open(data_dir.log_path(), args.log_map_size)?;
     log.write(&[PersistOp {
         reset_to: Some(last),
         hard_state: Some(HardState {

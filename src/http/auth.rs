@@ -211,7 +211,7 @@ pub fn allowed(token: &Principal, role: TokenRole, keys: &Keys, body: &[u8]) -> 
             },
             None => Ok(()),
         },
-        Keys::CommandBody => match super::seed_api::command::key_of_body(body) {
+        Keys::CommandBody => match super::dashboard_api::command::key_of_body(body) {
             Some(key) if !key.starts_with(prefix) => outside(&key),
             _ => Ok(()),
         },

@@ -1,6 +1,6 @@
 //! The live dashboard: `GET /` serves one page (plus its stylesheet and script under
 //! `/assets/`), embedded in the binary so it works offline. The page polls `/api/status`,
-//! `/api/logs` and `/v1/kv` (see [`super::seed_api`]) and posts commands to `/api/command`.
+//! `/api/logs` and `/v1/kv` (see [`super::dashboard_api`]) and posts commands to `/api/command`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};

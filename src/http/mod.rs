@@ -10,6 +10,7 @@ pub mod auth;
 pub(crate) mod cluster;
 pub mod credentials;
 pub mod dashboard;
+pub mod dashboard_api;
 mod error;
 mod input;
 mod kv;
@@ -23,7 +24,9 @@ pub mod region_links;
 pub mod region_wait;
 pub mod regions;
 pub mod regions_schema;
-pub mod seed_api;
+/// The former name of [`dashboard_api`].
+#[doc(hidden)]
+pub use dashboard_api as seed_api;
 pub mod tokens;
 mod transfer;
 mod txn;
@@ -94,7 +97,7 @@ pub struct AppState {
     /// This node's region name (`--region`), if it takes part in multi-region replication.
     pub region: Option<String>,
     /// What this node's shipper saw of the links to other regions.
-    pub links: Arc<crate::replication::LinkStatus>,
+    pub links: Arc<crate::region_shipping::LinkStatus>,
 }
 
 impl AppState {
@@ -282,7 +285,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .service(get("/readyz", web::to(cluster::readyz)))
                     .service(get("/metrics", web::to(metrics::metrics)))
                     .service(get("/openapi.json", web::to(openapi::openapi_json)))
-                    .configure(seed_api::routes)
+                    .configure(dashboard_api::routes)
                     .configure(dashboard::routes)
                     .default_service(web::to(error::not_found)),
             )

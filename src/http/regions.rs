@@ -34,8 +34,8 @@ use super::write::{client_of, propose, to_leader, Proposed};
 use super::{ApiError, AppState};
 use crate::core::Role;
 use crate::messages::node::ClientError;
+use crate::region_shipping::ReplicateBatch;
 use crate::regions::{check_region_id, ConflictPolicy, Strategy};
-use crate::replication::ReplicateBatch;
 use crate::storage::kv_regions::{AckMode, RegionChange, RegionsState, MAX_REMOTE_BATCH};
 use crate::storage::{KvCommand, KvOutput};
 

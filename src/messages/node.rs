@@ -49,7 +49,7 @@ pub struct Health {
     pub reason: Option<String>,
 }
 
-/// The three health states of seed 002.
+/// The three health states the specification's index-manager document names.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HealthState {

@@ -1,4 +1,4 @@
-//! Writing the log: [`LogStorage::write`] and the steps of one [`PersistOp`] (reset, hard state,
+//! Writing the log: [`LmdbLog::write`] and the steps of one [`PersistOp`] (reset, hard state,
 //! truncation, append, purge), each checked against the log's invariants before anything is
 //! committed.
 
@@ -8,14 +8,14 @@ use crate::core::{Index, LogId};
 
 use super::codec;
 use super::error::StorageError;
-use super::log_store::{LogStorage, PersistOp, Tail, BASE_KEY, HARD_STATE_KEY};
+use super::lmdb_log::{LmdbLog, PersistOp, Tail, BASE_KEY, HARD_STATE_KEY};
 use super::log_verify::decode_entry;
 
 fn invalid(what: String) -> StorageError {
     StorageError::InvalidWrite { what }
 }
 
-impl LogStorage {
+impl LmdbLog {
     /// Applies `batch` in order in ONE write transaction with ONE durable commit.
     ///
     /// Appended entries must continue the log at `last_index() + 1` (after any reset or

@@ -5,7 +5,7 @@
 //! - [`DataDir`]: the data directory (`log/`, `sm/`, `snapshots/`) and its identity file,
 //!   validated at every start, under an exclusive lock ([`DataDirLock`]: one process per data
 //!   directory).
-//! - [`LogStorage`]: log entries and hard state, written in group commits of [`PersistOp`]s;
+//! - [`LmdbLog`]: log entries and hard state, written in group commits of [`PersistOp`]s;
 //!   compacted up to a durable base (the last entry a snapshot covers).
 //! - [`KvStateMachine`] / [`KvReader`]: the built-in key-value store, applied atomically with its
 //!   applied index; [`KvCommand`] / [`KvOutput`] are its entry payloads and results, optionally
@@ -20,7 +20,7 @@
 //!   leader in resumable chunks, [`rewrite_membership`] re-labels one for another cluster.
 //! - [`StorageError`]: every failure, worded for an operator.
 //!
-//! Each LMDB environment has one writer: the log is written only through `LogStorage`, the state
+//! Each LMDB environment has one writer: the log is written only through `LmdbLog`, the state
 //! machine only through `KvStateMachine`. Open each environment once per process. Nothing in this
 //! layer silently repairs or truncates damaged data.
 
@@ -42,7 +42,7 @@ pub mod kv_tokens;
 pub mod kv_txn;
 mod kv_verify;
 mod lmdb;
-mod log_store;
+mod lmdb_log;
 mod log_verify;
 mod log_write;
 pub mod snapshot_file;
@@ -64,9 +64,11 @@ pub use kv_request::{KvRequest, KvResponse, MAX_REQUEST_ID_LEN, REQUEST_TAG};
 pub use kv_snapshot::{KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION, MAX_KV_SNAPSHOT_RECORD};
 pub use kv_tokens::{StoredToken, MAX_TOKEN_NAME_LEN, TOKENS_DB, TOKEN_HASHES_DB};
 pub use kv_txn::{GuardExpect, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS};
-pub use log_store::{
-    LoadedLog, LogStorage, PersistOp, BASE_KEY, ENTRIES_DB, HARD_STATE_KEY, META_DB,
-};
+pub use lmdb_log::{LmdbLog, LoadedLog, PersistOp, BASE_KEY, ENTRIES_DB, HARD_STATE_KEY, META_DB};
+/// The former name of [`LmdbLog`], renamed so that it no longer reads like the log store actor
+/// (`raftix::actors::LogStore`) that owns it.
+#[deprecated(note = "renamed to LmdbLog")]
+pub type LogStorage = LmdbLog;
 pub use snapshot_file::{
     open_payload, parse_snapshot_file_name, read_snapshot_info, rewrite_membership,
     snapshot_file_name, SnapshotInfo, SnapshotPayload, SnapshotWriter, MAX_SNAPSHOT_HEADER,

@@ -35,9 +35,9 @@ pub const MAP_SIZE: usize = 64 << 20;
 const TAIL_LINES: usize = 40;
 
 /// Allocates `n` distinct free loopback ports from below the kernel's ephemeral range, so no
-/// outgoing connection can take one before the node binds it (`raftix::chaos::net::free_ports`).
+/// outgoing connection can take one before the node binds it (`raftix_testkit::chaos::net::free_ports`).
 pub fn alloc_ports(n: usize) -> Vec<u16> {
-    raftix::chaos::net::free_ports(n).expect("free loopback ports")
+    raftix_testkit::chaos::net::free_ports(n).expect("free loopback ports")
 }
 
 /// The last `n` lines of the file at `path` (or a note that it cannot be read).

@@ -13,7 +13,7 @@
 //! hang.
 //!
 //! ```
-//! use raftix::checker::{check_key, Operation};
+//! use raftix_testkit::checker::{check_key, Operation};
 //! let history = [
 //!     Operation::write(1, 0, 10, b"a"),
 //!     Operation::read(2, 5, 15, Some(b"a")),

@@ -155,7 +155,7 @@ impl RaftLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::types::EntryPayload;
+    use crate::types::EntryPayload;
 
     fn log_of(terms: &[Term]) -> RaftLog {
         let entries = terms

@@ -250,8 +250,8 @@ mod tests {
             .into_iter()
             .collect(),
         };
-        let encoded = crate::storage::codec::encode(&policy).expect("encodes");
-        let decoded: ConflictPolicy = crate::storage::codec::decode(&encoded).expect("decodes");
+        let encoded = crate::wire::encode(&policy).expect("encodes");
+        let decoded: ConflictPolicy = crate::wire::decode(&encoded).expect("decodes");
         assert_eq!(decoded, policy);
         let json = serde_json::to_value(&policy).expect("to JSON");
         assert_eq!(
@@ -261,7 +261,7 @@ mod tests {
                 "prefixes": {"cart/": "multi-value", "n/": "custom:max"}
             })
         );
-        let garbled = crate::storage::codec::encode(&"custom:".to_string()).expect("encodes");
-        assert!(crate::storage::codec::decode::<Strategy>(&garbled).is_err());
+        let garbled = crate::wire::encode(&"custom:".to_string()).expect("encodes");
+        assert!(crate::wire::decode::<Strategy>(&garbled).is_err());
     }
 }

@@ -81,7 +81,7 @@ impl Workload {
     }
 }
 
-/// Everything a run needs; built from the `raftix bench` flags by [`crate::cli::bench`].
+/// Everything a run needs; built from the `raftix bench` flags by `raftix::cli::bench`.
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
     /// The system under test.

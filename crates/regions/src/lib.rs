@@ -6,8 +6,10 @@
 //! ([`apply_remote`]), what a local write's version is ([`local_write`]), and how a conflict between
 //! concurrent writes is resolved ([`Strategy`], [`ConflictPolicy`], [`Resolvers`]).
 //!
-//! Like [`crate::core`], nothing here performs I/O, reads a clock, draws random numbers or knows
-//! about actors or storage (CI greps for it, as for `src/core`): every region that applies the same versions computes the same result,
+//! Like the Raft core (`raftix-core`), nothing here performs I/O, reads a clock, draws random
+//! numbers or knows about actors or storage: this crate depends on serde, serde_json and bytes
+//! only, so an import of anything else is a compile error. Every region that applies the same
+//! versions computes the same result,
 //! and every region converges to the same [`Versions`] once it has received every write, whatever
 //! the delivery order (see `docs/regions-design.md`, "Conflicts", and `tests/regions_converge.rs`).
 
@@ -23,6 +25,8 @@ mod stats;
 mod strategy;
 mod vector;
 mod version;
+#[cfg(test)]
+mod wire;
 
 pub use hlc::Hlc;
 pub use region::{check_region_id, RegionId, MAX_REGION_ID_BYTES};

@@ -1,8 +1,9 @@
 //! The pure Raft core: a deterministic state machine that turns events into actions.
 //!
-//! Nothing in this module performs I/O, reads a clock, draws random numbers or knows about actors:
-//! it imports no actix, heed, tokio or socket type (CI checks this with a grep). The actors in
-//! `crate::actors` are its runtime.
+//! Nothing in this crate performs I/O, reads a clock, draws random numbers or knows about actors:
+//! it depends on serde and bytes only, so an import of actix, heed, tokio or a socket type is a
+//! compile error. The actors of the `raftix` crate (`raftix::actors`) are its runtime; `raftix`
+//! re-exports this crate as `raftix::core`.
 
 pub mod config;
 mod election;

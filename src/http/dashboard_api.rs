@@ -1,4 +1,5 @@
-//! The seed-compatible `/api/*` endpoints the dashboard polls and posts to.
+//! The `/api/*` endpoints the dashboard polls and posts to, shaped as the specification's
+//! architecture document gives them.
 //!
 //! - `GET /api/status`: every member's `GET /v1/status`, gathered by this node (concurrently,
 //!   [`PROBE_TIMEOUT`] each): `{"node": <answering id>, "leader": id|null, "term": <highest
@@ -62,7 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /api/status`: the status of every node, as described in the module docs.
-#[utoipa::path(get, path = "/api/status", tag = "dashboard", responses((status = 200, description = "Status of every node (seed-compatible): {leader, term, nodes: [/v1/status or {id, error}], cluster, leader_cluster}")))]
+#[utoipa::path(get, path = "/api/status", tag = "dashboard", responses((status = 200, description = "Status of every node: {leader, term, nodes: [/v1/status or {id, error}], cluster, leader_cluster}")))]
 pub async fn status(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -1,8 +1,8 @@
-//! `LogStorage`: the Raft log and hard state in one LMDB environment (`<data-dir>/log`).
+//! `LmdbLog`: the Raft log and hard state in one LMDB environment (`<data-dir>/log`).
 //!
 //! Databases: `entries` (big-endian `u64` index -> sealed bincode [`Entry`], so LMDB order is log
 //! order) and `meta` (the sealed [`HardState`] and the sealed *base* under fixed keys). Every value
-//! is checksummed and verified when read. [`LogStorage::write`] applies a whole batch of
+//! is checksummed and verified when read. [`LmdbLog::write`] applies a whole batch of
 //! [`PersistOp`]s in one write transaction with one durable commit (group commit); it refuses
 //! writes that would break the log's invariants, so a log that `load` would reject is never
 //! written (see [`super::log_write`]). This is a plain struct: the actor that owns it lives
@@ -97,7 +97,7 @@ impl Tail {
 }
 
 /// The Raft log and hard state in LMDB.
-pub struct LogStorage {
+pub struct LmdbLog {
     pub(super) env: Env<WithoutTls>,
     pub(super) entries: EntriesDb,
     pub(super) meta: MetaDb,
@@ -105,16 +105,16 @@ pub struct LogStorage {
     pub(super) tail: Tail,
 }
 
-impl std::fmt::Debug for LogStorage {
+impl std::fmt::Debug for LmdbLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogStorage")
+        f.debug_struct("LmdbLog")
             .field("path", &self.ctx.path)
             .field("tail", &self.tail)
             .finish()
     }
 }
 
-impl LogStorage {
+impl LmdbLog {
     /// Opens (creating if needed) the log environment in `dir` with an LMDB map of `map_size`
     /// bytes (rounded up to 64 KiB).
     ///
@@ -135,7 +135,7 @@ impl LogStorage {
             CommitOrAbort::Commit(dbs) => dbs,
             CommitOrAbort::Abort(never) => match never {},
         };
-        let mut store = LogStorage {
+        let mut store = LmdbLog {
             env,
             entries,
             meta,

@@ -272,8 +272,8 @@ mod tests {
             Versions::from_siblings(vec![a, b]),
             resolved,
         ] {
-            let encoded = crate::storage::codec::encode(&versions).expect("encodes");
-            let decoded: Versions = crate::storage::codec::decode(&encoded).expect("decodes");
+            let encoded = crate::wire::encode(&versions).expect("encodes");
+            let decoded: Versions = crate::wire::decode(&encoded).expect("decodes");
             assert_eq!(decoded, versions);
             let json = serde_json::to_string(&versions).expect("to JSON");
             assert_eq!(
