@@ -35,7 +35,7 @@
 //!    Every `apply` batch is durable when it returns, so stopping (or crashing) at any point loses
 //!    nothing. Note: `shutdown` resolves before the node's storage threads have dropped the log
 //!    environment, so a node restarted *in the same process* right away can fail with
-//!    `EnvAlreadyOpened` (the test `tests/example_embedded.rs` waits for it).
+//!    `EnvAlreadyOpened` (the test `tests/cluster/example_embedded.rs` waits for it).
 
 use std::collections::BTreeMap;
 use std::error::Error;

@@ -11,7 +11,7 @@
 //! only, so an import of anything else is a compile error. Every region that applies the same
 //! versions computes the same result,
 //! and every region converges to the same [`Versions`] once it has received every write, whatever
-//! the delivery order (see `docs/regions-design.md`, "Conflicts", and `tests/regions_converge.rs`).
+//! the delivery order (see `docs/regions-design.md`, "Conflicts", and `tests/regions/converge.rs`).
 
 mod decimal;
 mod hlc;

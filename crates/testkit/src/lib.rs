@@ -4,7 +4,7 @@
 //!
 //! - [`bench`]: the load generator of `raftix bench` and `scripts/bench.sh`.
 //! - [`chaos`]: fault injection against real `raftix serve` processes (`raftix chaos`,
-//!   `tests/chaos_short.rs`).
+//!   `tests/faults/chaos_short.rs`).
 //! - [`checker`]: the linearizability checker (Wing–Gong search) the fault suite and the tests
 //!   run on recorded histories.
 pub mod bench;

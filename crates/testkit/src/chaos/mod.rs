@@ -1,5 +1,5 @@
 //! Fault injection against real `raftix serve` processes: the library behind `raftix chaos`
-//! and `tests/chaos_short.rs`. See `docs/chaos.md`.
+//! and `tests/faults/chaos_short.rs`. See `docs/chaos.md`.
 //!
 //! A run ([`run()`]) starts 3 or 5 nodes, each in its own network namespace ([`netns`]) or,
 //! where namespaces are unavailable, behind per-link TCP proxies ([`proxy`]); drives

@@ -1,0 +1,17 @@
+//! The REST gateway over in-process nodes: every route and error, forwarding, access control, limits, the dashboard's endpoints, fuzzing and schemathesis.
+//!
+//! One test binary per area (see README, "Tests"); the fixtures shared by every area are in
+//! `tests/support`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api;
+mod auth;
+mod dashboard_api;
+mod fuzz;
+mod limits;
+mod membership;
+mod schemathesis;
+mod tokens;
+mod writes;
