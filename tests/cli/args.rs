@@ -1,10 +1,11 @@
 //! Runs the built `raftix` binary: exit statuses and messages of usage and configuration errors,
 //! and the start/stop cycle of `raftix up`.
 
+use crate::support::wait::{child_exits, wait_until};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn raftix(args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_raftix"))
@@ -210,19 +211,18 @@ fn up_starts_a_working_cluster_and_ctrl_c_stops_every_node() {
     );
 
     // Wait (bounded) for all three nodes to agree on a leader.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let leader_port = loop {
+    let leader_port = wait_until(Duration::from_secs(20), "a leader all 3 agree on", || {
         let statuses: Vec<serde_json::Value> = (0..3).filter_map(|i| status(http + i)).collect();
         let leaders: Vec<u64> = statuses
             .iter()
             .filter_map(|s| s["leader"].as_u64())
             .collect();
         if statuses.len() == 3 && leaders.len() == 3 && leaders.iter().all(|&l| l == leaders[0]) {
-            break http + (leaders[0] as u16 - 1);
+            Ok(http + (leaders[0] as u16 - 1))
+        } else {
+            Err(statuses)
         }
-        assert!(Instant::now() < deadline, "no agreed leader: {statuses:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    });
     let put = reqwest::blocking::Client::new()
         .put(format!("http://127.0.0.1:{leader_port}/v1/kv/hello"))
         .body("world")
@@ -233,17 +233,11 @@ fn up_starts_a_working_cluster_and_ctrl_c_stops_every_node() {
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: kill(2) on our own child, which has not been reaped.
     unsafe { libc::kill(pid, libc::SIGINT) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("raftix up did not exit after Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = child_exits(
+        &mut child,
+        Duration::from_secs(20),
+        "raftix up after Ctrl-C",
+    );
     let err = drain.join().unwrap();
     assert_eq!(exit.code(), Some(0), "{err}");
     assert!(err.contains("stopping 3 node"), "{err}");

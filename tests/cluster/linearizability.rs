@@ -177,7 +177,7 @@ async fn run(seed: u64) {
     let mut rng = Rng(seed);
     let mut tasks = Vec::new();
     for id in 1..=6 {
-        let rng = Rng(rng.next());
+        let rng = Rng(rng.next_u64());
         tasks.push(actix_rt::spawn(client(
             c.clone(),
             history.clone(),
@@ -186,7 +186,7 @@ async fn run(seed: u64) {
             until,
         )));
     }
-    let faults = nemesis(c.clone(), Rng(rng.next()), until).await;
+    let faults = nemesis(c.clone(), Rng(rng.next_u64()), until).await;
     for t in tasks {
         t.await.expect("client task");
     }

@@ -3,8 +3,9 @@
 //! a custom conflict resolver registered by the application, replication status and conflict
 //! statistics.
 
+use crate::support::wait::wait_until_async;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use raftix::config::NodeConfig;
@@ -58,22 +59,21 @@ async fn region(dir: &std::path::Path, name: &str, ports: &[u16]) -> Region {
 }
 
 async fn until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_async(WAIT, what, || {
+        let seen = probe();
+        async move { seen.ok_or("not yet") }
+    })
+    .await
 }
 
 async fn until_leader(r: &Region) {
-    let deadline = Instant::now() + WAIT;
-    while r.manager.put("warmup", "1").await.is_err() {
-        assert!(Instant::now() < deadline, "no leader");
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_async(WAIT, "a leader taking writes", || async {
+        r.manager
+            .put("warmup", "1")
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
 }
 
 #[actix_rt::test]

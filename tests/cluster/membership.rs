@@ -7,6 +7,7 @@
 use crate::support::cluster;
 use crate::support::load;
 use crate::support::rng;
+use crate::support::wait::{check, wait_until_async};
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -248,15 +249,15 @@ async fn grow_and_shrink(seed: u64) {
     load.wait_acked(50, ELECTION).await;
     const CHANGE: Duration = Duration::from_secs(30);
     // Every node compacted its log: new members must start from a snapshot.
-    let deadline = Instant::now() + ELECTION;
-    while c
-        .nodes
-        .values()
-        .any(|n| counter(&n.handle, |m| &m.snapshots_taken) == 0)
-    {
-        assert!(Instant::now() < deadline, "no snapshot taken");
-        actix_rt::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_async(ELECTION, "a snapshot on every node", || async {
+        let taken: Vec<u64> = c
+            .nodes
+            .values()
+            .map(|n| counter(&n.handle, |m| &m.snapshots_taken))
+            .collect();
+        check(!taken.contains(&0), taken)
+    })
+    .await;
     let mut added = Vec::new();
 
     // Grow 3 -> 5, one learner at a time, with a random voter cut off during some changes.

@@ -5,6 +5,7 @@
 use crate::support::cluster;
 use crate::support::load;
 use crate::support::proxy;
+use crate::support::wait::{check, wait_until_async};
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -231,18 +232,15 @@ async fn a_follower_restarted_in_the_middle_of_an_install_resumes_it() {
     proxy.set_limit(proxy.forwarded() + (3 << 20));
     c.restart_node(3).await;
     let dir = c.data_dir(3);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let partial = loop {
-        let sizes = partial_files(&dir);
-        if let Some(&s) = sizes.iter().find(|&&s| s >= 2 << 20) {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the transfer did not start: partial files {sizes:?}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(5)).await;
-    };
+    let partial = wait_until_async(
+        Duration::from_secs(20),
+        "2 MiB of the transfer in a partial file",
+        || async {
+            let sizes = partial_files(&dir);
+            sizes.iter().copied().find(|&s| s >= 2 << 20).ok_or(sizes)
+        },
+    )
+    .await;
     assert!(partial < size, "the transfer is held part way");
     c.stop_node(3).await;
     let held = partial_files(&dir);
@@ -302,11 +300,15 @@ async fn a_follower_restarted_right_after_an_install_recovers_it() {
     c.restart_node(3).await;
     // Stop it as soon as the snapshot is installed: the state machine restore (or the log
     // reset) may not have finished; recovery at the next start must complete it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while counter(&c.nodes[&3].handle, |m| &m.snapshots_installed) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no install");
-        actix_rt::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_until_async(
+        Duration::from_secs(30),
+        "node 3 to install a snapshot",
+        || async {
+            let installed = counter(&c.nodes[&3].handle, |m| &m.snapshots_installed);
+            check(installed > 0, installed)
+        },
+    )
+    .await;
     let applied_at_stop = c.nodes[&3].kv.applied_index().expect("applied");
     c.stop_node(3).await;
     c.restart_node(3).await;

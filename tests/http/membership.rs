@@ -4,6 +4,7 @@
 
 use crate::support::cluster;
 use crate::support::extra_node;
+use crate::support::wait::{check, wait_until, wait_until_async};
 
 use std::time::{Duration, Instant};
 
@@ -80,18 +81,12 @@ async fn member(url: &str, id: u64) -> Option<Value> {
 
 /// Polls until `cond` holds for member `id` as `url` sees it (or its absence), or panics.
 async fn wait_member(url: &str, id: u64, what: &str, cond: impl Fn(Option<&Value>) -> bool) {
-    let deadline = Instant::now() + CATCH_UP;
-    loop {
+    let cond = &cond;
+    wait_until_async(CATCH_UP, what, || async move {
         let m = member(url, id).await;
-        if cond(m.as_ref()) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {m:?}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
+        check(cond(m.as_ref()), m)
+    })
+    .await
 }
 
 fn ids(v: &Value) -> Vec<u64> {
@@ -136,11 +131,12 @@ async fn a_learner_is_added_caught_up_promoted_demoted_and_removed() {
         |m| m.is_some_and(|m| m["suffrage"] == "learner" && m["lag"] == json!(0)),
     )
     .await;
-    let deadline = Instant::now() + CATCH_UP;
-    while learner.kv.get("k19").expect("read").is_none() {
-        assert!(Instant::now() < deadline, "the learner never got k19");
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(CATCH_UP, "the learner to get k19", || {
+        check(
+            learner.kv.get("k19").expect("read").is_some(),
+            "k19 missing",
+        )
+    });
     let status = learner.handle.status().await.expect("status");
     assert_eq!(status.learners, [4]);
     assert_eq!(status.leader, Some(leader));

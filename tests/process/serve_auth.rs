@@ -5,15 +5,16 @@
 
 use crate::support::authed;
 use crate::support::process;
+use crate::support::wait::{check, wait_until};
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authed::{call, leader_port, ports_of, wait};
-use process::{alloc_ports, raftix_bin, ProcCluster, MAP_SIZE, POLL};
+use process::{alloc_ports, raftix_bin, ProcCluster, MAP_SIZE};
 use reqwest::Method;
 use serde_json::json;
 
@@ -47,18 +48,18 @@ impl Node {
 
     /// Waits until the log holds `needle`, or panics.
     fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let text = self.log_text();
-            if text.contains(needle) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in the log:\n{text}"
-            );
-            std::thread::sleep(POLL);
-        }
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{needle:?} in the log"),
+            || {
+                let text = self.log_text();
+                if text.contains(needle) {
+                    Ok(text)
+                } else {
+                    Err(text)
+                }
+            },
+        )
     }
 
     /// SIGTERM, then waits (bounded) for a clean exit.
@@ -66,11 +67,16 @@ impl Node {
         // SAFETY: plain kill(2) on the pid of our own, not yet reaped, child.
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         assert_eq!(rc, 0);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().expect("try_wait").is_none() {
-            assert!(Instant::now() < deadline, "the node ignored SIGTERM");
-            std::thread::sleep(POLL);
-        }
+        wait_until(
+            Duration::from_secs(10),
+            "the node to exit on SIGTERM",
+            || {
+                check(
+                    self.child.try_wait().expect("try_wait").is_some(),
+                    "running",
+                )
+            },
+        );
     }
 }
 

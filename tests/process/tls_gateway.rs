@@ -5,6 +5,7 @@
 
 use crate::support::extra_proc;
 use crate::support::process;
+use crate::support::wait::child_exits;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -533,17 +534,11 @@ fn up_tls_serves_https_with_certificates_kept_in_the_data_dir() {
         let pid = i32::try_from(child.id()).expect("pid");
         // SAFETY: kill(2) on our own child, which has not been reaped.
         unsafe { libc::kill(pid, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("raftix up did not exit after Ctrl-C");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = child_exits(
+            &mut child,
+            Duration::from_secs(20),
+            "raftix up after Ctrl-C",
+        );
         assert_eq!(status.code(), Some(0), "run {run}");
     }
 }

@@ -252,17 +252,16 @@ impl TestCluster {
         timeout: Duration,
         cond: impl Fn(&BTreeMap<NodeId, NodeStatus>) -> bool,
     ) -> BTreeMap<NodeId, NodeStatus> {
-        let start = Instant::now();
-        loop {
+        let cond = &cond;
+        super::wait::wait_until_async(timeout, what, || async move {
             let s = self.statuses().await;
             if cond(&s) {
-                return s;
+                Ok(s)
+            } else {
+                Err(s)
             }
-            if start.elapsed() > timeout {
-                panic!("timed out after {timeout:?} waiting for {what}; statuses: {s:#?}");
-            }
-            actix_rt::time::sleep(Duration::from_millis(5)).await;
-        }
+        })
+        .await
     }
 
     /// Waits for a leader among `among` that every node of `among` agrees on.

@@ -139,19 +139,13 @@ impl ExtraProc {
         what: &str,
         mut probe: impl FnMut() -> Option<T>,
     ) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = probe() {
-                return v;
-            }
-            assert!(
-                start.elapsed() < timeout,
+        super::wait::poll_until(timeout, || probe().ok_or(())).unwrap_or_else(|()| {
+            panic!(
                 "timed out after {timeout:?} waiting for {what}; node {} log:\n{}",
                 self.id,
                 self.tail()
-            );
-            thread::sleep(POLL);
-        }
+            )
+        })
     }
 }
 

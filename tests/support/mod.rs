@@ -13,4 +13,5 @@ pub mod process;
 pub mod proxy;
 pub mod regions;
 pub mod rng;
+pub mod wait;
 pub mod webdriver;

@@ -638,15 +638,9 @@ impl ProcCluster {
         what: &str,
         mut probe: impl FnMut() -> Option<T>,
     ) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = probe() {
-                return v;
-            }
-            if start.elapsed() > timeout {
-                self.fail(&format!("timed out after {timeout:?} waiting for {what}"));
-            }
-            thread::sleep(POLL);
+        match super::wait::poll_until(timeout, || probe().ok_or(())) {
+            Ok(value) => value,
+            Err(()) => self.fail(&format!("timed out after {timeout:?} waiting for {what}")),
         }
     }
 

@@ -2,6 +2,7 @@
 //! handshake, frame HMACs (forged and replayed frames), mismatched configurations, the
 //! connection limits and per-connection back-pressure.
 
+use crate::support::wait::{check, wait_until_async};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -127,18 +128,11 @@ async fn next_message(rx: &mut UnboundedReceiver<Inbound>) -> Envelope {
 }
 
 async fn wait_connect_failures(link: &Addr<PeerLink>) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    wait_until_async(WAIT, "the link to fail to connect", || async {
         let s = link.send(GetLinkStats).await.expect("link alive");
-        if s.connect_failures > 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the link never failed to connect: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        check(s.connect_failures > 0, s)
+    })
+    .await
 }
 
 /// A raw peer that speaks the protocol by hand, to send what a real link never would.

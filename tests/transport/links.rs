@@ -1,5 +1,6 @@
 //! Integration tests of the peer transport over real loopback sockets, inside an actix System.
 
+use crate::support::wait::{check, wait_until_async};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,18 +111,12 @@ async fn stats(link: &Addr<PeerLink>) -> LinkStatsSnapshot {
 
 /// Polls the link's counters until `pred` holds, or fails after [`WAIT`].
 async fn wait_stats(link: &Addr<PeerLink>, pred: impl Fn(&LinkStatsSnapshot) -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let pred = &pred;
+    wait_until_async(WAIT, "the link's stats to match", || async move {
         let s = stats(link).await;
-        if pred(&s) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stats never matched: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        check(pred(&s), s)
+    })
+    .await
 }
 
 /// Asserts that the server closes `stream` (EOF or reset) within [`WAIT`].
@@ -342,18 +337,14 @@ async fn link_drops_while_peer_is_down_then_reconnects() {
         .local_addr()
         .unwrap();
     let link = PeerLink::start(link_cfg(1, 2, addr, 16));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let s = wait_until_async(WAIT, "5 drops and 2 failed connects", || async {
         link.do_send(SendToPeer(heartbeat(1, 2, 0)));
         let s = stats(&link).await;
-        if s.dropped >= 5 && s.connect_failures >= 2 {
-            assert!(!s.connected);
-            assert_eq!((s.sent, s.connects), (0, 0));
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no drops: {s:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        check(s.dropped >= 5 && s.connect_failures >= 2, s).map(|()| s)
+    })
+    .await;
+    assert!(!s.connected);
+    assert_eq!((s.sent, s.connects), (0, 0));
 
     let mut rx = serve(TcpListener::bind(addr).await.unwrap(), 2);
     assert!(matches!(
