@@ -18,6 +18,8 @@ mod supervise;
 pub mod up;
 
 #[cfg(test)]
+mod settings_tests;
+#[cfg(test)]
 mod tests;
 
 use std::process::ExitCode;
@@ -82,6 +84,13 @@ impl Cli {
     /// the client subcommands have more (see [`client::error`]).
     pub fn run(self) -> ExitCode {
         match self.command {
+            Command::Serve(args) if args.print_config => match args.printed_config() {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e, EXIT_USAGE),
+            },
             Command::Serve(args) => {
                 let (config, promotion) = match join::prepare(&args) {
                     Ok(prepared) => prepared,

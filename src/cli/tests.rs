@@ -9,7 +9,7 @@ use super::up::check_ports_free;
 use super::*;
 use crate::config::ConfigError;
 
-fn serve_args(args: &[&str]) -> ServeArgs {
+pub(super) fn serve_args(args: &[&str]) -> ServeArgs {
     let argv = ["raftix", "serve"].iter().chain(args);
     match Cli::try_parse_from(argv) {
         Ok(Cli {
@@ -27,7 +27,7 @@ fn up_args(args: &[&str]) -> Result<UpArgs, clap::Error> {
     }
 }
 
-const REQUIRED: [&str; 10] = [
+pub(super) const REQUIRED: [&str; 10] = [
     "--id",
     "2",
     "--data-dir",
@@ -195,9 +195,11 @@ fn missing_or_unreadable_file_and_bad_flags_are_errors() {
     let err = serve_args(&REQUIRED[..8]).into_config().unwrap_err();
     assert!(err.to_string().contains("--cluster"), "{err}");
 
+    // A bad --cluster is refused while the flags are parsed (a usage error), naming the item.
     let mut args = REQUIRED.to_vec();
     args[9] = "1=127.0.0.1:7001,two=127.0.0.1:7002";
-    let err = serve_args(&args).into_config().unwrap_err();
+    let argv = ["raftix", "serve"].iter().chain(args.iter());
+    let err = Cli::try_parse_from(argv).unwrap_err();
     assert!(err.to_string().contains("`two=127.0.0.1:7002`"), "{err}");
 
     let mut args = REQUIRED.to_vec();

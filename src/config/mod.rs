@@ -1,10 +1,12 @@
 //! Node configuration: what one `raftix serve` process needs to know to start.
 //!
-//! A [`NodeConfig`] is built from an optional TOML file overlaid with command-line flags (see
-//! [`PartialConfig`]) and checked by [`NodeConfig::validate`] before anything starts. The TOML keys
-//! are the field names of [`NodeConfig`]; the flags are the same names in kebab case
+//! A [`NodeConfig`] is built from an optional TOML file overlaid with `RAFTIX_*` environment
+//! variables and command-line flags (the settings table is [`PartialConfig`]: each setting declared
+//! once) and checked by [`NodeConfig::validate`] before anything starts. The TOML keys are the
+//! field names of [`NodeConfig`]; the flags are the same names in kebab case
 //! (`heartbeat_interval_ms` is `--heartbeat-interval-ms`), except the booleans, which are turned off
-//! with `--no-pre-vote` and `--no-check-quorum`.
+//! with `--no-pre-vote` and `--no-check-quorum`; the variables are the keys in capitals after
+//! `RAFTIX_` (`RAFTIX_NO_PRE_VOTE` for the `--no-...` switches).
 //!
 //! ```toml
 //! id = 1
@@ -18,6 +20,7 @@
 //! 3 = "127.0.0.1:7003"
 //! ```
 
+mod defaults;
 mod error;
 pub mod gateway_tls;
 mod http_limits;
@@ -33,11 +36,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::{CoreConfig, NodeId};
 pub use crate::tls::ClientAuth;
 
+pub use defaults::*;
 pub use error::{flag_of, ConfigError};
 pub use http_limits::*;
 pub use partial::{parse_cluster, PartialConfig};
@@ -45,36 +49,9 @@ pub use secret::load_cluster_secret;
 pub use tokens::{load_token_file, TokenConfig, TokenRole};
 pub use validate::check_host_port;
 
-/// Default for [`NodeConfig::cluster_name`].
-pub const DEFAULT_CLUSTER_NAME: &str = "raftix";
-/// Default for [`NodeConfig::election_timeout_min_ms`].
-pub const DEFAULT_ELECTION_TIMEOUT_MIN_MS: u64 = 150;
-/// Default for [`NodeConfig::election_timeout_max_ms`].
-pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 300;
-/// Default for [`NodeConfig::heartbeat_interval_ms`].
-pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 50;
-/// Default for [`NodeConfig::max_entries_per_msg`].
-pub const DEFAULT_MAX_ENTRIES_PER_MSG: usize = 512;
-/// Default for [`NodeConfig::max_bytes_per_msg`]: 1 MiB.
-pub const DEFAULT_MAX_BYTES_PER_MSG: usize = 1 << 20;
-/// Default for [`NodeConfig::max_inflight`].
-pub const DEFAULT_MAX_INFLIGHT: usize = 64;
-/// Default for [`NodeConfig::max_frame_bytes`]: 16 MiB.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 << 20;
-/// Default for [`NodeConfig::log_map_size`]: 1 GiB.
-pub const DEFAULT_LOG_MAP_SIZE: usize = 1 << 30;
-/// Default for [`NodeConfig::sm_map_size`]: 1 GiB.
-pub const DEFAULT_SM_MAP_SIZE: usize = 1 << 30;
-/// Default for [`NodeConfig::max_key_bytes`] (also the most LMDB allows).
-pub const DEFAULT_MAX_KEY_BYTES: usize = 511;
-/// Default for [`NodeConfig::max_value_bytes`]: 1 MiB.
-pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
-/// Default for [`NodeConfig::proposal_timeout_ms`].
-pub const DEFAULT_PROPOSAL_TIMEOUT_MS: u64 = 5000;
-
 /// Everything one node needs to start. Build it with [`PartialConfig::build`] (flags over file) or
 /// [`NodeConfig::from_toml_str`], both of which validate it.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// This node's id: non-zero, and a key of [`cluster`](Self::cluster).
@@ -170,7 +147,7 @@ pub struct NodeConfig {
     pub snapshot_keep: u64,
     /// Static bearer tokens of the HTTP gateway (see [`TokenConfig`]); none means access control
     /// is off. `Debug` redacts the secrets.
-    #[serde(default)]
+    #[serde(default, serialize_with = "tokens_redacted")]
     pub tokens: Vec<TokenConfig>,
     /// The file holding the cluster secret peers authenticate each other with (see
     /// [`load_cluster_secret`]); read into [`cluster_secret`](Self::cluster_secret) when the
@@ -251,88 +228,6 @@ pub struct NodeConfig {
     pub max_inflight_per_client: usize,
 }
 
-fn default_max_peer_connections() -> usize {
-    crate::transport::listener::DEFAULT_MAX_PEER_CONNECTIONS
-}
-
-/// Default for [`NodeConfig::snapshot_entries`].
-pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 20_000;
-/// Default for [`NodeConfig::snapshot_bytes`]: 256 MiB.
-pub const DEFAULT_SNAPSHOT_BYTES: u64 = 256 << 20;
-/// Default for [`NodeConfig::snapshot_keep`].
-pub const DEFAULT_SNAPSHOT_KEEP: u64 = 5_000;
-
-fn default_snapshot_entries() -> u64 {
-    DEFAULT_SNAPSHOT_ENTRIES
-}
-fn default_snapshot_bytes() -> u64 {
-    DEFAULT_SNAPSHOT_BYTES
-}
-fn default_snapshot_keep() -> u64 {
-    DEFAULT_SNAPSHOT_KEEP
-}
-
-/// Default for [`NodeConfig::lease_drift_ms`].
-pub const DEFAULT_LEASE_DRIFT_MS: u64 = 50;
-/// Default for [`NodeConfig::syncing_lag`].
-pub const DEFAULT_SYNCING_LAG: u64 = 1000;
-/// Default for [`NodeConfig::slow_disk_ms`].
-pub const DEFAULT_SLOW_DISK_MS: u64 = 500;
-
-fn default_lease_drift_ms() -> u64 {
-    DEFAULT_LEASE_DRIFT_MS
-}
-fn default_syncing_lag() -> u64 {
-    DEFAULT_SYNCING_LAG
-}
-fn default_slow_disk_ms() -> u64 {
-    DEFAULT_SLOW_DISK_MS
-}
-
-fn default_max_key_bytes() -> usize {
-    DEFAULT_MAX_KEY_BYTES
-}
-fn default_max_value_bytes() -> usize {
-    DEFAULT_MAX_VALUE_BYTES
-}
-
-fn default_cluster_name() -> String {
-    DEFAULT_CLUSTER_NAME.to_owned()
-}
-fn default_election_timeout_min_ms() -> u64 {
-    DEFAULT_ELECTION_TIMEOUT_MIN_MS
-}
-fn default_election_timeout_max_ms() -> u64 {
-    DEFAULT_ELECTION_TIMEOUT_MAX_MS
-}
-fn default_heartbeat_interval_ms() -> u64 {
-    DEFAULT_HEARTBEAT_INTERVAL_MS
-}
-fn default_max_entries_per_msg() -> usize {
-    DEFAULT_MAX_ENTRIES_PER_MSG
-}
-fn default_max_bytes_per_msg() -> usize {
-    DEFAULT_MAX_BYTES_PER_MSG
-}
-fn default_max_inflight() -> usize {
-    DEFAULT_MAX_INFLIGHT
-}
-fn default_max_frame_bytes() -> usize {
-    DEFAULT_MAX_FRAME_BYTES
-}
-fn default_log_map_size() -> usize {
-    DEFAULT_LOG_MAP_SIZE
-}
-fn default_sm_map_size() -> usize {
-    DEFAULT_SM_MAP_SIZE
-}
-fn default_true() -> bool {
-    true
-}
-fn default_proposal_timeout_ms() -> u64 {
-    DEFAULT_PROPOSAL_TIMEOUT_MS
-}
-
 impl NodeConfig {
     /// A configuration with the required settings given and every other setting at its default.
     /// Not validated.
@@ -396,6 +291,15 @@ impl NodeConfig {
             max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
             max_inflight_per_client: DEFAULT_MAX_INFLIGHT_PER_CLIENT,
         }
+    }
+
+    /// The configuration as TOML, as a config file would give it, with token secrets redacted
+    /// (`raftix serve --print-config`).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        let internal = |reason: String| ConfigError::invalid("config", "", reason);
+        let mut value = serde_json::to_value(self).map_err(|e| internal(e.to_string()))?;
+        strip_nulls(&mut value);
+        toml::to_string(&value).map_err(|e| internal(e.to_string()))
     }
 
     /// Parses a complete configuration from TOML (every required key present) and validates it.

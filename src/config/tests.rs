@@ -109,7 +109,7 @@ fn overlay_prefers_the_upper_layer_and_keeps_the_rest() {
         pre_vote: Some(false),
         ..PartialConfig::default()
     };
-    let merged = file.overlay(flags);
+    let merged = file.overlay(flags).expect("overlay");
     assert_eq!(merged.id, Some(1));
     assert_eq!(merged.heartbeat_interval_ms, Some(30));
     assert_eq!(merged.max_inflight, Some(8));

@@ -60,8 +60,10 @@ impl TokenRole {
     }
 }
 
-/// One static token. `Debug` shows the name, role and prefix, never the secret.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+/// One static token. `Debug` shows the name, role and prefix, never the secret; `Serialize`
+/// carries it (settings are combined through serde), so whatever prints a configuration must
+/// redact it (see `NodeConfig`'s `tokens`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// A name for logs and error messages.

@@ -13,7 +13,9 @@ use super::load::{load_certs, load_key, load_roots};
 use super::{provider, TlsError};
 
 /// How the HTTPS gateway treats client certificates (`--tls-client-auth`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientAuth {
     /// Client certificates are not asked for.

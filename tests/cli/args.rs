@@ -242,11 +242,98 @@ fn up_starts_a_working_cluster_and_ctrl_c_stops_every_node() {
     assert_eq!(exit.code(), Some(0), "{err}");
     assert!(err.contains("stopping 3 node"), "{err}");
     assert!(err.contains("became leader at term"), "{err}");
-    for i in 0..3 {
-        assert!(
-            TcpListener::bind((Ipv4Addr::LOCALHOST, http + i)).is_ok(),
-            "node {} still listens after up exited",
-            i + 1
+    // No node process is left: each one held its data dir's lock for as long as it ran (a
+    // port check would race with other tests binding the freed ports).
+    for i in 1..=3 {
+        let dir = tmp.path().join(format!("node{i}"));
+        assert_eq!(
+            raftix::storage::DataDirLock::probe(&dir).expect("probe the lock"),
+            None,
+            "node {i} still runs after up exited"
         );
     }
+}
+
+#[test]
+fn print_config_shows_flags_over_environment_over_file_over_defaults_with_secrets_redacted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("raftix.toml");
+    std::fs::write(
+        &file,
+        r#"
+id = 1
+data_dir = "/from/file"
+listen_peer = "127.0.0.1:7001"
+listen_http = "127.0.0.1:8001"
+cluster = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
+heartbeat_interval_ms = 20
+election_timeout_min_ms = 160
+max_inflight = 8
+
+[[tokens]]
+name = "ops"
+token = "a-secret-that-must-not-be-printed"
+role = "admin"
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_raftix"))
+        .args(["serve", "--print-config", "--config"])
+        .arg(&file)
+        .args(["--heartbeat-interval-ms", "40"])
+        .env("RAFTIX_HEARTBEAT_INTERVAL_MS", "30")
+        .env("RAFTIX_ELECTION_TIMEOUT_MIN_MS", "170")
+        .env("RAFTIX_NO_CHECK_QUORUM", "true")
+        .env("RAFTIX_DATA_DIR", "/from/env")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed: toml::Table = toml::from_str(&text).expect("the output is TOML");
+    let int = |key: &str| printed.get(key).and_then(|v| v.as_integer());
+    assert_eq!(
+        int("heartbeat_interval_ms"),
+        Some(40),
+        "the flag wins: {text}"
+    );
+    assert_eq!(
+        int("election_timeout_min_ms"),
+        Some(170),
+        "env over file: {text}"
+    );
+    assert_eq!(
+        int("max_inflight"),
+        Some(8),
+        "the file over the default: {text}"
+    );
+    assert_eq!(int("snapshot_keep"), Some(5000), "the default: {text}");
+    assert_eq!(printed["check_quorum"].as_bool(), Some(false), "{text}");
+    assert_eq!(printed["data_dir"].as_str(), Some("/from/env"), "{text}");
+    assert_eq!(
+        printed["cluster"].as_table().map(|c| c.len()),
+        Some(3),
+        "{text}"
+    );
+    assert!(
+        !text.contains("a-secret-that-must-not-be-printed"),
+        "{text}"
+    );
+    assert!(text.contains("<redacted>"), "{text}");
+    // Nothing was started or created.
+    assert!(!std::path::Path::new("/from/env").exists());
+}
+
+#[test]
+fn a_bad_value_in_the_environment_exits_2_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_raftix"))
+        .args(["serve", "--print-config"])
+        .env("RAFTIX_HEARTBEAT_INTERVAL_MS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("soon") && stderr(&out).contains("--heartbeat-interval-ms"),
+        "{}",
+        stderr(&out)
+    );
 }
