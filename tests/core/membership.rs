@@ -2,6 +2,7 @@
 //! hand-driven core at a time.
 
 use crate::support::core_harness as harness;
+use crate::support::msg;
 
 use harness::*;
 use raftix::core::{
@@ -219,12 +220,7 @@ fn a_configuration_takes_effect_when_appended_and_reverts_when_truncated() {
     let acts = recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 1,
-            prev: LogId::new(1, 1),
-            entries: vec![config],
-            commit: 1,
-        },
+        msg::append_request(1, LogId::new(1, 1), vec![config], 1),
     );
     assert_eq!(membership_changes(&acts), vec![with_4.clone()]);
     assert_eq!(c.membership(), &with_4);
@@ -232,12 +228,7 @@ fn a_configuration_takes_effect_when_appended_and_reverts_when_truncated() {
     let acts = recv(
         &mut c,
         3,
-        Message::AppendRequest {
-            term: 2,
-            prev: LogId::new(1, 1),
-            entries: vec![cmd(2, 2, "x")],
-            commit: 1,
-        },
+        msg::append_request(2, LogId::new(1, 1), vec![cmd(2, 2, "x")], 1),
     );
     assert_eq!(c.membership().learners.len(), 0, "reverted");
     assert_eq!(membership_changes(&acts).len(), 1);
@@ -356,12 +347,7 @@ fn an_installed_snapshot_replaces_the_log_and_is_restored_before_anything_is_app
     let acts = recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 2,
-            prev: meta.last,
-            entries: vec![cmd(2, 11, "y")],
-            commit: 11,
-        },
+        msg::append_request(2, meta.last, vec![cmd(2, 11, "y")], 11),
     );
     let acts = complete_persists(&mut c, &acts);
     assert_eq!(
@@ -482,16 +468,16 @@ fn votes_from_non_voters_are_refused_before_they_touch_the_term() {
     recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 1,
-            prev: LogId::new(1, 1),
-            entries: vec![Entry {
+        msg::append_request(
+            1,
+            LogId::new(1, 1),
+            vec![Entry {
                 term: 1,
                 index: 2,
                 payload: EntryPayload::Config(with_learner),
             }],
-            commit: 1,
-        },
+            1,
+        ),
     );
     let acts = recv(&mut c, 4, vote_request(7, false));
     assert!(

@@ -2,6 +2,7 @@
 //! Each test is named after the rule of the Raft paper (§) or dissertation it checks.
 
 use crate::support::core_harness as harness;
+use crate::support::msg;
 
 use bytes::Bytes;
 use harness::*;
@@ -19,12 +20,7 @@ fn follower_rejects_append_with_stale_term_and_reports_its_term() {
     let acts = recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 4,
-            prev: LogId::new(5, 2),
-            entries: vec![cmd(4, 3, "x")],
-            commit: 0,
-        },
+        msg::append_request(4, LogId::new(5, 2), vec![cmd(4, 3, "x")], 0),
     );
     assert_eq!(
         c.log().last_index(),
@@ -33,29 +29,14 @@ fn follower_rejects_append_with_stale_term_and_reports_its_term() {
     );
     let out = sent(&acts);
     assert_eq!(out.len(), 1);
-    assert_eq!(
-        out[0].msg,
-        Message::HeartbeatResponse {
-            term: 5,
-            ctx: 0,
-            applied: 0
-        }
-    );
+    assert_eq!(out[0].msg, msg::heartbeat_response(5, 0, 0));
 }
 
 #[test]
 fn higher_term_in_any_message_turns_leader_into_follower() {
     let (mut c, _) = leader(3, 1, &[1]);
     assert_eq!(c.term(), 2);
-    recv(
-        &mut c,
-        3,
-        Message::HeartbeatResponse {
-            term: 7,
-            ctx: 0,
-            applied: 0,
-        },
-    );
+    recv(&mut c, 3, msg::heartbeat_response(7, 0, 0));
     assert_eq!(c.role(), Role::Follower);
     assert_eq!(c.term(), 7);
     assert_eq!(c.voted_for(), None);
@@ -66,41 +47,13 @@ fn higher_term_in_any_message_turns_leader_into_follower() {
 #[test]
 fn vote_granted_at_most_once_per_term() {
     let mut c = core(3, 3, hs(1, None), &[1], false);
-    let a = recv(
-        &mut c,
-        1,
-        Message::VoteRequest {
-            term: 2,
-            last_log: LogId::new(1, 1),
-            pre_vote: false,
-            transfer: false,
-        },
-    );
+    let a = recv(&mut c, 1, msg::vote_request(2, LogId::new(1, 1), false));
     let a = [a.clone(), complete_persists(&mut c, &a)].concat();
-    assert!(sent(&a).iter().any(|e| e.msg
-        == Message::VoteResponse {
-            term: 2,
-            granted: true,
-            pre_vote: false
-        }));
-    let b = recv(
-        &mut c,
-        2,
-        Message::VoteRequest {
-            term: 2,
-            last_log: LogId::new(1, 1),
-            pre_vote: false,
-            transfer: false,
-        },
-    );
-    assert_eq!(
-        sent(&b)[0].msg,
-        Message::VoteResponse {
-            term: 2,
-            granted: false,
-            pre_vote: false
-        }
-    );
+    assert!(sent(&a)
+        .iter()
+        .any(|e| e.msg == msg::vote_response(2, true, false)));
+    let b = recv(&mut c, 2, msg::vote_request(2, LogId::new(1, 1), false));
+    assert_eq!(sent(&b)[0].msg, msg::vote_response(2, false, false));
     assert_eq!(c.voted_for(), Some(1));
 }
 
@@ -108,33 +61,12 @@ fn vote_granted_at_most_once_per_term() {
 fn vote_rejected_when_candidate_log_is_less_up_to_date() {
     // §5.4.1: compare last terms first, then lengths.
     let mut c = core(3, 3, hs(3, None), &[1, 3], false);
-    let a = recv(
-        &mut c,
-        1,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(2, 9),
-            pre_vote: false,
-            transfer: false,
-        },
-    );
+    let a = recv(&mut c, 1, msg::vote_request(4, LogId::new(2, 9), false));
     let a = [a.clone(), complete_persists(&mut c, &a)].concat();
-    assert!(sent(&a).iter().all(|e| e.msg
-        != Message::VoteResponse {
-            term: 4,
-            granted: true,
-            pre_vote: false
-        }));
-    let b = recv(
-        &mut c,
-        2,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(3, 1),
-            pre_vote: false,
-            transfer: false,
-        },
-    );
+    assert!(sent(&a)
+        .iter()
+        .all(|e| e.msg != msg::vote_response(4, true, false)));
+    let b = recv(&mut c, 2, msg::vote_request(4, LogId::new(3, 1), false));
     let b = [b.clone(), complete_persists(&mut c, &b)].concat();
     assert!(sent(&b)
         .iter()
@@ -145,16 +77,7 @@ fn vote_rejected_when_candidate_log_is_less_up_to_date() {
 #[test]
 fn vote_is_persisted_before_it_is_granted() {
     let mut c = core(3, 3, hs(1, None), &[1], false);
-    let a = recv(
-        &mut c,
-        1,
-        Message::VoteRequest {
-            term: 2,
-            last_log: LogId::new(1, 1),
-            pre_vote: false,
-            transfer: false,
-        },
-    );
+    let a = recv(&mut c, 1, msg::vote_request(2, LogId::new(1, 1), false));
     assert!(
         sent(&a).is_empty(),
         "the grant must wait for the fsync of the vote"
@@ -163,14 +86,7 @@ fn vote_is_persisted_before_it_is_granted() {
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].1, Some(hs(2, Some(1))));
     let b = c.step(Event::Persisted { io_seq: p[0].0 });
-    assert_eq!(
-        sent(&b)[0].msg,
-        Message::VoteResponse {
-            term: 2,
-            granted: true,
-            pre_vote: false
-        }
-    );
+    assert_eq!(sent(&b)[0].msg, msg::vote_response(2, true, false));
 }
 
 #[test]
@@ -184,13 +100,9 @@ fn candidate_requests_votes_only_after_persisting_its_own_vote() {
     let b = complete_persists(&mut c, &a);
     let requests = sent(&b);
     assert_eq!(requests.len(), 2);
-    assert!(requests.iter().all(|e| e.msg
-        == Message::VoteRequest {
-            term: 2,
-            last_log: LogId::new(1, 1),
-            pre_vote: false,
-            transfer: false,
-        }));
+    assert!(requests
+        .iter()
+        .all(|e| e.msg == msg::vote_request(2, LogId::new(1, 1), false)));
 }
 
 #[test]
@@ -205,24 +117,8 @@ fn candidate_rejected_by_majority_returns_to_follower() {
     let mut c = core(1, 3, hs(1, None), &[1], false);
     let a = fire_election(&mut c);
     complete_persists(&mut c, &a);
-    recv(
-        &mut c,
-        2,
-        Message::VoteResponse {
-            term: 2,
-            granted: false,
-            pre_vote: false,
-        },
-    );
-    recv(
-        &mut c,
-        3,
-        Message::VoteResponse {
-            term: 2,
-            granted: false,
-            pre_vote: false,
-        },
-    );
+    recv(&mut c, 2, msg::vote_response(2, false, false));
+    recv(&mut c, 3, msg::vote_response(2, false, false));
     assert_eq!(c.role(), Role::Follower);
     assert_eq!(c.term(), 2);
 }
@@ -231,16 +127,7 @@ fn candidate_rejected_by_majority_returns_to_follower() {
 fn stale_election_timeout_epoch_is_ignored() {
     let mut c = core(1, 3, hs(1, None), &[1], false);
     let stale = c.election_epoch();
-    recv(
-        &mut c,
-        2,
-        Message::Heartbeat {
-            term: 1,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    ); // re-arms
+    recv(&mut c, 2, msg::heartbeat(1, 0, 0, 0)); // re-arms
     assert!(c.election_epoch() > stale);
     c.step(Event::ElectionTimeout { epoch: stale });
     assert_eq!(
@@ -273,28 +160,16 @@ fn pre_vote_does_not_change_term_or_vote() {
     assert!(persists(&a).is_empty());
     let reqs = sent(&a);
     assert_eq!(reqs.len(), 2);
-    assert!(reqs.iter().all(|e| e.msg
-        == Message::VoteRequest {
-            term: 5,
-            last_log: LogId::new(1, 1),
-            pre_vote: true,
-            transfer: false,
-        }));
+    assert!(reqs
+        .iter()
+        .all(|e| e.msg == msg::vote_request(5, LogId::new(1, 1), true)));
 }
 
 #[test]
 fn pre_candidate_with_pre_vote_quorum_starts_real_election() {
     let mut c = core(1, 3, hs(4, None), &[1], true);
     fire_election(&mut c);
-    let a = recv(
-        &mut c,
-        2,
-        Message::VoteResponse {
-            term: 5,
-            granted: true,
-            pre_vote: true,
-        },
-    );
+    let a = recv(&mut c, 2, msg::vote_response(5, true, true));
     assert_eq!(c.role(), Role::Candidate);
     assert_eq!(c.term(), 5);
     assert_eq!(persists(&a)[0].1, Some(hs(5, Some(1))));
@@ -303,24 +178,8 @@ fn pre_candidate_with_pre_vote_quorum_starts_real_election() {
 #[test]
 fn pre_vote_is_granted_without_changing_the_voter() {
     let mut c = core(2, 3, hs(3, Some(3)), &[1], true);
-    let a = recv(
-        &mut c,
-        1,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(1, 1),
-            pre_vote: true,
-            transfer: false,
-        },
-    );
-    assert_eq!(
-        sent(&a)[0].msg,
-        Message::VoteResponse {
-            term: 4,
-            granted: true,
-            pre_vote: true
-        }
-    );
+    let a = recv(&mut c, 1, msg::vote_request(4, LogId::new(1, 1), true));
+    assert_eq!(sent(&a)[0].msg, msg::vote_response(4, true, true));
     assert_eq!(c.term(), 3);
     assert_eq!(c.voted_for(), Some(3));
     assert!(persists(&a).is_empty());
@@ -330,16 +189,7 @@ fn pre_vote_is_granted_without_changing_the_voter() {
 fn node_hearing_from_leader_ignores_disruptive_vote_requests() {
     // A node rejoining from a partition with a higher term must not depose a healthy leader.
     let mut c = core(2, 3, hs(3, None), &[1], true);
-    recv(
-        &mut c,
-        1,
-        Message::Heartbeat {
-            term: 3,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    recv(&mut c, 1, msg::heartbeat(3, 0, 0, 0));
     assert_eq!(c.leader(), Some(1));
     for pre_vote in [true, false] {
         let a = recv(
@@ -363,96 +213,27 @@ fn follower_considers_votes_again_once_its_leaders_lease_expired() {
     // etcd's lease: after the minimum election timeout without hearing from the leader, a
     // follower grants (pre-)votes again, so the first node to time out can win at once.
     let mut c = core(2, 3, hs(3, None), &[1], true);
-    recv(
-        &mut c,
-        1,
-        Message::Heartbeat {
-            term: 3,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
-    let a = recv(
-        &mut c,
-        3,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(1, 1),
-            pre_vote: true,
-            transfer: false,
-        },
-    );
+    recv(&mut c, 1, msg::heartbeat(3, 0, 0, 0));
+    let a = recv(&mut c, 3, msg::vote_request(4, LogId::new(1, 1), true));
     assert!(sent(&a).is_empty(), "in lease: ignored");
     let stale = c.election_epoch() - 1;
     c.step(Event::LeaseExpired { epoch: stale });
-    let a = recv(
-        &mut c,
-        3,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(1, 1),
-            pre_vote: true,
-            transfer: false,
-        },
-    );
+    let a = recv(&mut c, 3, msg::vote_request(4, LogId::new(1, 1), true));
     assert!(sent(&a).is_empty(), "a stale lease expiry changes nothing");
     let epoch = c.election_epoch();
     c.step(Event::LeaseExpired { epoch });
-    let a = recv(
-        &mut c,
-        3,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(1, 1),
-            pre_vote: true,
-            transfer: false,
-        },
-    );
-    assert_eq!(
-        sent(&a)[0].msg,
-        Message::VoteResponse {
-            term: 4,
-            granted: true,
-            pre_vote: true
-        }
-    );
+    let a = recv(&mut c, 3, msg::vote_request(4, LogId::new(1, 1), true));
+    assert_eq!(sent(&a)[0].msg, msg::vote_response(4, true, true));
     // Hearing from the leader again renews the lease.
-    recv(
-        &mut c,
-        1,
-        Message::Heartbeat {
-            term: 3,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
-    let a = recv(
-        &mut c,
-        3,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(1, 1),
-            pre_vote: true,
-            transfer: false,
-        },
-    );
+    recv(&mut c, 1, msg::heartbeat(3, 0, 0, 0));
+    let a = recv(&mut c, 3, msg::vote_request(4, LogId::new(1, 1), true));
     assert!(sent(&a).is_empty());
 }
 
 #[test]
 fn check_quorum_leader_without_quorum_contact_steps_down() {
     let (mut c, _) = leader(5, 1, &[1]);
-    recv(
-        &mut c,
-        2,
-        Message::HeartbeatResponse {
-            term: 2,
-            ctx: 0,
-            applied: 0,
-        },
-    );
+    recv(&mut c, 2, msg::heartbeat_response(2, 0, 0));
     fire_election(&mut c); // first check: only 2 of 5 active
     assert_eq!(c.role(), Role::Follower);
     assert_eq!(c.term(), 2, "stepping down does not change the term");
@@ -462,15 +243,7 @@ fn check_quorum_leader_without_quorum_contact_steps_down() {
 #[test]
 fn check_quorum_leader_with_quorum_contact_stays() {
     let (mut c, _) = leader(3, 1, &[1]);
-    recv(
-        &mut c,
-        2,
-        Message::HeartbeatResponse {
-            term: 2,
-            ctx: 0,
-            applied: 0,
-        },
-    );
+    recv(&mut c, 2, msg::heartbeat_response(2, 0, 0));
     fire_election(&mut c);
     assert_eq!(c.role(), Role::Leader);
     // Activity is reset each round: silence in the next round means stepping down.
@@ -486,23 +259,18 @@ fn follower_rejects_append_when_prev_does_not_match_with_conflict_hint() {
     let a = recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 6,
-            prev: LogId::new(5, 5),
-            entries: vec![],
-            commit: 0,
-        },
+        msg::append_request(6, LogId::new(5, 5), vec![], 0),
     );
     let out = sent(&a);
     assert_eq!(
         out[0].msg,
-        Message::AppendResponse {
-            term: 6,
-            outcome: AppendOutcome::Conflict {
+        msg::append_response(
+            6,
+            AppendOutcome::Conflict {
                 rejected_prev: 5,
                 hint: LogId::new(2, 5)
-            },
-        }
+            }
+        )
     );
 }
 
@@ -512,12 +280,12 @@ fn follower_truncates_conflicting_uncommitted_entries_and_appends() {
     let a = recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 3,
-            prev: LogId::new(1, 1),
-            entries: vec![cmd(3, 2, "a"), cmd(3, 3, "b"), cmd(3, 4, "c")],
-            commit: 1,
-        },
+        msg::append_request(
+            3,
+            LogId::new(1, 1),
+            vec![cmd(3, 2, "a"), cmd(3, 3, "b"), cmd(3, 4, "c")],
+            1,
+        ),
     );
     let p = persists(&a);
     assert_eq!(p.len(), 1);
@@ -528,45 +296,25 @@ fn follower_truncates_conflicting_uncommitted_entries_and_appends() {
     let b = complete_persists(&mut c, &a);
     assert_eq!(
         sent(&b)[0].msg,
-        Message::AppendResponse {
-            term: 3,
-            outcome: AppendOutcome::Success { match_index: 4 },
-        }
+        msg::append_response(3, AppendOutcome::Success { match_index: 4 })
     );
 }
 
 #[test]
 fn follower_never_truncates_committed_entries() {
     let mut c = core(2, 3, hs(3, None), &[1, 1], true);
-    recv(
-        &mut c,
-        1,
-        Message::Heartbeat {
-            term: 3,
-            commit: 2,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    recv(&mut c, 1, msg::heartbeat(3, 2, 0, 0));
     assert_eq!(c.commit_index(), 2);
     // A (buggy or forged) request whose prev is below commit gets "matched up to commit".
     let a = recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 3,
-            prev: LogId::new(1, 1),
-            entries: vec![cmd(3, 2, "x")],
-            commit: 2,
-        },
+        msg::append_request(3, LogId::new(1, 1), vec![cmd(3, 2, "x")], 2),
     );
     assert_eq!(c.log().term_at(2), Some(1));
     assert_eq!(
         sent(&a)[0].msg,
-        Message::AppendResponse {
-            term: 3,
-            outcome: AppendOutcome::Success { match_index: 2 },
-        }
+        msg::append_response(3, AppendOutcome::Success { match_index: 2 })
     );
 }
 
@@ -576,12 +324,7 @@ fn follower_commit_is_bounded_by_entries_known_to_match() {
     recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 3,
-            prev: LogId::new(1, 2),
-            entries: vec![],
-            commit: 4,
-        },
+        msg::append_request(3, LogId::new(1, 2), vec![], 4),
     );
     assert_eq!(
         c.commit_index(),
@@ -771,12 +514,7 @@ fn committed_entries_are_applied_in_order_exactly_once() {
     let a = recv(
         &mut c,
         1,
-        Message::AppendRequest {
-            term: 2,
-            prev: LogId::new(1, 1),
-            entries: vec![cmd(2, 2, "a"), cmd(2, 3, "b")],
-            commit: 3,
-        },
+        msg::append_request(2, LogId::new(1, 1), vec![cmd(2, 2, "a"), cmd(2, 3, "b")], 3),
     );
     let first: Vec<u64> = applied(&a).iter().map(|e| e.index).collect();
     assert_eq!(
@@ -787,32 +525,14 @@ fn committed_entries_are_applied_in_order_exactly_once() {
     let b = complete_persists(&mut c, &a);
     let got: Vec<u64> = applied(&b).iter().map(|e| e.index).collect();
     assert_eq!(got, vec![2, 3]);
-    let again = recv(
-        &mut c,
-        1,
-        Message::Heartbeat {
-            term: 2,
-            commit: 3,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    let again = recv(&mut c, 1, msg::heartbeat(2, 3, 0, 0));
     assert!(applied(&again).is_empty());
 }
 
 #[test]
 fn proposal_on_follower_names_the_leader() {
     let mut c = core(2, 3, hs(2, None), &[1], true);
-    recv(
-        &mut c,
-        3,
-        Message::Heartbeat {
-            term: 2,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    recv(&mut c, 3, msg::heartbeat(2, 0, 0, 0));
     let err = c
         .propose(vec![Bytes::from_static(b"x")])
         .expect_err("not leader");
@@ -824,16 +544,7 @@ fn a_leader_missing_from_this_nodes_configuration_is_followed() {
     // Dissertation §4.1: a node that has not yet received the configuration adding a server
     // must still accept that server as leader, or it could never catch up.
     let mut c = core(2, 3, hs(2, None), &[1], true);
-    let a = recv(
-        &mut c,
-        9,
-        Message::Heartbeat {
-            term: 50,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    let a = recv(&mut c, 9, msg::heartbeat(50, 0, 0, 0));
     let a = complete_persists(&mut c, &a);
     assert_eq!(c.term(), 50);
     assert_eq!(c.leader(), Some(9));
@@ -969,15 +680,7 @@ fn a_leader_that_steps_down_fails_its_pending_reads() {
         },
     );
     c.read_index(vec![9]).expect("leader");
-    let a = recv(
-        &mut c,
-        3,
-        Message::HeartbeatResponse {
-            term: term + 1,
-            ctx: 0,
-            applied: 0,
-        },
-    );
+    let a = recv(&mut c, 3, msg::heartbeat_response(term + 1, 0, 0));
     assert_eq!(c.role(), Role::Follower);
     assert!(a
         .iter()
@@ -1062,70 +765,31 @@ fn transfer_to_a_lagging_follower_first_brings_it_up_to_date() {
 fn timeout_now_makes_the_target_campaign_and_voters_in_lease_grant_it() {
     // Node 2 follows leader 1 and gets TimeoutNow: it campaigns at once, without pre-vote.
     let mut target = core(2, 3, hs(3, None), &[1], true);
-    recv(
-        &mut target,
-        1,
-        Message::Heartbeat {
-            term: 3,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    recv(&mut target, 1, msg::heartbeat(3, 0, 0, 0));
     let a = recv(&mut target, 1, Message::TimeoutNow { term: 3 });
     assert_eq!(target.role(), Role::Candidate);
     assert_eq!(target.term(), 4);
     let b = complete_persists(&mut target, &a);
     let requests = sent(&b);
     assert!(!requests.is_empty());
-    assert!(requests.iter().all(|e| e.msg
-        == Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(1, 1),
-            pre_vote: false,
-            transfer: true
-        }));
+    assert!(requests
+        .iter()
+        .all(|e| e.msg == msg::vote_request_transfer(4, LogId::new(1, 1), false, true)));
     // Node 3 still hears from leader 1 (in lease) yet grants the transfer campaign.
     let mut voter = core(3, 3, hs(3, None), &[1], true);
-    recv(
-        &mut voter,
-        1,
-        Message::Heartbeat {
-            term: 3,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    recv(&mut voter, 1, msg::heartbeat(3, 0, 0, 0));
     let v = recv(
         &mut voter,
         2,
-        Message::VoteRequest {
-            term: 4,
-            last_log: LogId::new(1, 1),
-            pre_vote: false,
-            transfer: true,
-        },
+        msg::vote_request_transfer(4, LogId::new(1, 1), false, true),
     );
     let v = [v.clone(), complete_persists(&mut voter, &v)].concat();
-    assert!(sent(&v).iter().any(|e| e.msg
-        == Message::VoteResponse {
-            term: 4,
-            granted: true,
-            pre_vote: false
-        }));
+    assert!(sent(&v)
+        .iter()
+        .any(|e| e.msg == msg::vote_response(4, true, false)));
     // TimeoutNow from anyone but the known leader is ignored.
     let mut other = core(2, 3, hs(3, None), &[1], true);
-    recv(
-        &mut other,
-        1,
-        Message::Heartbeat {
-            term: 3,
-            commit: 0,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    );
+    recv(&mut other, 1, msg::heartbeat(3, 0, 0, 0));
     recv(&mut other, 3, Message::TimeoutNow { term: 3 });
     assert_eq!(other.role(), Role::Follower);
 }

@@ -9,6 +9,7 @@ pub mod extra_node;
 pub mod extra_proc;
 pub mod link_proxy;
 pub mod load;
+pub mod msg;
 pub mod process;
 pub mod proxy;
 pub mod regions;

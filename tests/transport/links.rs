@@ -1,5 +1,6 @@
 //! Integration tests of the peer transport over real loopback sockets, inside an actix System.
 
+use crate::support::msg;
 use crate::support::wait::{check, wait_until_async};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -42,16 +43,16 @@ fn append(from: NodeId, to: NodeId, prev: u64, payload_bytes: usize) -> Envelope
     Envelope {
         from,
         to,
-        msg: Message::AppendRequest {
-            term: 1,
-            prev: LogId::new(1, prev),
-            entries: vec![Entry {
+        msg: msg::append_request(
+            1,
+            LogId::new(1, prev),
+            vec![Entry {
                 term: 1,
                 index: prev + 1,
                 payload: EntryPayload::Command(Bytes::from(vec![7u8; payload_bytes])),
             }],
-            commit: 0,
-        },
+            0,
+        ),
     }
 }
 
@@ -226,15 +227,7 @@ async fn oversized_message_is_dropped_without_killing_the_link() {
     link.do_send(SendToPeer(heartbeat(1, 3, 0))); // misaddressed
     link.do_send(SendToPeer(heartbeat(1, 2, 5)));
     let env = next_message(&mut rx).await;
-    assert_eq!(
-        env.msg,
-        Message::Heartbeat {
-            term: 1,
-            commit: 5,
-            ctx: 0,
-            leader_commit: 0
-        }
-    );
+    assert_eq!(env.msg, msg::heartbeat(1, 5, 0, 0));
     let s = stats(&link).await;
     assert_eq!((s.oversized, s.dropped, s.sent, s.connects), (1, 2, 1, 1));
 }
@@ -371,11 +364,7 @@ async fn control_messages_overtake_queued_appends() {
     let vote = Envelope {
         from: 1,
         to: 2,
-        msg: Message::VoteResponse {
-            term: 1,
-            granted: true,
-            pre_vote: false,
-        },
+        msg: msg::vote_response(1, true, false),
     };
     link.do_send(SendToPeer(vote.clone()));
 
