@@ -261,13 +261,7 @@ async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
 async fn followers_forward_writes_redirect_on_request_and_never_loop() {
     let mut c = TestCluster::start(3).await;
     c.serve_http();
-    let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    let s = c
-        .wait_until("followers know the leader's address", ELECTION, |s| {
-            s.values().all(|x| x.leader_addr.is_some())
-        })
-        .await;
-    let follower = *s.keys().find(|&&id| id != leader).expect("follower");
+    let (leader, follower) = c.leader_and_informed_follower(ELECTION).await;
     let client = awc::Client::builder().disable_redirects().finish();
 
     // Default: the follower forwards and relays the leader's answer.

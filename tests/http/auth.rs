@@ -58,13 +58,7 @@ async fn call(
 async fn tokens_guard_every_route_by_role_and_prefix() {
     let mut c = TestCluster::start_with(3, |config| config.tokens = tokens()).await;
     c.serve_http();
-    let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    let s = c
-        .wait_until("followers know the leader's address", ELECTION, |s| {
-            s.values().all(|x| x.leader_addr.is_some())
-        })
-        .await;
-    let follower = *s.keys().find(|&&id| id != leader).expect("follower");
+    let (leader, follower) = c.leader_and_informed_follower(ELECTION).await;
     let client = awc::Client::builder()
         .disable_redirects()
         .timeout(Duration::from_secs(10))

@@ -247,16 +247,7 @@ async fn a_flood_from_one_token_gets_429_while_another_token_proceeds() {
     })
     .await;
     c.serve_http();
-    let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    c.wait_until("followers know the leader's address", ELECTION, |s| {
-        s.values().all(|x| x.leader_addr.is_some())
-    })
-    .await;
-    let follower = c
-        .ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .expect("follower");
+    let (leader, follower) = c.leader_and_informed_follower(ELECTION).await;
     let base = c.url(leader);
     let client = client();
 

@@ -57,13 +57,7 @@ async fn until_accepted(
 async fn started() -> (TestCluster, u64, u64) {
     let mut c = TestCluster::start(3).await;
     c.serve_http();
-    let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    let s = c
-        .wait_until("followers know the leader's address", ELECTION, |s| {
-            s.values().all(|x| x.leader_addr.is_some())
-        })
-        .await;
-    let follower = *s.keys().find(|&&id| id != leader).expect("follower");
+    let (leader, follower) = c.leader_and_informed_follower(ELECTION).await;
     (c, leader, follower)
 }
 

@@ -114,8 +114,8 @@ fn schemathesis_finds_nothing_against_openapi_json() {
     let output_path = work.join("output.txt");
     let output = std::fs::File::create(&output_path).expect("output file");
     // Its working directory is the temp dir: hypothesis keeps its example database there.
-    let mut child = Command::new(&schemathesis)
-        .current_dir(&work)
+    let mut cmd = Command::new(&schemathesis);
+    cmd.current_dir(&work)
         .args(["run", &url])
         .args(["--checks", CHECKS])
         .args(["--max-examples", &examples])
@@ -123,12 +123,8 @@ fn schemathesis_finds_nothing_against_openapi_json() {
         .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         .args(["--max-failures", "20"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(output.try_clone().expect("clone output handle"))
-        .stderr(output)
-        .spawn()
-        .expect("start schemathesis");
+        .env("NO_COLOR", "1");
+    let mut child = process::spawn_logged(&mut cmd, output, "schemathesis");
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {

@@ -98,11 +98,7 @@ async fn wait_status(client: &awc::Client, base: &str, token: Option<&str>, want
 async fn start(tokens: Vec<TokenConfig>) -> (TestCluster, NodeId, Vec<NodeId>) {
     let mut c = TestCluster::start_with(3, |config| config.tokens = tokens.clone()).await;
     c.serve_http();
-    let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    c.wait_until("followers know the leader's address", ELECTION, |s| {
-        s.values().all(|x| x.leader_addr.is_some())
-    })
-    .await;
+    let (leader, _) = c.leader_and_informed_follower(ELECTION).await;
     let followers = c.ids().into_iter().filter(|&id| id != leader).collect();
     (c, leader, followers)
 }

@@ -69,11 +69,7 @@ fn a_backup_restores_into_a_new_cluster_with_every_key() {
         &["--snapshot-entries", "40", "--snapshot-keep", "5"],
     );
     let (leader, _) = cluster.wait_leader(WAIT);
-    let follower = cluster
-        .ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .expect("follower");
+    let follower = cluster.follower_of(leader);
     let mut last = 0;
     for i in 0..KEYS {
         last = cluster

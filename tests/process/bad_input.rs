@@ -22,10 +22,7 @@ const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("raftix-bad-")
-        .tempdir()
-        .expect("tempdir")
+    ProcCluster::temp_dir("raftix-bad-")
 }
 
 /// Pseudo-random bytes (xorshift64*), seeded from the clock; the seed is printed.
@@ -88,7 +85,7 @@ fn framed(body: &[u8]) -> Vec<u8> {
 fn random_bytes_on_peer_port_do_not_hurt_the_node() {
     let mut cluster = ProcCluster::start(3, tempdir());
     let (leader, term) = cluster.wait_leader(LEADER_TIMEOUT);
-    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    let follower = cluster.follower_of(leader);
     cluster.put_ok("before", b"1");
 
     // (a) Random bytes, then end of stream: however the first 4 bytes read as a length, the node

@@ -14,10 +14,7 @@ const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("raftix-proc-")
-        .tempdir()
-        .expect("tempdir")
+    ProcCluster::temp_dir("raftix-proc-")
 }
 
 /// One acknowledged write.
@@ -183,7 +180,7 @@ fn restarted_node_rejoins_and_catches_up() {
     for i in 0..10 {
         cluster.put_ok(&format!("before-{i}"), format!("b{i}").as_bytes());
     }
-    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    let follower = cluster.follower_of(leader);
     cluster.stop(follower);
 
     // Two of three nodes still form a majority and commit.
@@ -275,7 +272,7 @@ fn follower_catches_up_200_small_entries_in_many_batches() {
 fn lagging_follower_scenario(flags: &[&str]) {
     let mut cluster = ProcCluster::start_with(3, tempdir(), flags);
     let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
-    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    let follower = cluster.follower_of(leader);
     cluster.stop(follower);
     let mut last = 0;
     for i in 0..200 {

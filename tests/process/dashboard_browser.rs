@@ -207,11 +207,7 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     let cluster = ProcCluster::start(3, dir);
     let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
     // The page is served by a follower, so that killing the leader leaves it up.
-    let page_node = cluster
-        .ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .expect("a follower");
+    let page_node = cluster.follower_of(leader);
     let driver_log = cluster.dir().join("chromedriver.log");
     let browser = Browser::launch(&chromium, &driver, &driver_log)
         .unwrap_or_else(|e| cluster.fail(&format!("cannot start headless Chromium: {e}")));

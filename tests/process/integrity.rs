@@ -22,10 +22,7 @@ const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("raftix-integrity-")
-        .tempdir()
-        .expect("tempdir")
+    ProcCluster::temp_dir("raftix-integrity-")
 }
 
 /// A 48-character value that occurs nowhere else: a fixed prefix and 32 pseudo-random hex
@@ -252,11 +249,7 @@ fn a_leader_whose_snapshot_is_damaged_stops_instead_of_shipping_it() {
     let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
     cluster.put_ok("first", b"1");
     cluster.wait_converged(2, LEADER_TIMEOUT);
-    let lagging = cluster
-        .ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .expect("a follower");
+    let lagging = cluster.follower_of(leader);
     cluster.stop(lagging);
     let (index, _) = cluster.put_ok("victim", value.as_bytes());
     for i in 0..20 {

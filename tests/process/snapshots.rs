@@ -11,10 +11,7 @@ use process::{http_client, ProcCluster};
 const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("raftix-snap-")
-        .tempdir()
-        .expect("tempdir")
+    ProcCluster::temp_dir("raftix-snap-")
 }
 
 /// Size of the largest `incoming-*.part` file in `node`'s snapshot directory.
@@ -57,11 +54,7 @@ fn a_follower_killed_while_receiving_a_snapshot_resumes_it_and_catches_up() {
         &["--snapshot-entries", "200", "--snapshot-keep", "20"],
     );
     let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
-    let follower = cluster
-        .ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     cluster.kill9(follower);
     for i in 0..KEYS {
         cluster.put_ok(&format!("k{i}"), &value_of(i));

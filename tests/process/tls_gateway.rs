@@ -21,10 +21,7 @@ use serde_json::Value;
 const LEADER_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("raftix-tls-")
-        .tempdir()
-        .expect("tempdir")
+    ProcCluster::temp_dir("raftix-tls-")
 }
 
 /// Test certificates for nodes 1..=n and the named clients, in `dir`.
@@ -105,11 +102,7 @@ fn https_cluster_with_required_client_certificates() {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let cluster = ProcCluster::start_https(3, tempdir(), &flags, https_client(harness_tls));
     let (leader, _) = cluster.wait_leader(LEADER_TIMEOUT);
-    let follower = cluster
-        .ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     let client = cluster.client();
     let follower_url = client.base(follower);
     let leader_url = client.base(leader);

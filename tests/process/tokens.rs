@@ -7,7 +7,7 @@ use crate::support::authed;
 use crate::support::extra_proc;
 use crate::support::process;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use authed::{call, leader_port, ports_of, wait, WAIT};
 use extra_proc::ExtraProc;
@@ -62,8 +62,8 @@ fn wait_token_works(port: u16, token: &str, what: &str) {
 fn spawn_joiner(dir: &std::path::Path, id: u64, join: &str, token: &str) -> (Child, u16) {
     let ports = alloc_ports(2);
     let log = std::fs::File::create(dir.join(format!("node{id}.log"))).expect("log");
-    let child = Command::new(raftix_bin())
-        .arg("serve")
+    let mut cmd = Command::new(raftix_bin());
+    cmd.arg("serve")
         .args(["--id", &id.to_string()])
         .arg("--data-dir")
         .arg(dir.join(format!("n{id}")))
@@ -76,12 +76,8 @@ fn spawn_joiner(dir: &std::path::Path, id: u64, join: &str, token: &str) -> (Chi
         .args(["--sm-map-size", &MAP_SIZE.to_string()])
         .args(["--join", join])
         .env("RAFTIX_TOKEN", token)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn joiner");
+        .env("RUST_LOG", "info");
+    let child = process::spawn_logged(&mut cmd, log, "the joiner");
     (child, ports[1])
 }
 

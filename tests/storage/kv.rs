@@ -1,41 +1,12 @@
 //! Integration tests of the built-in key-value state machine.
 
+use crate::fixtures::{b, cmd, outputs, put_entry as put};
 use bytes::Bytes;
 use raftix::core::{Entry, EntryPayload};
 use raftix::state_machine::{StateMachine, StateMachineError};
 use raftix::storage::{KvCommand, KvOutput, KvStateMachine};
 
 const MAP: usize = 16 << 20;
-
-fn cmd(index: u64, command: KvCommand) -> Entry {
-    Entry {
-        term: 1,
-        index,
-        payload: EntryPayload::Command(command.encode()),
-    }
-}
-
-fn put(index: u64, key: &str, value: &str) -> Entry {
-    cmd(
-        index,
-        KvCommand::Put {
-            key: key.into(),
-            value: Bytes::from(value.to_string()),
-        },
-    )
-}
-
-fn b(s: &str) -> Bytes {
-    Bytes::from(s.to_string())
-}
-
-fn outputs(sm: &mut KvStateMachine, entries: &[Entry]) -> Vec<KvOutput> {
-    sm.apply(entries)
-        .unwrap()
-        .iter()
-        .map(|o| KvOutput::decode(o).unwrap())
-        .collect()
-}
 
 #[test]
 fn put_get_delete_cas_semantics() {

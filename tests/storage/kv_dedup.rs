@@ -1,8 +1,9 @@
 //! Integration tests of the request envelope and the exactly-once table of the key-value state
 //! machine.
 
+use crate::fixtures::{b, entry, responses};
 use bytes::{Bytes, BytesMut};
-use raftix::core::{Entry, EntryPayload};
+use raftix::core::Entry;
 use raftix::state_machine::StateMachine;
 use raftix::storage::{
     DedupConfig, GuardExpect, KvCommand, KvOutput, KvRequest, KvResponse, KvStateMachine, TxnGuard,
@@ -10,18 +11,6 @@ use raftix::storage::{
 };
 
 const MAP: usize = 16 << 20;
-
-fn b(s: &str) -> Bytes {
-    Bytes::from(s.to_string())
-}
-
-fn entry(index: u64, payload: Bytes) -> Entry {
-    Entry {
-        term: 1,
-        index,
-        payload: EntryPayload::Command(payload),
-    }
-}
 
 fn req(index: u64, id: Option<&str>, at: u64, command: KvCommand) -> Entry {
     let request = KvRequest {
@@ -41,14 +30,6 @@ fn put(key: &str, value: &str) -> KvCommand {
 
 fn del(key: &str) -> KvCommand {
     KvCommand::Delete { key: key.into() }
-}
-
-fn responses(sm: &mut KvStateMachine, entries: &[Entry]) -> Vec<KvResponse> {
-    sm.apply(entries)
-        .unwrap()
-        .iter()
-        .map(|o| KvResponse::decode(o).unwrap())
-        .collect()
 }
 
 fn fresh(output: KvOutput, first_index: u64) -> KvResponse {

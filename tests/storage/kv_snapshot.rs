@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::fixtures::{cmd, put_entry as put, responses};
 use bytes::Bytes;
 use raftix::core::{Entry, EntryPayload, LogId, Membership, SnapshotMeta};
 use raftix::state_machine::{StateMachine, StateMachineError};
@@ -21,24 +22,6 @@ const DEDUP: DedupConfig = DedupConfig {
 
 fn open(dir: &std::path::Path) -> KvStateMachine {
     KvStateMachine::open_with(dir, MAP, DEDUP).unwrap()
-}
-
-fn cmd(index: u64, command: KvCommand) -> Entry {
-    Entry {
-        term: 1,
-        index,
-        payload: EntryPayload::Command(command.encode()),
-    }
-}
-
-fn put(index: u64, key: &str, value: &str) -> Entry {
-    cmd(
-        index,
-        KvCommand::Put {
-            key: key.into(),
-            value: Bytes::from(value.to_string()),
-        },
-    )
 }
 
 fn req(index: u64, id: &str, at: u64, command: KvCommand) -> Entry {
@@ -59,14 +42,6 @@ fn incr(key: &str, n: u64) -> KvCommand {
         key: key.into(),
         value: Bytes::from(n.to_string()),
     }
-}
-
-fn responses(sm: &mut KvStateMachine, entries: &[Entry]) -> Vec<KvResponse> {
-    sm.apply(entries)
-        .unwrap()
-        .iter()
-        .map(|o| KvResponse::decode(o).unwrap())
-        .collect()
 }
 
 fn everything(reader: &KvReader) -> Vec<(String, Bytes)> {

@@ -1,7 +1,8 @@
 //! Integration tests of multi-key transactions in the built-in key-value state machine.
 
+use crate::fixtures::{b, cmd};
 use bytes::Bytes;
-use raftix::core::{Entry, EntryPayload};
+use raftix::core::Entry;
 use raftix::state_machine::StateMachine;
 use raftix::storage::{
     GuardExpect, KvCommand, KvOutput, KvStateMachine, TxnGuard, TxnOp, MAX_KEY_LEN, MAX_TXN_GUARDS,
@@ -9,18 +10,6 @@ use raftix::storage::{
 };
 
 const MAP: usize = 16 << 20;
-
-fn b(s: &str) -> Bytes {
-    Bytes::from(s.to_string())
-}
-
-fn cmd(index: u64, command: KvCommand) -> Entry {
-    Entry {
-        term: 1,
-        index,
-        payload: EntryPayload::Command(command.encode()),
-    }
-}
 
 fn put(key: &str, value: &str) -> TxnOp {
     TxnOp::Put {

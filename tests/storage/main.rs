@@ -8,6 +8,7 @@ mod support;
 
 mod compaction;
 mod data_dir;
+mod fixtures;
 mod integrity_startup_cost;
 mod kv;
 mod kv_dedup;

@@ -264,6 +264,19 @@ impl TestCluster {
         .await
     }
 
+    /// Waits for a leader that every node agrees on and until every follower knows its address
+    /// (so that forwarding works); returns the leader and the lowest-numbered follower.
+    pub async fn leader_and_informed_follower(&self, timeout: Duration) -> (NodeId, NodeId) {
+        let leader = self.wait_leader(&self.ids(), timeout).await;
+        let s = self
+            .wait_until("followers know the leader's address", timeout, |s| {
+                s.values().all(|x| x.leader_addr.is_some())
+            })
+            .await;
+        let follower = *s.keys().find(|&&id| id != leader).expect("a follower");
+        (leader, follower)
+    }
+
     /// Waits for a leader among `among` that every node of `among` agrees on.
     pub async fn wait_leader(&self, among: &BTreeSet<NodeId>, timeout: Duration) -> NodeId {
         let s = self

@@ -6,7 +6,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -51,8 +51,8 @@ impl ExtraProc {
             .open(&self.log_path)
             .expect("open node log");
         writeln!(log, "===== harness: spawn of node {} =====", self.id).expect("write log");
-        let child = Command::new(raftix_bin())
-            .arg("serve")
+        let mut cmd = Command::new(raftix_bin());
+        cmd.arg("serve")
             .args(["--id", &self.id.to_string()])
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -65,12 +65,8 @@ impl ExtraProc {
             .args(["--log-map-size", &MAP_SIZE.to_string()])
             .args(["--sm-map-size", &MAP_SIZE.to_string()])
             .args(&self.args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn raftix serve");
+            .env("RUST_LOG", "info");
+        let child = super::process::spawn_logged(&mut cmd, log, "raftix serve");
         self.child = Some(child);
     }
 

@@ -74,6 +74,16 @@ pub fn snapshot_dir(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// Spawns `cmd` with no stdin and its stdout and stderr appended to `log`; `what` names it if
+/// it cannot start.
+pub fn spawn_logged(cmd: &mut Command, log: File, what: &str) -> Child {
+    let out = log.try_clone().expect("clone the log handle");
+    match cmd.stdin(Stdio::null()).stdout(out).stderr(log).spawn() {
+        Ok(child) => child,
+        Err(e) => panic!("cannot start {what}: {e}"),
+    }
+}
+
 /// The `raftix` binary under test.
 pub fn raftix_bin() -> &'static str {
     env!("CARGO_BIN_EXE_raftix")
@@ -660,6 +670,23 @@ impl ProcCluster {
                 .all(|s| s["leader"].as_u64() == Some(id) && s["term"].as_u64() == Some(term))
                 .then_some((id, term))
         })
+    }
+
+    /// A node of the cluster other than `leader` (the lowest id).
+    pub fn follower_of(&self, leader: u64) -> u64 {
+        match self.ids().into_iter().find(|&id| id != leader) {
+            Some(id) => id,
+            None => self.fail(&format!("no node but the leader {leader}")),
+        }
+    }
+
+    /// A temporary directory for a cluster, named `<prefix>XXXX` so that a kept run is easy to
+    /// find.
+    pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("tempdir")
     }
 
     /// Waits until every running node reports the same `applied` index, at least `min`; returns it.
