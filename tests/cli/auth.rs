@@ -4,31 +4,12 @@
 use crate::support::process;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use process::ProcCluster;
+use process::{cli_with_token as run, ProcCluster};
 
 const ADMIN: &str = "cli-admin-secret";
 const READER: &str = "cli-reader-secret";
-
-fn run(endpoint: &str, token_env: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftix"));
-    cmd.args(args)
-        .args(["--endpoints", endpoint])
-        .env_remove("RAFTIX_ENDPOINTS")
-        .env_remove("RAFTIX_TOKEN")
-        .env("RUST_LOG", "warn");
-    if let Some(token) = token_env {
-        cmd.env("RAFTIX_TOKEN", token);
-    }
-    let out = cmd.output().expect("run raftix");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn token_flag_and_env_authenticate_the_client() {

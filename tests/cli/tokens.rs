@@ -4,30 +4,9 @@
 
 use crate::support::process;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use process::ProcCluster;
-
-/// Runs `raftix ARGS --endpoints ENDPOINT` with `RAFTIX_TOKEN` = `token` (if any): exit code,
-/// stdout, stderr.
-fn run(endpoint: &str, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftix"));
-    cmd.args(args)
-        .args(["--endpoints", endpoint])
-        .env_remove("RAFTIX_ENDPOINTS")
-        .env_remove("RAFTIX_TOKEN")
-        .env("RUST_LOG", "warn");
-    if let Some(token) = token {
-        cmd.env("RAFTIX_TOKEN", token);
-    }
-    let out = cmd.output().expect("run raftix");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use process::{cli_with_token as run, ProcCluster};
 
 #[test]
 fn tokens_are_created_listed_used_and_revoked_from_the_command_line() {

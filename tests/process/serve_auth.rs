@@ -193,21 +193,9 @@ fn serve_warns_loudly_when_open_on_a_non_loopback_address() {
 fn joiner(dir: &Path, id: u64, join: &str, extra: &[&str]) -> (Command, u16, std::path::PathBuf) {
     let ports = alloc_ports(2);
     let log = dir.join(format!("joiner{id}.log"));
-    let mut cmd = Command::new(raftix_bin());
-    cmd.arg("serve")
-        .args(["--id", &id.to_string()])
-        .arg("--data-dir")
-        .arg(dir.join(format!("j{id}")))
-        .args(["--listen-peer", &format!("127.0.0.1:{}", ports[0])])
-        .args(["--listen-http", &format!("127.0.0.1:{}", ports[1])])
-        .args(["--election-timeout-min-ms", "150"])
-        .args(["--election-timeout-max-ms", "300"])
-        .args(["--heartbeat-interval-ms", "50"])
-        .args(["--log-map-size", &MAP_SIZE.to_string()])
-        .args(["--sm-map-size", &MAP_SIZE.to_string()])
-        .args(["--join", join])
+    let mut cmd = process::serve_command(id, &dir.join(format!("j{id}")), ports[0], ports[1]);
+    cmd.args(["--join", join])
         .args(extra)
-        .env("RUST_LOG", "info")
         .env_remove("RAFTIX_TOKEN")
         .stdin(Stdio::null());
     (cmd, ports[1], log)

@@ -62,21 +62,8 @@ fn wait_token_works(port: u16, token: &str, what: &str) {
 fn spawn_joiner(dir: &std::path::Path, id: u64, join: &str, token: &str) -> (Child, u16) {
     let ports = alloc_ports(2);
     let log = std::fs::File::create(dir.join(format!("node{id}.log"))).expect("log");
-    let mut cmd = Command::new(raftix_bin());
-    cmd.arg("serve")
-        .args(["--id", &id.to_string()])
-        .arg("--data-dir")
-        .arg(dir.join(format!("n{id}")))
-        .args(["--listen-peer", &format!("127.0.0.1:{}", ports[0])])
-        .args(["--listen-http", &format!("127.0.0.1:{}", ports[1])])
-        .args(["--election-timeout-min-ms", "150"])
-        .args(["--election-timeout-max-ms", "300"])
-        .args(["--heartbeat-interval-ms", "50"])
-        .args(["--log-map-size", &MAP_SIZE.to_string()])
-        .args(["--sm-map-size", &MAP_SIZE.to_string()])
-        .args(["--join", join])
-        .env("RAFTIX_TOKEN", token)
-        .env("RUST_LOG", "info");
+    let mut cmd = process::serve_command(id, &dir.join(format!("n{id}")), ports[0], ports[1]);
+    cmd.args(["--join", join]).env("RAFTIX_TOKEN", token);
     let child = process::spawn_logged(&mut cmd, log, "the joiner");
     (child, ports[1])
 }

@@ -6,6 +6,24 @@ use raftix::actors::{start_node_on, StartError};
 use raftix::config::NodeConfig;
 use raftix::storage::{DataDir, KvStateMachine, StorageError};
 
+/// A peer listener on a free port and the configuration of node 1 alone on it, in `dir`.
+async fn one_node(dir: &std::path::Path) -> (tokio::net::TcpListener, NodeConfig) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let mut config = NodeConfig::with_defaults(
+        1,
+        dir,
+        addr.clone(),
+        "127.0.0.1:1",
+        BTreeMap::from([(1, addr)]),
+    );
+    config.log_map_size = 64 << 20;
+    config.sm_map_size = 64 << 20;
+    (listener, config)
+}
+
 #[actix_rt::test]
 async fn a_data_dir_recording_other_voters_is_refused_unless_forced() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -13,19 +31,7 @@ async fn a_data_dir_recording_other_voters_is_refused_unless_forced() {
     data_dir
         .check_voters([1, 2, 3], false)
         .expect("record voters");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let mut config = NodeConfig::with_defaults(
-        1,
-        dir.path(),
-        addr.clone(),
-        "127.0.0.1:1",
-        BTreeMap::from([(1, addr)]),
-    );
-    config.log_map_size = 64 << 20;
-    config.sm_map_size = 64 << 20;
+    let (listener, mut config) = one_node(dir.path()).await;
     {
         let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");
         match start_node_on(&config, &data_dir, machine, listener) {
@@ -52,19 +58,7 @@ async fn a_data_dir_recording_other_voters_is_refused_unless_forced() {
 #[actix_rt::test]
 async fn a_running_node_keeps_its_data_dir_locked_until_it_has_stopped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let mut config = NodeConfig::with_defaults(
-        1,
-        dir.path(),
-        addr.clone(),
-        "127.0.0.1:1",
-        BTreeMap::from([(1, addr)]),
-    );
-    config.log_map_size = 64 << 20;
-    config.sm_map_size = 64 << 20;
+    let (listener, config) = one_node(dir.path()).await;
     let node = {
         let data_dir = DataDir::prepare(dir.path(), "raftix", 1).expect("data dir");
         let machine = KvStateMachine::open(data_dir.sm_path(), config.sm_map_size).expect("kv");

@@ -6,13 +6,13 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::process::{http_client, raftix_bin, tail_file, MAP_SIZE, POLL, PROPOSAL_TIMEOUT_MS};
+use super::process::{http_client, tail_file, POLL};
 
 /// One `raftix serve` process.
 pub struct ExtraProc {
@@ -51,21 +51,9 @@ impl ExtraProc {
             .open(&self.log_path)
             .expect("open node log");
         writeln!(log, "===== harness: spawn of node {} =====", self.id).expect("write log");
-        let mut cmd = Command::new(raftix_bin());
-        cmd.arg("serve")
-            .args(["--id", &self.id.to_string()])
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--listen-peer", &format!("127.0.0.1:{}", self.peer_port)])
-            .args(["--listen-http", &format!("127.0.0.1:{}", self.http_port)])
-            .args(["--election-timeout-min-ms", "150"])
-            .args(["--election-timeout-max-ms", "300"])
-            .args(["--heartbeat-interval-ms", "50"])
-            .args(["--proposal-timeout-ms", &PROPOSAL_TIMEOUT_MS.to_string()])
-            .args(["--log-map-size", &MAP_SIZE.to_string()])
-            .args(["--sm-map-size", &MAP_SIZE.to_string()])
-            .args(&self.args)
-            .env("RUST_LOG", "info");
+        let mut cmd =
+            super::process::serve_command(self.id, &self.data_dir, self.peer_port, self.http_port);
+        cmd.args(&self.args);
         let child = super::process::spawn_logged(&mut cmd, log, "raftix serve");
         self.child = Some(child);
     }

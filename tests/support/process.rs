@@ -84,6 +84,47 @@ pub fn spawn_logged(cmd: &mut Command, log: File, what: &str) -> Child {
     }
 }
 
+/// Runs the CLI `raftix ARGS --endpoints ENDPOINT` with `RAFTIX_TOKEN` = `token` (if any) and
+/// no other `RAFTIX_*` client variable from the environment: exit code, stdout, stderr.
+pub fn cli_with_token(endpoint: &str, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(raftix_bin());
+    cmd.args(args)
+        .args(["--endpoints", endpoint])
+        .env_remove("RAFTIX_ENDPOINTS")
+        .env_remove("RAFTIX_TOKEN")
+        .env("RUST_LOG", "warn");
+    if let Some(token) = token {
+        cmd.env("RAFTIX_TOKEN", token);
+    }
+    let out = cmd.output().expect("run raftix");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `raftix serve` of node `id` on `data_dir` and loopback ports, with the timings and map
+/// sizes every test node uses (fast elections, small maps) and `RUST_LOG=info`; callers add
+/// `--cluster` or `--join` and their own flags.
+pub fn serve_command(id: u64, data_dir: &Path, peer_port: u16, http_port: u16) -> Command {
+    let mut cmd = Command::new(raftix_bin());
+    cmd.arg("serve")
+        .args(["--id", &id.to_string()])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen-peer", &format!("127.0.0.1:{peer_port}")])
+        .args(["--listen-http", &format!("127.0.0.1:{http_port}")])
+        .args(["--election-timeout-min-ms", "150"])
+        .args(["--election-timeout-max-ms", "300"])
+        .args(["--heartbeat-interval-ms", "50"])
+        .args(["--proposal-timeout-ms", &PROPOSAL_TIMEOUT_MS.to_string()])
+        .args(["--log-map-size", &MAP_SIZE.to_string()])
+        .args(["--sm-map-size", &MAP_SIZE.to_string()])
+        .env("RUST_LOG", "info");
+    cmd
+}
+
 /// The `raftix` binary under test.
 pub fn raftix_bin() -> &'static str {
     env!("CARGO_BIN_EXE_raftix")
@@ -418,26 +459,10 @@ impl ProcCluster {
     /// The `serve` command line of node `id` with `extra` flags (instead of the cluster's).
     pub fn command(&self, id: u64, extra: &[String]) -> Command {
         let node = self.node(id);
-        let mut cmd = Command::new(raftix_bin());
-        cmd.arg("serve")
-            .arg("--id")
-            .arg(id.to_string())
-            .arg("--data-dir")
-            .arg(&node.data_dir)
-            .arg("--listen-peer")
-            .arg(format!("127.0.0.1:{}", node.peer_port))
-            .arg("--listen-http")
-            .arg(format!("127.0.0.1:{}", node.http_port))
-            .arg("--cluster")
+        let mut cmd = serve_command(id, &node.data_dir, node.peer_port, node.http_port);
+        cmd.arg("--cluster")
             .arg(&self.cluster_flag)
-            .args(["--election-timeout-min-ms", "150"])
-            .args(["--election-timeout-max-ms", "300"])
-            .args(["--heartbeat-interval-ms", "50"])
-            .args(["--proposal-timeout-ms", &PROPOSAL_TIMEOUT_MS.to_string()])
-            .args(["--log-map-size", &MAP_SIZE.to_string()])
-            .args(["--sm-map-size", &MAP_SIZE.to_string()])
             .args(extra.iter().map(|a| a.replace("{id}", &id.to_string())))
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null());
         cmd
     }

@@ -2,6 +2,7 @@
 //! handshake, frame HMACs (forged and replayed frames), mismatched configurations, the
 //! connection limits and per-connection back-pressure.
 
+use crate::harness::{assert_quiet, heartbeat, next, serve as listen, WAIT};
 use crate::support::wait::{check, wait_until_async};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -25,25 +26,9 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 const CLUSTER: &str = "auth-cluster";
 const MAX_FRAME: usize = 64 * 1024;
-const WAIT: Duration = Duration::from_secs(5);
-/// How long a test waits for something that must NOT happen.
-const QUIET: Duration = Duration::from_millis(400);
 
 fn secret(byte: u8) -> ClusterSecret {
     ClusterSecret::new(vec![byte; 32]).expect("long enough")
-}
-
-fn heartbeat(from: NodeId, to: NodeId, commit: u64) -> Envelope {
-    Envelope {
-        from,
-        to,
-        msg: Message::Heartbeat {
-            term: 1,
-            commit,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    }
 }
 
 fn link_cfg(
@@ -66,54 +51,10 @@ fn link_cfg(
     }
 }
 
-/// What a listener's sink saw: delivered items and refusal reasons, on separate channels.
-struct Served {
-    addr: SocketAddr,
-    delivered: UnboundedReceiver<Inbound>,
-    refused: UnboundedReceiver<&'static str>,
-}
-
-async fn listen(cfg: PeerListenerConfig) -> Served {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, delivered) = unbounded_channel();
-    let (refused_tx, refused) = unbounded_channel();
-    let sink = Arc::new(move |inbound| {
-        match inbound {
-            Inbound::Refused { reason } => {
-                let _ = refused_tx.send(reason);
-            }
-            other => {
-                let _ = tx.send(other);
-            }
-        }
-        None
-    });
-    actix_rt::spawn(serve_peers(listener, cfg, sink));
-    Served {
-        addr,
-        delivered,
-        refused,
-    }
-}
-
 fn listener_cfg(id: NodeId, s: Option<ClusterSecret>) -> PeerListenerConfig {
     PeerListenerConfig {
         secret: s,
         ..PeerListenerConfig::new(id, CLUSTER.into(), MAX_FRAME)
-    }
-}
-
-async fn next<T>(rx: &mut UnboundedReceiver<T>) -> T {
-    timeout(WAIT, rx.recv())
-        .await
-        .expect("timed out waiting")
-        .expect("channel closed")
-}
-
-async fn assert_quiet(rx: &mut UnboundedReceiver<Inbound>, what: &str) {
-    if let Ok(Some(item)) = timeout(QUIET, rx.recv()).await {
-        panic!("{what}: the listener delivered {item:?}");
     }
 }
 

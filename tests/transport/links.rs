@@ -1,5 +1,6 @@
 //! Integration tests of the peer transport over real loopback sockets, inside an actix System.
 
+use crate::harness::heartbeat;
 use crate::support::msg;
 use crate::support::wait::{check, wait_until_async};
 use std::io::ErrorKind;
@@ -25,19 +26,6 @@ use tokio_util::codec::{Framed, FramedRead, LengthDelimitedCodec};
 const CLUSTER: &str = "test-cluster";
 const MAX_FRAME: usize = 64 * 1024;
 const WAIT: Duration = Duration::from_secs(5);
-
-fn heartbeat(from: NodeId, to: NodeId, commit: u64) -> Envelope {
-    Envelope {
-        from,
-        to,
-        msg: Message::Heartbeat {
-            term: 1,
-            commit,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    }
-}
 
 fn append(from: NodeId, to: NodeId, prev: u64, payload_bytes: usize) -> Envelope {
     Envelope {

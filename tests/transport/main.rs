@@ -8,5 +8,6 @@ mod support;
 
 mod auth;
 mod fuzz_frames;
+mod harness;
 mod links;
 mod tls;

@@ -4,27 +4,22 @@
 //! whose certificate names another node than the one the link meant to reach, and a plain-TCP
 //! peer all get nothing through.
 
+use crate::harness::{assert_quiet, heartbeat, next, serve, Served, WAIT};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use raftix::core::types::{Envelope, Message, NodeId};
+use raftix::core::types::{Message, NodeId};
 use raftix::messages::peer_link::{GetLinkStats, SendToPeer};
 use raftix::tls::certs::{generate, node_cert_path, node_key_path, CertsRequest, CA_CERT};
 use raftix::tls::{peer_client_config, peer_server_config, TlsFiles};
 use raftix::transport::{
-    serve_peers, ClusterSecret, Inbound, PeerLink, PeerLinkConfig, PeerListenerConfig, PeerTls,
+    ClusterSecret, Inbound, PeerLink, PeerLinkConfig, PeerListenerConfig, PeerTls,
 };
-use tokio::net::TcpListener;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use tokio::time::timeout;
 
 const CLUSTER: &str = "tls-cluster";
 const MAX_FRAME: usize = 64 * 1024;
-const WAIT: Duration = Duration::from_secs(5);
-const QUIET: Duration = Duration::from_millis(400);
 
 fn make_ca(dir: &Path) {
     generate(&CertsRequest {
@@ -51,52 +46,13 @@ fn tls(dir: &Path, cert_of: NodeId) -> PeerTls {
     }
 }
 
-fn heartbeat(from: NodeId, to: NodeId, commit: u64) -> Envelope {
-    Envelope {
-        from,
-        to,
-        msg: Message::Heartbeat {
-            term: 1,
-            commit,
-            ctx: 0,
-            leader_commit: 0,
-        },
-    }
-}
-
-struct Served {
-    addr: SocketAddr,
-    delivered: UnboundedReceiver<Inbound>,
-    refused: UnboundedReceiver<&'static str>,
-}
-
 async fn listen(id: NodeId, tls: Option<PeerTls>, secret: Option<ClusterSecret>) -> Served {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, delivered) = unbounded_channel();
-    let (refused_tx, refused) = unbounded_channel();
-    let sink = Arc::new(move |inbound| {
-        match inbound {
-            Inbound::Refused { reason } => {
-                let _ = refused_tx.send(reason);
-            }
-            other => {
-                let _ = tx.send(other);
-            }
-        }
-        None
-    });
-    let cfg = PeerListenerConfig {
+    serve(PeerListenerConfig {
         tls,
         secret,
         ..PeerListenerConfig::new(id, CLUSTER.into(), MAX_FRAME)
-    };
-    actix_rt::spawn(serve_peers(listener, cfg, sink));
-    Served {
-        addr,
-        delivered,
-        refused,
-    }
+    })
+    .await
 }
 
 fn link(
@@ -122,19 +78,6 @@ fn link(
         link.do_send(SendToPeer(heartbeat(from, to, commit)));
     }
     link
-}
-
-async fn next<T>(rx: &mut UnboundedReceiver<T>) -> T {
-    timeout(WAIT, rx.recv())
-        .await
-        .expect("timed out waiting")
-        .expect("channel closed")
-}
-
-async fn assert_quiet(rx: &mut UnboundedReceiver<Inbound>, what: &str) {
-    if let Ok(Some(item)) = timeout(QUIET, rx.recv()).await {
-        panic!("{what}: the listener delivered {item:?}");
-    }
 }
 
 async fn wait_connect_failures(link: &Addr<PeerLink>, what: &str) {
