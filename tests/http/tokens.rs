@@ -65,6 +65,11 @@ async fn call(
     (status, body)
 }
 
+/// The status of a bodiless request.
+async fn status_of(client: &awc::Client, method: &str, url: &str, token: Option<&str>) -> u16 {
+    call(client, method, url, token, None).await.0
+}
+
 /// Creates a token through `base`; returns the whole 201 answer.
 async fn create(client: &awc::Client, base: &str, token: Option<&str>, body: Value) -> Value {
     let (status, answer) = call(
@@ -182,15 +187,16 @@ async fn the_first_admin_token_turns_access_control_on_and_tokens_work_everywher
     for id in c.ids() {
         let url = c.url(id);
         wait_status(&client, &url, None, 401, "root token replicated").await;
-        let (status, _) = call(
-            &client,
-            "GET",
-            &format!("{url}/v1/status"),
-            Some(&root_secret),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200);
+        assert_eq!(
+            status_of(
+                &client,
+                "GET",
+                &format!("{url}/v1/status"),
+                Some(&root_secret)
+            )
+            .await,
+            200
+        );
         let (status, body) = call(&client, "GET", &format!("{url}/v1/status"), None, None).await;
         assert_eq!(
             (status, body["error"].clone()),
@@ -270,15 +276,16 @@ async fn the_first_admin_token_turns_access_control_on_and_tokens_work_everywher
             );
         }
     }
-    let (status, _) = call(
-        &client,
-        "GET",
-        &format!("{base}/v1/auth/tokens"),
-        Some("rxt_not-a-token"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 401);
+    assert_eq!(
+        status_of(
+            &client,
+            "GET",
+            &format!("{base}/v1/auth/tokens"),
+            Some("rxt_not-a-token")
+        )
+        .await,
+        401
+    );
 
     // Replicated tokens work on a follower, for their role and prefix.
     for id in &followers {
@@ -300,42 +307,46 @@ async fn the_first_admin_token_turns_access_control_on_and_tokens_work_everywher
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, _) = call(
-        &client,
-        "PUT",
-        &format!("{follower}/v1/kv/k"),
-        Some(&reader),
-        None,
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (status, _) = call(
-        &client,
-        "GET",
-        &format!("{follower}/v1/kv/k"),
-        Some(&reader),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        &client,
-        "PUT",
-        &format!("{follower}/v1/kv/k"),
-        Some(&scoped),
-        None,
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (status, _) = call(
-        &client,
-        "PUT",
-        &format!("{follower}/v1/kv/app%2Fk"),
-        Some(&scoped),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        status_of(
+            &client,
+            "PUT",
+            &format!("{follower}/v1/kv/k"),
+            Some(&reader)
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_of(
+            &client,
+            "GET",
+            &format!("{follower}/v1/kv/k"),
+            Some(&reader)
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status_of(
+            &client,
+            "PUT",
+            &format!("{follower}/v1/kv/k"),
+            Some(&scoped)
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status_of(
+            &client,
+            "PUT",
+            &format!("{follower}/v1/kv/app%2Fk"),
+            Some(&scoped)
+        )
+        .await,
+        200
+    );
 
     // A taken name is a conflict.
     let (status, body) = call(
