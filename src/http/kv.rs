@@ -12,9 +12,9 @@ use super::input::{check_value, json_body, key_of, read_body};
 use super::openapi::{CasAnswer, CasRequest, DeleteAnswer, ErrorBody, WriteAnswer};
 use super::read::{prepare, ReadPlan};
 use super::regions_schema::SiblingsAnswer;
-use super::write::{client_of, submit, Written};
+use super::write::{submit_request, Submitted};
 use super::{text_or_base64, ApiError, AppState};
-use crate::storage::{KvCommand, KvOutput, KvRequest, KvResponse, MAX_REQUEST_ID_LEN};
+use crate::storage::{KvCommand, KvOutput, MAX_REQUEST_ID_LEN};
 
 /// The `ack` query parameter of a write: `quorum` (default), `all` or `leader`.
 pub fn ack_of(req: &HttpRequest) -> Result<Ack, ApiError> {
@@ -91,13 +91,6 @@ pub(super) fn request_id(req: &HttpRequest) -> Result<Option<String>, ApiError> 
     Ok(id)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 /// Submits `command` (as a request carrying the client's idempotency key, if any); on this node
 /// (the leader) decodes the output and shapes the answer. A retry of an already applied request
 /// answers the first result with `"duplicate": true` and the index it was first applied at.
@@ -111,26 +104,17 @@ pub(super) async fn write(
     let ack = ack_of(req)?;
     super::region_wait::check_mode(req)?;
     let kind = kind_of_command(&command);
-    let request = KvRequest {
-        request_id: request_id(req)?,
-        issued_at_ms: now_ms(),
-        command,
-    };
-    let client = client_of(req);
-    match submit(state, &client, req, body, request.encode(), ack).await? {
-        Written::Relayed(response) => Ok(response),
-        Written::Applied(done) if ack == Ack::Leader => {
+    match submit_request(state, req, body, command, ack).await? {
+        Submitted::Relayed(response) => Ok(response),
+        Submitted::Durable(log_id) => {
             // Durable on the leader only: no state machine output yet.
             Ok(HttpResponse::Ok().json(json!({
-                "index": done.log_id.index,
-                "term": done.log_id.term,
+                "index": log_id.index,
+                "term": log_id.term,
                 "ack": "leader",
             })))
         }
-        Written::Applied(done) => {
-            let response = KvResponse::decode(&done.output).map_err(|e| {
-                ApiError::internal(format!("undecodable state machine output: {e}"))
-            })?;
+        Submitted::Applied { response, log_id } => {
             if let KvOutput::Rejected { reason } = response.output {
                 return Err(ApiError::bad_request(reason));
             }
@@ -144,9 +128,9 @@ pub(super) async fn write(
             body["index"] = json!(if response.duplicate {
                 response.first_index
             } else {
-                done.log_id.index
+                log_id.index
             });
-            body["term"] = json!(done.log_id.term);
+            body["term"] = json!(log_id.term);
             if response.duplicate {
                 body["duplicate"] = json!(true);
             }

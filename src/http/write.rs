@@ -1,4 +1,5 @@
-//! The write path shared by every mutating route: submit to the local node, and on a follower
+//! The one write path of every mutating route ([`submit_request`]): wrap the command in a
+//! request carrying the client's idempotency key, submit it to the local node, and on a follower
 //! either forward the request to the leader (the default) or answer 307 to it (`?redirect=true`
 //! or the `redirect_writes` setting). A request that was already forwarded once is never
 //! forwarded again (no loops while leadership moves). After a forward whose answer did not
@@ -35,7 +36,7 @@ const RELAYED_HEADERS: [&str; 5] = [
 ];
 
 /// What became of a write.
-pub enum Written {
+enum Written {
     /// Committed and applied by this node, the leader.
     Applied(WriteResult),
     /// Answered by the leader (forwarded) or a redirect to it: send this back as is.
@@ -44,7 +45,7 @@ pub enum Written {
 
 /// Submits `command` to the local node; on a follower forwards `req` with `body` to the leader
 /// or redirects to it.
-pub async fn submit(
+async fn submit(
     state: &AppState,
     client: &awc::Client,
     req: &HttpRequest,
@@ -80,36 +81,74 @@ pub enum Proposed {
     Relayed(HttpResponse),
 }
 
-/// Proposes `command` as a request carrying the client's idempotency key (if any), through the
-/// write path of every write.
-pub async fn propose(
+/// What became of a client request submitted through [`submit_request`].
+pub(super) enum Submitted {
+    /// Applied by this node (the leader): the state machine's response and the entry's id.
+    Applied {
+        /// The decoded response (output, and whether it was a retry of an applied request).
+        response: KvResponse,
+        /// The entry this request was committed in.
+        log_id: crate::core::LogId,
+    },
+    /// `ack=leader`: durable on this node (the leader), not applied yet.
+    Durable(crate::core::LogId),
+    /// The leader's answer (forwarded) or a redirect to it.
+    Relayed(HttpResponse),
+}
+
+/// The write path of every write: wraps `command` in a request carrying the client's
+/// idempotency key (if any), submits it with `ack` (a follower hands it to the leader), and
+/// decodes what the state machine answered.
+pub(super) async fn submit_request(
     state: &AppState,
     req: &HttpRequest,
     body: &Bytes,
     command: KvCommand,
-) -> Result<Proposed, ApiError> {
+    ack: Ack,
+) -> Result<Submitted, ApiError> {
     let request = KvRequest {
         request_id: super::kv::request_id(req)?,
         issued_at_ms: super::auth::now_ms(),
         command,
     };
     let client = client_of(req);
-    match submit(state, &client, req, body, request.encode(), Ack::Quorum).await? {
-        Written::Relayed(response) => Ok(Proposed::Relayed(response)),
+    match submit(state, &client, req, body, request.encode(), ack).await? {
+        Written::Relayed(response) => Ok(Submitted::Relayed(response)),
+        Written::Applied(done) if ack == Ack::Leader => Ok(Submitted::Durable(done.log_id)),
         Written::Applied(done) => {
             let response = KvResponse::decode(&done.output).map_err(|e| {
                 ApiError::internal(format!("undecodable state machine output: {e}"))
             })?;
-            Ok(Proposed::Applied {
-                output: response.output,
-                duplicate: response.duplicate,
-                index: if response.duplicate {
-                    response.first_index
-                } else {
-                    done.log_id.index
-                },
+            Ok(Submitted::Applied {
+                response,
+                log_id: done.log_id,
             })
         }
+    }
+}
+
+/// Proposes `command` (a token, region or other administrative change) through the write path
+/// of every write, acknowledged by a quorum.
+pub async fn propose(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &Bytes,
+    command: KvCommand,
+) -> Result<Proposed, ApiError> {
+    match submit_request(state, req, body, command, Ack::Quorum).await? {
+        Submitted::Relayed(response) => Ok(Proposed::Relayed(response)),
+        Submitted::Applied { response, log_id } => Ok(Proposed::Applied {
+            output: response.output,
+            duplicate: response.duplicate,
+            index: if response.duplicate {
+                response.first_index
+            } else {
+                log_id.index
+            },
+        }),
+        Submitted::Durable(_) => Err(ApiError::internal(
+            "a quorum write was answered before it was applied",
+        )),
     }
 }
 
