@@ -6,6 +6,7 @@
 //! - [`tls`]: mutual TLS between peers, HTTPS on the gateway, test certificates.
 //! - [`actors`]: the actix runtime around the core.
 //! - [`http`]: the REST gateway.
+//! - [`views`]: what a node reports about itself and its cluster (status, members, health).
 //! - [`region_shipping`]: ships this region's writes to other regions (multi-region replication).
 //! - [`regions`]: the pure, deterministic conflict handling of multi-region replication: the
 //!   `raftix-regions` crate.
@@ -31,3 +32,4 @@ pub mod state_machine;
 pub mod storage;
 pub mod tls;
 pub mod transport;
+pub mod views;
