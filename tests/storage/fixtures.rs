@@ -36,6 +36,18 @@ pub fn put_entry(index: u64, key: &str, value: &str) -> Entry {
     )
 }
 
+/// The entry at `index` swapping key `k` from `expected` to `value` (`None`: absent).
+pub fn cas_k(index: u64, expected: Option<&str>, value: Option<&str>) -> Entry {
+    cmd(
+        index,
+        KvCommand::Cas {
+            key: "k".into(),
+            expected: expected.map(b),
+            value: value.map(b),
+        },
+    )
+}
+
 /// Applies `entries` and decodes each plain command's output.
 pub fn outputs(sm: &mut KvStateMachine, entries: &[Entry]) -> Vec<KvOutput> {
     sm.apply(entries)

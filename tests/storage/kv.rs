@@ -1,6 +1,6 @@
 //! Integration tests of the built-in key-value state machine.
 
-use crate::fixtures::{b, cmd, outputs, put_entry as put};
+use crate::fixtures::{b, cas_k, cmd, outputs, put_entry as put};
 use bytes::Bytes;
 use raftix::core::{Entry, EntryPayload};
 use raftix::state_machine::{StateMachine, StateMachineError};
@@ -13,16 +13,7 @@ fn put_get_delete_cas_semantics() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = KvStateMachine::open(dir.path(), MAP).unwrap();
     let reader = sm.reader();
-    let cas = |index, expected: Option<&str>, value: Option<&str>| {
-        cmd(
-            index,
-            KvCommand::Cas {
-                key: "k".into(),
-                expected: expected.map(b),
-                value: value.map(b),
-            },
-        )
-    };
+    let cas = cas_k;
     let out = outputs(
         &mut sm,
         &[

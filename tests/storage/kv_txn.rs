@@ -1,6 +1,6 @@
 //! Integration tests of multi-key transactions in the built-in key-value state machine.
 
-use crate::fixtures::{b, cmd};
+use crate::fixtures::{b, cas_k, cmd};
 use bytes::Bytes;
 use raftix::core::Entry;
 use raftix::state_machine::StateMachine;
@@ -42,10 +42,8 @@ fn all(sm: &KvStateMachine) -> Vec<(String, Bytes)> {
     sm.reader().scan("", None, usize::MAX).unwrap()
 }
 
-/// A state machine holding a=1, b=2.
-fn seeded(dir: &std::path::Path) -> KvStateMachine {
-    let mut sm = KvStateMachine::open(dir, MAP).unwrap();
-    let out = apply_one(&mut sm, txn(1, vec![], vec![put("a", "1"), put("b", "2")]));
+/// Fails unless `out` is a transaction that succeeded.
+fn assert_txn_succeeded(out: &KvOutput) {
     assert!(
         matches!(
             out,
@@ -56,6 +54,13 @@ fn seeded(dir: &std::path::Path) -> KvStateMachine {
         ),
         "{out:?}"
     );
+}
+
+/// A state machine holding a=1, b=2.
+fn seeded(dir: &std::path::Path) -> KvStateMachine {
+    let mut sm = KvStateMachine::open(dir, MAP).unwrap();
+    let out = apply_one(&mut sm, txn(1, vec![], vec![put("a", "1"), put("b", "2")]));
+    assert_txn_succeeded(&out);
     sm
 }
 
@@ -157,16 +162,7 @@ fn ops_apply_in_order_when_guards_hold() {
         &mut sm,
         txn(3, vec![guard("y", GuardExpect::Present)], vec![del("y")]),
     );
-    assert!(
-        matches!(
-            out,
-            KvOutput::Txn {
-                succeeded: true,
-                ..
-            }
-        ),
-        "{out:?}"
-    );
+    assert_txn_succeeded(&out);
     assert_eq!(sm.reader().get("y").unwrap(), None);
 }
 
@@ -227,16 +223,7 @@ fn limits_are_rejected_and_write_nothing() {
 fn cas_absent_to_absent_and_delete_of_missing_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = KvStateMachine::open(dir.path(), MAP).unwrap();
-    let cas = |index, expected: Option<&str>, value: Option<&str>| {
-        cmd(
-            index,
-            KvCommand::Cas {
-                key: "k".into(),
-                expected: expected.map(b),
-                value: value.map(b),
-            },
-        )
-    };
+    let cas = cas_k;
     // Absent stays absent: the swap happens and reports no current value.
     assert_eq!(
         apply_one(&mut sm, cas(1, None, None)),

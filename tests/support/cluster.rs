@@ -137,22 +137,14 @@ impl TestCluster {
             .expect("bind peer port");
         let peer_addr = listener.local_addr().expect("addr").to_string();
         let http = std::net::TcpListener::bind("127.0.0.1:0").expect("bind http port");
-        let mut cluster: BTreeMap<NodeId, String> = members
+        let cluster: BTreeMap<NodeId, String> = members
             .iter()
             .map(|m| (*m, self.config(*m).listen_peer.clone()))
             .collect();
-        cluster.insert(id, peer_addr.clone());
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = NodeConfig::with_defaults(
-            id,
-            dir.path().to_path_buf(),
-            peer_addr,
-            http.local_addr().expect("addr").to_string(),
-            cluster,
-        );
+        let mut config = learner_config(id, dir.path(), peer_addr, &http, cluster);
         test_defaults(&mut config);
         tune(&mut config);
-        config.learners = BTreeSet::from([id]);
         config.sm_map_size = 256 << 20;
         self.dirs.insert(id, dir);
         self.launch(config, listener, Some(http));
@@ -352,6 +344,27 @@ impl TestCluster {
 
 /// Settings every test node starts with. Tests run in parallel on small machines: leave room
 /// for CPU stalls.
+/// The configuration of a new node `id` (a learner) in `dir`, on `peer_addr` and the address of
+/// `http`, joining the members of `cluster` (itself added).
+pub fn learner_config(
+    id: NodeId,
+    dir: &std::path::Path,
+    peer_addr: String,
+    http: &std::net::TcpListener,
+    mut cluster: BTreeMap<NodeId, String>,
+) -> NodeConfig {
+    cluster.insert(id, peer_addr.clone());
+    let mut config = NodeConfig::with_defaults(
+        id,
+        dir,
+        peer_addr,
+        http.local_addr().expect("addr").to_string(),
+        cluster,
+    );
+    config.learners = BTreeSet::from([id]);
+    config
+}
+
 fn test_defaults(config: &mut NodeConfig) {
     config.election_timeout_min_ms = 300;
     config.election_timeout_max_ms = 600;

@@ -42,17 +42,14 @@ pub fn start_learner(
     (peer, http, peer_addr): (tokio::net::TcpListener, std::net::TcpListener, String),
 ) -> ExtraNode {
     let any = c.nodes.values().next().expect("a node");
-    let mut cluster = any.config.cluster.clone();
-    cluster.insert(id, peer_addr.clone());
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = NodeConfig::with_defaults(
+    let mut config = super::cluster::learner_config(
         id,
-        dir.path().to_path_buf(),
+        dir.path(),
         peer_addr,
-        http.local_addr().expect("addr").to_string(),
-        cluster,
+        &http,
+        any.config.cluster.clone(),
     );
-    config.learners.insert(id);
     config.election_timeout_min_ms = any.config.election_timeout_min_ms;
     config.election_timeout_max_ms = any.config.election_timeout_max_ms;
     config.log_map_size = any.config.log_map_size;

@@ -549,34 +549,24 @@ impl ProcCluster {
         // SAFETY: plain kill(2) on the pid of our own, not yet reaped, child.
         let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
         assert_eq!(rc, 0, "kill(SIGTERM) of node {id}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let child = self.node_mut(id).child.as_mut().expect("node is running");
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                self.node_mut(id).child = None;
-                return status;
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!("node {id} did not exit within 10 s of SIGTERM"));
-            }
-            thread::sleep(POLL);
-        }
+        self.wait_exit(id, Duration::from_secs(10))
     }
 
     /// Waits up to `timeout` for node `id` to exit on its own (it must be running) and returns
     /// its exit status; fails the test with every node's log if it still runs at the deadline.
     pub fn wait_exit(&mut self, id: u64, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let exited = super::wait::poll_until(timeout, || {
             let child = self.node_mut(id).child.as_mut().expect("node is running");
-            if let Some(status) = child.try_wait().expect("try_wait") {
+            child.try_wait().expect("try_wait").ok_or(())
+        });
+        match exited {
+            Ok(status) => {
                 self.node_mut(id).child = None;
-                return status;
+                status
             }
-            if Instant::now() > deadline {
-                self.fail(&format!("node {id} still runs {timeout:?} later"));
-            }
-            thread::sleep(POLL);
+            Err(()) => self.fail(&format!(
+                "node {id} still runs {timeout:?} after it was told to stop"
+            )),
         }
     }
 
