@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::fixtures::corrupt_message;
 use bytes::Bytes;
 use heed::byteorder::BigEndian;
 use heed::types::{Bytes as RawBytes, Str, U64};
@@ -59,13 +60,6 @@ fn invalid(result: Result<(), StorageError>) -> String {
     match result {
         Err(StorageError::InvalidWrite { what }) => what,
         other => panic!("expected InvalidWrite, got {other:?}"),
-    }
-}
-
-fn corrupt_message<T: std::fmt::Debug>(result: Result<T, StorageError>) -> String {
-    match result {
-        Err(StorageError::Corrupt { what }) => what,
-        other => panic!("expected Corrupt, got {other:?}"),
     }
 }
 

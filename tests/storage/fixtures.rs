@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use raftix::core::{Entry, EntryPayload};
 use raftix::state_machine::StateMachine;
-use raftix::storage::{KvCommand, KvOutput, KvResponse, KvStateMachine};
+use raftix::storage::{KvCommand, KvOutput, KvResponse, KvStateMachine, StorageError};
 
 /// `Bytes` of a string.
 pub fn b(s: &str) -> Bytes {
@@ -64,4 +64,34 @@ pub fn responses(sm: &mut KvStateMachine, entries: &[Entry]) -> Vec<KvResponse> 
         .iter()
         .map(|o| KvResponse::decode(o).unwrap())
         .collect()
+}
+
+/// What a `StorageError::Corrupt` says; fails the test on any other result.
+pub fn corrupt_message<T: std::fmt::Debug>(result: Result<T, StorageError>) -> String {
+    match result {
+        Err(StorageError::Corrupt { what }) => what,
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// Offsets and lengths of the records of a state machine snapshot stream (frame included).
+pub fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        out.push((at, 8 + len));
+        at += 8 + len;
+    }
+    out
+}
+
+/// Recomputes the frame checksum of the record at `at` after its body was edited.
+pub fn reseal(bytes: &mut [u8], at: usize) {
+    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[at..at + 4]);
+    crc.update(&bytes[at + 8..at + 8 + len]);
+    let crc = crc.finalize().to_le_bytes();
+    bytes[at + 4..at + 8].copy_from_slice(&crc);
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::fixtures::{cmd, put_entry as put, responses};
+use crate::fixtures::{cmd, put_entry as put, records, reseal, responses};
 use bytes::Bytes;
 use raftix::core::{Entry, EntryPayload, LogId, Membership, SnapshotMeta};
 use raftix::state_machine::{StateMachine, StateMachineError};
@@ -284,28 +284,6 @@ fn every_truncation_and_flipped_byte_is_refused_and_changes_nothing() {
     sm.restore(3, &mut &bytes[..]).unwrap();
     assert_eq!(sm.reader().get("mine").unwrap(), None);
     assert_eq!(sm.reader().get("a").unwrap(), Some(Bytes::from("alpha")));
-}
-
-/// Offsets and lengths of the records of a stream (frame included).
-fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        out.push((at, 8 + len));
-        at += 8 + len;
-    }
-    out
-}
-
-/// Recomputes the frame checksum of the record at `at` after its body was edited.
-fn reseal(bytes: &mut [u8], at: usize) {
-    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&bytes[at..at + 4]);
-    crc.update(&bytes[at + 8..at + 8 + len]);
-    let crc = crc.finalize().to_le_bytes();
-    bytes[at + 4..at + 8].copy_from_slice(&crc);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! commands, lookup by the secret's hash, the bootstrap rule, and their place in snapshots
 //! (carried by version 2, absent from version 1, whose snapshots still restore).
 
+use crate::fixtures::{records, reseal};
 use raftix::config::TokenRole;
 use raftix::core::{Entry, EntryPayload};
 use raftix::state_machine::{StateMachine, StateMachineError};
@@ -62,28 +63,6 @@ fn snapshot_bytes(sm: &mut KvStateMachine) -> Vec<u8> {
     let mut out = Vec::new();
     sm.snapshot().unwrap().write_to(&mut out).unwrap();
     out
-}
-
-/// Offsets and lengths of the records of a snapshot stream (frame included).
-fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        out.push((at, 8 + len));
-        at += 8 + len;
-    }
-    out
-}
-
-/// Recomputes the frame checksum of the record at `at` after its body was edited.
-fn reseal(bytes: &mut [u8], at: usize) {
-    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&bytes[at..at + 4]);
-    crc.update(&bytes[at + 8..at + 8 + len]);
-    let crc = crc.finalize().to_le_bytes();
-    bytes[at + 4..at + 8].copy_from_slice(&crc);
 }
 
 /// `bytes` with the header's version replaced by `version`.

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::fixtures::corrupt_message;
 use bytes::Bytes;
 use heed::byteorder::BigEndian;
 use heed::types::{Bytes as RawBytes, U64};
@@ -63,13 +64,6 @@ fn with_raw_entries(
     let mut wtxn = env.write_txn().unwrap();
     f(&mut wtxn, db);
     wtxn.commit().unwrap();
-}
-
-fn corrupt_message(result: Result<impl std::fmt::Debug, StorageError>) -> String {
-    match result {
-        Err(StorageError::Corrupt { what }) => what,
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::fixtures::corrupt_message;
 use raftix::core::{LogId, Membership, SnapshotMeta};
 use raftix::storage::{
     incoming_file_name, open_payload, read_snapshot_info, rewrite_membership, snapshot_file_name,
@@ -67,13 +68,6 @@ fn read_payload(info: &SnapshotInfo) -> Vec<u8> {
 fn header_len(path: &Path) -> u64 {
     let bytes = std::fs::read(path).unwrap();
     u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as u64
-}
-
-fn corrupt_message<T: std::fmt::Debug>(result: Result<T, StorageError>) -> String {
-    match result {
-        Err(StorageError::Corrupt { what }) => what,
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
 }
 
 #[test]
