@@ -4,7 +4,6 @@
 use crate::messages::node::Ack;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::input::{check_value, json_body, key_of, read_body};
@@ -222,16 +221,6 @@ pub async fn delete(
     .await
 }
 
-/// Body of `POST /v1/kv/{key}/cas`: `null` expected means "absent", `null` value means delete.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CasBody {
-    #[serde(default)]
-    expected: Option<String>,
-    #[serde(default)]
-    value: Option<String>,
-}
-
 /// `POST /v1/kv/{key}/cas` with `{"expected": string|null, "value": string|null}`:
 /// `200 {"swapped", "current", "index", "term"}`; `current` is the value after the operation
 /// (`null` when absent; a value that is not UTF-8 comes as `current_base64`).
@@ -244,7 +233,7 @@ pub async fn cas(
     let key = key_of(&req, &state.limits)?;
     refuse_leader_ack(&req)?;
     let body = read_body(payload, state.limits.max_body_bytes).await?;
-    let cas: CasBody = json_body(&body)?;
+    let cas: CasRequest = json_body(&body)?;
     if let Some(value) = &cas.value {
         check_value(value.as_bytes(), &state.limits)?;
     }

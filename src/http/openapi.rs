@@ -3,7 +3,7 @@
 //! build).
 
 use actix_web::HttpResponse;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::regions_schema::{
@@ -56,12 +56,15 @@ pub struct DeleteAnswer {
     pub replication: Option<ReplicationOutcome>,
 }
 
-/// Body of `POST /v1/kv/{key}/cas`.
-#[derive(Serialize, ToSchema)]
+/// Body of `POST /v1/kv/{key}/cas`: what the handler parses and the document describes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CasRequest {
     /// Value the key must hold; null: the key must be absent.
+    #[serde(default)]
     pub expected: Option<String>,
     /// New value; null: delete the key.
+    #[serde(default)]
     pub value: Option<String>,
 }
 
@@ -233,16 +236,19 @@ pub struct SnapshotAnswer {
     pub learners: Vec<u64>,
 }
 
-/// Body of `POST /v1/auth/tokens`.
-#[derive(Serialize, ToSchema)]
+/// Body of `POST /v1/auth/tokens`: what the handler parses and the document describes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// A unique name (1 to 128 bytes, no spaces), shown in logs instead of the secret.
     pub name: String,
     /// `read`, `write` or `admin`.
     pub role: String,
     /// Only keys starting with this (read and write tokens).
+    #[serde(default)]
     pub prefix: Option<String>,
     /// Lifetime in seconds (default: no expiry).
+    #[serde(default)]
     pub expires_in_secs: Option<u64>,
 }
 

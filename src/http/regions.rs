@@ -140,13 +140,6 @@ async fn change(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddBody {
-    id: String,
-    endpoints: Vec<String>,
-}
-
 /// Adds (or updates) a remote region.
 #[utoipa::path(post, path = "/v1/regions", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = RegionAddRequest, responses((status = 201, description = "Added (or its endpoints replaced): the regions after the change", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn add(
@@ -155,7 +148,7 @@ pub async fn add(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, BODY_LIMIT).await?;
-    let parsed: AddBody = json_body(&body)?;
+    let parsed: super::regions_schema::RegionAddRequest = json_body(&body)?;
     let Some(local) = state.region.clone() else {
         return Err(ApiError::bad_request(
             "this node has no region name: start every node of this cluster with --region NAME",
@@ -200,12 +193,6 @@ pub async fn remove(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrimaryBody {
-    id: Option<String>,
-}
-
 /// Sets or clears the primary region.
 #[utoipa::path(put, path = "/v1/regions/primary", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = PrimaryRequest, responses((status = 200, description = "Set: the regions after the change", body = RegionsAnswer), (status = 404, description = "No such region", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
 pub async fn set_primary(
@@ -214,7 +201,7 @@ pub async fn set_primary(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, BODY_LIMIT).await?;
-    let parsed: PrimaryBody = json_body(&body)?;
+    let parsed: super::regions_schema::PrimaryRequest = json_body(&body)?;
     if let Some(id) = &parsed.id {
         check_region_id(id).map_err(ApiError::bad_request)?;
     }
@@ -228,14 +215,6 @@ pub async fn set_primary(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplicationBody {
-    mode: String,
-    #[serde(default)]
-    timeout_ms: Option<u64>,
-}
-
 /// Longest write acknowledgement timeout accepted.
 const MAX_ACK_TIMEOUT_MS: u64 = 600_000;
 
@@ -247,7 +226,7 @@ pub async fn set_replication(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, BODY_LIMIT).await?;
-    let parsed: ReplicationBody = json_body(&body)?;
+    let parsed: super::regions_schema::ReplicationRequest = json_body(&body)?;
     let mode = AckMode::parse(&parsed.mode).ok_or_else(|| {
         ApiError::bad_request(format!(
             "mode {:?} is not one of async, semi-sync, sync",

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The write acknowledgement mode of a region.
@@ -52,8 +52,9 @@ pub struct RegionsAnswer {
     pub index: Option<u64>,
 }
 
-/// Body of `POST /v1/regions`.
-#[derive(Serialize, ToSchema)]
+/// Body of `POST /v1/regions`: what the handler parses and the document describes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegionAddRequest {
     /// The remote region's name (letters, digits, `-`, `_`; at most 64 bytes).
     pub id: String,
@@ -61,19 +62,22 @@ pub struct RegionAddRequest {
     pub endpoints: Vec<String>,
 }
 
-/// Body of `PUT /v1/regions/primary`.
-#[derive(Serialize, ToSchema)]
+/// Body of `PUT /v1/regions/primary`: what the handler parses and the document describes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PrimaryRequest {
     /// The primary region (this one or a registered one); null: none.
     pub id: Option<String>,
 }
 
-/// Body of `PUT /v1/regions/replication`.
-#[derive(Serialize, ToSchema)]
+/// Body of `PUT /v1/regions/replication`: what the handler parses and the document describes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReplicationRequest {
     /// `async`, `semi-sync` or `sync`.
     pub mode: String,
     /// 1 to 600000 (default 5000).
+    #[serde(default)]
     pub timeout_ms: Option<u64>,
 }
 

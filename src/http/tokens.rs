@@ -21,7 +21,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use bytes::Bytes;
 use rand::TryRng;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{access_of, now_ms, secret_sha256, Access};
@@ -61,18 +60,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Body of `POST /v1/auth/tokens`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: String,
-    role: String,
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    expires_in_secs: Option<u64>,
-}
-
 /// A fresh secret: [`SECRET_PREFIX`] and [`SECRET_BYTES`] random bytes, base64url.
 fn new_secret() -> Result<String, ApiError> {
     let mut bytes = [0u8; SECRET_BYTES];
@@ -92,7 +79,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     refuse_leader_ack(&req)?;
     let body = read_body(payload, BODY_LIMIT).await?;
-    let parsed: CreateBody = json_body(&body)?;
+    let parsed: super::openapi::TokenRequest = json_body(&body)?;
     let role = TokenRole::parse(&parsed.role).ok_or_else(|| {
         ApiError::bad_request(format!(
             "unknown role {:?}: use read, write or admin",
