@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::regions_schema::{
-    ConflictStatsAnswer, LinkStatusBody, PolicyBody, PolicyRequest, PrimaryRequest,
-    RegionAddRequest, RegionInfo, RegionsAnswer, RegionsStatusAnswer, ReplicateAnswer,
-    ReplicationOutcome, ReplicationRequest, ReplicationSetting, SiblingBody, SiblingsAnswer,
+    ConflictStatsAnswer, PolicyBody, PolicyRequest, PrimaryRequest, RegionAddRequest, RegionInfo,
+    RegionsAnswer, RegionsStatusAnswer, ReplicateAnswer, ReplicationOutcome, ReplicationRequest,
+    ReplicationSetting, SiblingBody, SiblingsAnswer,
 };
 use crate::messages::node::{ClusterView, MemberView, NodeStatus, PeerProgress};
 
@@ -388,7 +388,7 @@ pub struct TokenRevoked {
         PrimaryRequest,
         ReplicationRequest,
         PolicyRequest,
-        LinkStatusBody,
+        super::region_links::LinkView,
         RegionsStatusAnswer,
         ConflictStatsAnswer,
         ReplicateAnswer,

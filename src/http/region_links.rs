@@ -8,8 +8,9 @@ use actix_web::web;
 use super::{ApiError, AppState};
 use crate::storage::kv_regions::RegionsState;
 
-/// One link as this node sees it.
-#[derive(Clone, Debug)]
+/// One link as this node sees it: also one entry of `GET /v1/regions/status` (serialized as
+/// is, so the document, the answer and the metrics cannot drift apart).
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct LinkView {
     /// The remote region.
     pub id: String,
@@ -23,7 +24,8 @@ pub struct LinkView {
     pub last_error: Option<String>,
     /// When it last answered (Unix ms).
     pub last_contact_ms: Option<u64>,
-    /// The last outbox sequence it acknowledged.
+    /// The last sequence of this region's outbox it acknowledged.
+    #[serde(rename = "last_acked_seq")]
     pub acked: u64,
     /// The last outbox sequence of this region.
     pub last_seq: u64,
@@ -32,6 +34,7 @@ pub struct LinkView {
     /// Age of the oldest entry it has not acknowledged (0 when none).
     pub lag_seconds: f64,
     /// The last sequence of its outbox applied here.
+    #[serde(rename = "applied_from_seq")]
     pub applied_from: u64,
     /// Mutations this node shipped to it since it started.
     pub shipped: u64,

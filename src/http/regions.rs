@@ -28,7 +28,7 @@ use super::openapi::ErrorBody;
 use super::read::{prepare, ReadPlan};
 use super::regions_schema::{
     ConflictStatsAnswer, PolicyRequest, PrimaryRequest, RegionAddRequest, RegionsAnswer,
-    RegionsStatusAnswer, ReplicateAnswer, ReplicationRequest,
+    RegionsStatusAnswer, ReplicateAnswer, ReplicationRequest, ReplicationSetting,
 };
 use super::write::{client_of, propose, to_leader, Proposed};
 use super::{ApiError, AppState};
@@ -315,32 +315,15 @@ pub async fn status(
         return to_leader(&state, &client, &req, &Bytes::new(), node.leader, addr).await;
     }
     let (regions, views) = super::region_links::link_views(&state).await?;
-    let list: Vec<Value> = views
-        .into_iter()
-        .map(|l| {
-            json!({
-                "id": l.id,
-                "endpoints": l.endpoints,
-                "primary": l.primary,
-                "connected": l.connected,
-                "last_error": l.last_error,
-                "last_contact_ms": l.last_contact_ms,
-                "last_acked_seq": l.acked,
-                "last_seq": l.last_seq,
-                "lag_entries": l.lag_entries,
-                "lag_seconds": l.lag_seconds,
-                "applied_from_seq": l.applied_from,
-                "shipped": l.shipped,
-                "failures": l.failures,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "local": local_of(&state, &regions),
-        "primary": regions.primary,
-        "replication": {"mode": regions.ack.as_str(), "timeout_ms": regions.ack_timeout_ms},
-        "regions": list,
-    })))
+    Ok(HttpResponse::Ok().json(RegionsStatusAnswer {
+        local: local_of(&state, &regions),
+        primary: regions.primary.clone(),
+        replication: ReplicationSetting {
+            mode: regions.ack.as_str().to_string(),
+            timeout_ms: regions.ack_timeout_ms,
+        },
+        regions: views,
+    }))
 }
 
 /// Conflict statistics.

@@ -90,37 +90,6 @@ pub struct PolicyRequest {
     pub prefixes: Option<BTreeMap<String, String>>,
 }
 
-/// One link of `GET /v1/regions/status`.
-#[derive(Serialize, ToSchema)]
-pub struct LinkStatusBody {
-    /// The remote region.
-    pub id: String,
-    /// Its endpoints.
-    pub endpoints: Vec<String>,
-    /// Whether it is the primary region.
-    pub primary: bool,
-    /// The leader's last exchange with it succeeded.
-    pub connected: bool,
-    /// The last error, if the last exchange failed.
-    pub last_error: Option<String>,
-    /// When it last answered (Unix ms).
-    pub last_contact_ms: Option<u64>,
-    /// The last sequence of this region's outbox it acknowledged.
-    pub last_acked_seq: u64,
-    /// The last sequence of this region's outbox.
-    pub last_seq: u64,
-    /// Mutations it has not acknowledged.
-    pub lag_entries: u64,
-    /// Age of the oldest one, in seconds (0 when none).
-    pub lag_seconds: f64,
-    /// The last sequence of its outbox applied here.
-    pub applied_from_seq: u64,
-    /// Mutations the leader shipped to it since it started.
-    pub shipped: u64,
-    /// Failed exchanges since the leader started.
-    pub failures: u64,
-}
-
 /// Answer of `GET /v1/regions/status`.
 #[derive(Serialize, ToSchema)]
 pub struct RegionsStatusAnswer {
@@ -131,7 +100,7 @@ pub struct RegionsStatusAnswer {
     /// When writes answer.
     pub replication: ReplicationSetting,
     /// Every link.
-    pub regions: Vec<LinkStatusBody>,
+    pub regions: Vec<super::region_links::LinkView>,
 }
 
 /// Answer of `GET /v1/conflicts/stats`.
