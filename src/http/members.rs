@@ -14,7 +14,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::input::{json_body, read_body};
 #[allow(unused_imports)]
@@ -114,16 +113,20 @@ async fn change(
     }
 }
 
-/// The JSON answer of a change.
-fn answer(done: &ChangeResult) -> serde_json::Value {
+/// The answer of a change.
+fn answer(done: &ChangeResult) -> super::openapi::MembershipAnswer {
     let m = &done.membership;
-    json!({
-        "index": done.index,
-        "changed": done.changed,
-        "voters": m.voters,
-        "learners": m.learners,
-        "members": m.addrs,
-    })
+    super::openapi::MembershipAnswer {
+        index: done.index,
+        changed: done.changed,
+        voters: m.voters.iter().copied().collect(),
+        learners: m.learners.iter().copied().collect(),
+        members: m
+            .addrs
+            .iter()
+            .map(|(id, a)| (id.to_string(), a.clone()))
+            .collect(),
+    }
 }
 
 /// A node id given in a body: present and non-zero.

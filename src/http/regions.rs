@@ -56,24 +56,35 @@ fn local_of(app: &AppState, state: &RegionsState) -> Option<String> {
     state.local.clone().or_else(|| app.region.clone())
 }
 
-fn describe(app: &AppState, state: &RegionsState) -> Value {
-    let prefixes: BTreeMap<&String, String> = state
-        .policy
-        .prefixes
-        .iter()
-        .map(|(p, s)| (p, s.to_string()))
-        .collect();
-    json!({
-        "local": local_of(app, state),
-        "primary": state.primary,
-        "replication": {"mode": state.ack.as_str(), "timeout_ms": state.ack_timeout_ms},
-        "policy": {"default": state.policy.default.to_string(), "prefixes": prefixes},
-        "regions": state.remotes.values().map(|r| json!({
-            "id": r.id,
-            "endpoints": r.endpoints,
-            "primary": state.primary.as_ref() == Some(&r.id),
-        })).collect::<Vec<_>>(),
-    })
+/// The answer of `GET /v1/regions` (a change adds its `index`).
+fn describe(app: &AppState, state: &RegionsState) -> RegionsAnswer {
+    RegionsAnswer {
+        local: local_of(app, state),
+        primary: state.primary.clone(),
+        replication: ReplicationSetting {
+            mode: state.ack.as_str().to_string(),
+            timeout_ms: state.ack_timeout_ms,
+        },
+        policy: super::regions_schema::PolicyBody {
+            default: state.policy.default.to_string(),
+            prefixes: state
+                .policy
+                .prefixes
+                .iter()
+                .map(|(p, s)| (p.clone(), s.to_string()))
+                .collect(),
+        },
+        regions: state
+            .remotes
+            .values()
+            .map(|r| super::regions_schema::RegionInfo {
+                id: r.id.clone(),
+                endpoints: r.endpoints.clone(),
+                primary: state.primary.as_ref() == Some(&r.id),
+            })
+            .collect(),
+        index: None,
+    }
 }
 
 /// Lists the regions.
@@ -125,7 +136,7 @@ async fn change(
             ..
         } => {
             let mut answer = describe(state, &regions_state(state).await?);
-            answer["index"] = json!(index);
+            answer.index = Some(index);
             Ok(if created {
                 HttpResponse::Created().json(answer)
             } else {
@@ -333,12 +344,12 @@ pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
         return Ok(response);
     }
     let regions = regions_state(&state).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "total": regions.stats.total,
-        "by_strategy": regions.stats.by_strategy,
-        "failed": regions.stats.failed,
-        "unresolved": regions.unresolved,
-    })))
+    Ok(HttpResponse::Ok().json(ConflictStatsAnswer {
+        total: regions.stats.total,
+        by_strategy: regions.stats.by_strategy.clone(),
+        failed: regions.stats.failed,
+        unresolved: regions.unresolved,
+    }))
 }
 
 /// Applies a batch from another region.

@@ -49,6 +49,7 @@ pub struct RegionsAnswer {
     /// The remote regions, by name.
     pub regions: Vec<RegionInfo>,
     /// Log index of the change (answers of changes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
 }
 
