@@ -264,6 +264,7 @@ pub struct TokenCreated {
     /// The secret (`rxt_...`): send it as `Authorization: Bearer <token>`. Shown only here.
     pub token: String,
     /// When it expires (RFC 3339, UTC), if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// Log index of the creation.
     pub index: u64,

@@ -21,14 +21,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use bytes::Bytes;
 use rand::TryRng;
-use serde_json::{json, Value};
 
 use super::auth::{access_of, now_ms, secret_sha256, Access};
 use super::error::method_not_allowed;
 use super::input::{json_body, read_body};
 use super::kv::refuse_leader_ack;
 #[allow(unused_imports)]
-use super::openapi::{ErrorBody, TokenCreated, TokenList, TokenRequest, TokenRevoked};
+use super::openapi::{ErrorBody, TokenCreated, TokenInfo, TokenList, TokenRequest, TokenRevoked};
 use super::read::{prepare, ReadPlan};
 use super::write::{propose, Proposed};
 use super::{ApiError, AppState};
@@ -154,17 +153,14 @@ pub async fn create(
                 index,
                 "replicated token created"
             );
-            let mut answer = json!({
-                "name": parsed.name,
-                "role": role.as_str(),
-                "prefix": parsed.prefix,
-                "token": secret,
-                "index": index,
-            });
-            if let Some(at) = expires_at_ms {
-                answer["expires_at"] = json!(rfc3339(at));
-            }
-            Ok(HttpResponse::Created().json(answer))
+            Ok(HttpResponse::Created().json(TokenCreated {
+                name: parsed.name,
+                role: role.as_str().to_string(),
+                prefix: parsed.prefix,
+                token: secret,
+                expires_at: expires_at_ms.map(rfc3339),
+                index,
+            }))
         }
         KvOutput::TokenPut { created: true } => Err(ApiError::conflict(
             "this request was already applied (same Idempotency-Key): the token was created \
@@ -210,7 +206,11 @@ pub async fn revoke(
     match output {
         KvOutput::TokenDelete { existed: true } => {
             tracing::info!(name = %name, index, "replicated token revoked");
-            Ok(HttpResponse::Ok().json(json!({"name": name, "revoked": true, "index": index})))
+            Ok(HttpResponse::Ok().json(TokenRevoked {
+                name,
+                revoked: true,
+                index,
+            }))
         }
         KvOutput::TokenDelete { existed: false } => {
             let is_static = state.tokens.static_tokens().iter().any(|t| t.name == name);
@@ -243,37 +243,33 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let now = now_ms();
-    let mut tokens: Vec<Value> = state
+    let mut tokens: Vec<TokenInfo> = state
         .tokens
         .static_tokens()
         .iter()
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "role": t.role.as_str(),
-                "prefix": t.prefix,
-                "source": "static",
-                "created_at": null,
-                "expires_at": null,
-                "expired": false,
-            })
+        .map(|t| TokenInfo {
+            name: t.name.clone(),
+            role: t.role.as_str().to_string(),
+            prefix: t.prefix.clone(),
+            source: "static".to_string(),
+            created_at: None,
+            expires_at: None,
+            expired: false,
         })
         .collect();
-    tokens.extend(replicated.into_iter().map(|(name, t)| {
-        json!({
-            "name": name,
-            "role": t.role.as_str(),
-            "prefix": t.prefix,
-            "source": "replicated",
-            "created_at": rfc3339(t.created_at_ms),
-            "expires_at": t.expires_at_ms.map(rfc3339),
-            "expired": t.expired_at(now),
-        })
+    tokens.extend(replicated.into_iter().map(|(name, t)| TokenInfo {
+        name,
+        role: t.role.as_str().to_string(),
+        prefix: t.prefix.clone(),
+        source: "replicated".to_string(),
+        created_at: Some(rfc3339(t.created_at_ms)),
+        expires_at: t.expires_at_ms.map(rfc3339),
+        expired: t.expired_at(now),
     }));
-    Ok(HttpResponse::Ok().json(json!({
-        "access_control": state.tokens.enabled(),
-        "tokens": tokens,
-    })))
+    Ok(HttpResponse::Ok().json(TokenList {
+        access_control: state.tokens.enabled(),
+        tokens,
+    }))
 }
 
 /// `2024-05-01T12:00:00Z` for Unix milliseconds (RFC 3339, UTC, whole seconds).
