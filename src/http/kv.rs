@@ -4,7 +4,7 @@
 use crate::messages::node::Ack;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::input::{check_value, json_body, key_of, read_body};
 #[allow(unused_imports)]
@@ -12,7 +12,7 @@ use super::openapi::{CasAnswer, CasRequest, DeleteAnswer, ErrorBody, WriteAnswer
 use super::read::{prepare, ReadPlan};
 use super::regions_schema::SiblingsAnswer;
 use super::write::{submit_request, Submitted};
-use super::{text_or_base64, ApiError, AppState};
+use super::{ApiError, AppState};
 use crate::storage::{KvCommand, KvOutput, MAX_REQUEST_ID_LEN};
 
 /// The `ack` query parameter of a write: `quorum` (default), `all` or `leader`.
@@ -93,12 +93,12 @@ pub(super) fn request_id(req: &HttpRequest) -> Result<Option<String>, ApiError> 
 /// Submits `command` (as a request carrying the client's idempotency key, if any); on this node
 /// (the leader) decodes the output and shapes the answer. A retry of an already applied request
 /// answers the first result with `"duplicate": true` and the index it was first applied at.
-pub(super) async fn write(
+pub(super) async fn write<A: serde::Serialize>(
     state: &AppState,
     req: &HttpRequest,
     body: &Bytes,
     command: KvCommand,
-    answer: impl FnOnce(KvOutput) -> Result<Value, ApiError>,
+    answer: impl FnOnce(KvOutput, WriteAnswer) -> Result<A, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let ack = ack_of(req)?;
     super::region_wait::check_mode(req)?;
@@ -123,23 +123,27 @@ pub(super) async fn write(
             if response.duplicate && kind.is_some() && kind != first_kind {
                 return Err(reused_request_id(response.first_index));
             }
-            let mut body = answer(response.output)?;
-            body["index"] = json!(if response.duplicate {
-                response.first_index
-            } else {
-                log_id.index
-            });
-            body["term"] = json!(log_id.term);
-            if response.duplicate {
-                body["duplicate"] = json!(true);
-            }
+            let mut committed = WriteAnswer {
+                index: if response.duplicate {
+                    response.first_index
+                } else {
+                    log_id.index
+                },
+                term: log_id.term,
+                duplicate: response.duplicate.then_some(true),
+                replication: None,
+            };
+            let mut complete = true;
             if let Some(regions) = super::region_wait::wait(state, req).await? {
-                body["replication"] = regions.json;
-                if !regions.complete {
-                    return Ok(HttpResponse::Accepted().json(body));
-                }
+                complete = regions.complete;
+                committed.replication = Some(regions.outcome);
             }
-            Ok(HttpResponse::Ok().json(body))
+            let body = answer(response.output, committed)?;
+            Ok(if complete {
+                HttpResponse::Ok().json(body)
+            } else {
+                HttpResponse::Accepted().json(body)
+            })
         }
     }
 }
@@ -197,7 +201,7 @@ pub async fn put(
         key,
         value: body.clone(),
     };
-    write(&state, &req, &body, command, |_| Ok(json!({}))).await
+    write(&state, &req, &body, command, |_, committed| Ok(committed)).await
 }
 
 /// `DELETE /v1/kv/{key}`: `200 {"deleted": bool, "index", "term"}`.
@@ -213,8 +217,11 @@ pub async fn delete(
         &req,
         &body,
         KvCommand::Delete { key },
-        |output| match output {
-            KvOutput::Delete { existed } => Ok(json!({ "deleted": existed })),
+        |output, write| match output {
+            KvOutput::Delete { existed } => Ok(DeleteAnswer {
+                deleted: existed,
+                write,
+            }),
             other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
         },
     )
@@ -242,11 +249,15 @@ pub async fn cas(
         expected: cas.expected.map(Bytes::from),
         value: cas.value.map(Bytes::from),
     };
-    write(&state, &req, &body, command, |output| match output {
+    write(&state, &req, &body, command, |output, write| match output {
         KvOutput::Cas { swapped, current } => {
-            let mut answer = json!({ "swapped": swapped });
-            text_or_base64(&mut answer, "current", current.as_deref());
-            Ok(answer)
+            let (current, current_base64) = super::text_and_base64(current.as_deref());
+            Ok(CasAnswer {
+                swapped,
+                current,
+                current_base64,
+                write,
+            })
         }
         other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
     })

@@ -189,18 +189,26 @@ pub fn url_of(addr: &str) -> String {
     }
 }
 
+/// A value as (text when UTF-8, base64 when not); `None` gives neither.
+pub(crate) fn text_and_base64(value: Option<&[u8]>) -> (Option<String>, Option<String>) {
+    match value.map(std::str::from_utf8) {
+        None => (None, None),
+        Some(Ok(text)) => (Some(text.to_string()), None),
+        Some(Err(_)) => {
+            let raw = value.unwrap_or_default();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+            (None, Some(encoded))
+        }
+    }
+}
+
 /// Sets `field` to the value as a JSON string when it is UTF-8, else sets `field_base64`
 /// (and `field` to null); `None` gives `null`.
 pub(crate) fn text_or_base64(target: &mut Value, field: &str, value: Option<&[u8]>) {
-    match value.map(std::str::from_utf8) {
-        None => target[field] = Value::Null,
-        Some(Ok(text)) => target[field] = json!(text),
-        Some(Err(_)) => {
-            target[field] = Value::Null;
-            let raw = value.unwrap_or_default();
-            target[format!("{field}_base64")] =
-                json!(base64::engine::general_purpose::STANDARD.encode(raw));
-        }
+    let (text, encoded) = text_and_base64(value);
+    target[field] = json!(text);
+    if let Some(encoded) = encoded {
+        target[format!("{field}_base64")] = json!(encoded);
     }
 }
 

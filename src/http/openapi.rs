@@ -28,7 +28,7 @@ pub struct ErrorBody {
     pub leader: Option<serde_json::Value>,
 }
 
-/// Answer of a committed write.
+/// Answer of a committed write (what every write answers; `PUT /v1/kv/{key}` answers only this).
 #[derive(Serialize, ToSchema)]
 pub struct WriteAnswer {
     /// Log index of the write (of its first application for a retried request).
@@ -36,9 +36,11 @@ pub struct WriteAnswer {
     /// Term of the entry.
     pub term: u64,
     /// Present (true) when this was a retry of an already applied request.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<bool>,
     /// Multi-region: what the regions waited for acknowledged (present when the write
     /// waited: `semi-sync` or `sync`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationOutcome>,
 }
 
@@ -47,13 +49,9 @@ pub struct WriteAnswer {
 pub struct DeleteAnswer {
     /// Whether the key existed.
     pub deleted: bool,
-    /// Log index.
-    pub index: u64,
-    /// Term.
-    pub term: u64,
-    /// Multi-region: what the regions waited for acknowledged (present when the write
-    /// waited: `semi-sync` or `sync`).
-    pub replication: Option<ReplicationOutcome>,
+    /// The write.
+    #[serde(flatten)]
+    pub write: WriteAnswer,
 }
 
 /// Body of `POST /v1/kv/{key}/cas`: what the handler parses and the document describes.
@@ -73,15 +71,14 @@ pub struct CasRequest {
 pub struct CasAnswer {
     /// Whether the swap happened.
     pub swapped: bool,
-    /// Value after the operation (null when absent; `current_base64` when not UTF-8).
+    /// Value after the operation (null when absent, or when not UTF-8: see `current_base64`).
     pub current: Option<String>,
-    /// Log index.
-    pub index: u64,
-    /// Term.
-    pub term: u64,
-    /// Multi-region: what the regions waited for acknowledged (present when the write
-    /// waited: `semi-sync` or `sync`).
-    pub replication: Option<ReplicationOutcome>,
+    /// The value after the operation in base64, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_base64: Option<String>,
+    /// The write.
+    #[serde(flatten)]
+    pub write: WriteAnswer,
 }
 
 /// One key of a listing.
@@ -144,13 +141,9 @@ pub struct TxnAnswer {
     pub failed_guard: Option<u32>,
     /// One result per operation: `{"op": "put"}` or `{"op": "delete", "deleted": bool}`.
     pub results: Vec<serde_json::Value>,
-    /// Log index.
-    pub index: u64,
-    /// Term.
-    pub term: u64,
-    /// Multi-region: what the regions waited for acknowledged (present when the write
-    /// waited: `semi-sync` or `sync`).
-    pub replication: Option<ReplicationOutcome>,
+    /// The write.
+    #[serde(flatten)]
+    pub write: WriteAnswer,
 }
 
 /// One log entry as shown by `GET /v1/log`.

@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest};
-use serde_json::{json, Value};
 
 use super::input::query_param;
 use super::{ApiError, AppState};
@@ -20,7 +19,7 @@ const POLL: Duration = Duration::from_millis(10);
 /// What became of the wait.
 pub struct RegionAck {
     /// The `replication` object of the answer.
-    pub json: Value,
+    pub outcome: super::regions_schema::ReplicationOutcome,
     /// Every region waited for acknowledged the write.
     pub complete: bool,
 }
@@ -103,16 +102,20 @@ pub async fn wait(state: &AppState, req: &HttpRequest) -> Result<Option<RegionAc
             .collect();
         if pending.is_empty() || Instant::now() >= deadline {
             let complete = pending.is_empty();
-            let acked: Vec<&String> = targets.iter().filter(|t| !pending.contains(t)).collect();
+            let acknowledged_by = targets
+                .iter()
+                .filter(|t| !pending.contains(t))
+                .cloned()
+                .collect();
             return Ok(Some(RegionAck {
-                json: json!({
-                    "mode": mode.as_str(),
-                    "committed": true,
-                    "replicated": complete,
-                    "seq": seq,
-                    "acknowledged_by": acked,
-                    "pending": pending,
-                }),
+                outcome: super::regions_schema::ReplicationOutcome {
+                    mode: mode.as_str().to_string(),
+                    committed: true,
+                    replicated: complete,
+                    seq: Some(seq),
+                    acknowledged_by,
+                    pending: pending.into_iter().cloned().collect(),
+                },
                 complete,
             }));
         }

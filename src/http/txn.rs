@@ -122,16 +122,17 @@ pub async fn txn(
         &req,
         &body,
         KvCommand::Txn { guards, ops },
-        |output| match output {
+        |output, write| match output {
             KvOutput::Txn {
                 succeeded,
                 failed_guard,
                 results,
-            } => Ok(json!({
-                "succeeded": succeeded,
-                "failed_guard": failed_guard,
-                "results": results.iter().map(describe_result).collect::<Vec<_>>(),
-            })),
+            } => Ok(super::openapi::TxnAnswer {
+                succeeded,
+                failed_guard,
+                results: results.iter().map(describe_result).collect(),
+                write,
+            }),
             other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
         },
     )

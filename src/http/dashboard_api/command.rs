@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::core::Role;
 use crate::http::input::{check_key, check_value, json_body, read_body};
@@ -153,20 +153,29 @@ pub async fn command(
                 key,
                 value: Bytes::from(value),
             };
-            write(&state, &req, &body, command, |_| Ok(echo)).await
+            write(&state, &req, &body, command, |_, committed| {
+                with_write(echo, committed)
+            })
+            .await
         }
         Command::Delete { key } => {
             check_key(&key, &state.limits)?;
             let echo = json!({"ok": true, "op": "delete", "key": key});
             let command = KvCommand::Delete { key };
-            write(&state, &req, &body, command, |output| match output {
-                KvOutput::Delete { existed } => {
-                    let mut echo = echo;
-                    echo["deleted"] = json!(existed);
-                    Ok(echo)
-                }
-                other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
-            })
+            write(
+                &state,
+                &req,
+                &body,
+                command,
+                |output, committed| match output {
+                    KvOutput::Delete { existed } => {
+                        let mut echo = echo;
+                        echo["deleted"] = json!(existed);
+                        with_write(echo, committed)
+                    }
+                    other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
+                },
+            )
             .await
         }
         Command::Get { key } => {
@@ -174,6 +183,18 @@ pub async fn command(
             read_on_leader(&state, &req, &body, key).await
         }
     }
+}
+
+/// The command's echo with the write's index, term (and retry and region fields).
+fn with_write(
+    mut echo: Value,
+    committed: crate::http::openapi::WriteAnswer,
+) -> Result<Value, ApiError> {
+    let fields = serde_json::to_value(committed).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let (Some(echo), Value::Object(fields)) = (echo.as_object_mut(), fields) {
+        echo.extend(fields);
+    }
+    Ok(echo)
 }
 
 /// Reads `key` here when this node leads (or the request was already relayed once), else
