@@ -101,6 +101,14 @@ impl ApiError {
         }
     }
 
+    /// A 500 for a state machine output that does not answer the command that was applied (a
+    /// bug: the command and its output come from the same code).
+    pub fn unexpected_output(route: &str) -> Self {
+        Self::internal(format!(
+            "the state machine answered this {route} with the output of another kind of command"
+        ))
+    }
+
     /// A 500 for a local failure.
     pub fn internal(message: impl Into<String>) -> Self {
         Self {

@@ -222,7 +222,7 @@ pub async fn delete(
                 deleted: existed,
                 write,
             }),
-            other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
+            _ => Err(ApiError::unexpected_output("delete")),
         },
     )
     .await
@@ -259,7 +259,7 @@ pub async fn cas(
                 write,
             })
         }
-        other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
+        _ => Err(ApiError::unexpected_output("compare-and-set")),
     })
     .await
 }
@@ -296,7 +296,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
             .body(value)),
         None => Err(ApiError::not_found(
             "key_not_found",
-            format!("key {key:?} not found"),
+            format!("key `{key}` not found"),
         )),
     }
 }

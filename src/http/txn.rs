@@ -133,7 +133,7 @@ pub async fn txn(
                 results: results.iter().map(describe_result).collect(),
                 write,
             }),
-            other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
+            _ => Err(ApiError::unexpected_output("transaction")),
         },
     )
     .await

@@ -173,7 +173,7 @@ pub async fn command(
                         echo["deleted"] = json!(existed);
                         with_write(echo, committed)
                     }
-                    other => Err(ApiError::internal(format!("unexpected output {other:?}"))),
+                    _ => Err(ApiError::unexpected_output("delete")),
                 },
             )
             .await
