@@ -102,7 +102,6 @@ pub(super) async fn write<A: serde::Serialize>(
 ) -> Result<HttpResponse, ApiError> {
     let ack = ack_of(req)?;
     super::region_wait::check_mode(req)?;
-    let kind = kind_of_command(&command);
     match submit_request(state, req, body, command, ack).await? {
         Submitted::Relayed(response) => Ok(response),
         Submitted::Durable(log_id) => {
@@ -116,12 +115,6 @@ pub(super) async fn write<A: serde::Serialize>(
         Submitted::Applied { response, log_id } => {
             if let KvOutput::Rejected { reason } = response.output {
                 return Err(ApiError::bad_request(reason));
-            }
-            let first_kind = kind_of_output(&response.output);
-            // A first request of another kind (another key-value write, or a token or region
-            // change whose output is none of these) cannot answer this one.
-            if response.duplicate && kind.is_some() && kind != first_kind {
-                return Err(reused_request_id(response.first_index));
             }
             let mut committed = WriteAnswer {
                 index: if response.duplicate {
@@ -145,46 +138,6 @@ pub(super) async fn write<A: serde::Serialize>(
                 HttpResponse::Accepted().json(body)
             })
         }
-    }
-}
-
-/// Which of the single-key writes and transactions a command is (`None` for other commands).
-fn kind_of_command(command: &KvCommand) -> Option<&'static str> {
-    [
-        (matches!(command, KvCommand::Put { .. }), "put"),
-        (matches!(command, KvCommand::Delete { .. }), "delete"),
-        (matches!(command, KvCommand::Cas { .. }), "cas"),
-        (matches!(command, KvCommand::Txn { .. }), "txn"),
-    ]
-    .into_iter()
-    .find_map(|(is, kind)| is.then_some(kind))
-}
-
-/// Which command an output answers, in the terms of [`kind_of_command`].
-fn kind_of_output(output: &KvOutput) -> Option<&'static str> {
-    [
-        (matches!(output, KvOutput::Put), "put"),
-        (matches!(output, KvOutput::Delete { .. }), "delete"),
-        (matches!(output, KvOutput::Cas { .. }), "cas"),
-        (matches!(output, KvOutput::Txn { .. }), "txn"),
-    ]
-    .into_iter()
-    .find_map(|(is, kind)| is.then_some(kind))
-}
-
-/// A request id (idempotency key) already used by another kind of request: a retry must be
-/// the same request, so this is the client's mistake, answered `409` (the first request's
-/// result cannot answer this one).
-fn reused_request_id(first_index: crate::core::Index) -> ApiError {
-    ApiError {
-        status: actix_web::http::StatusCode::CONFLICT,
-        code: "request_id_reused",
-        message: format!(
-            "this idempotency key (or client id and sequence number) was already used by \
-             another kind of request, applied at index {first_index}; use a new key for a new \
-             request"
-        ),
-        leader: None,
     }
 }
 

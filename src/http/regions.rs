@@ -116,7 +116,7 @@ fn not_applied(output: KvOutput, duplicate: bool, index: u64) -> ApiError {
             ApiError::not_found("region_not_found", reason)
         }
         KvOutput::Rejected { reason } => ApiError::bad_request(reason),
-        other => ApiError::internal(format!("unexpected state machine output {other:?}")),
+        _ => ApiError::unexpected_output("region change"),
     }
 }
 

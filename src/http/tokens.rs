@@ -172,9 +172,7 @@ pub async fn create(
             parsed.name
         ))),
         KvOutput::Rejected { reason } => Err(ApiError::conflict(reason)),
-        other => Err(ApiError::internal(format!(
-            "unexpected state machine output {other:?}"
-        ))),
+        _ => Err(ApiError::unexpected_output("token change")),
     }
 }
 
@@ -224,9 +222,7 @@ pub async fn revoke(
             ))
         }
         KvOutput::Rejected { reason } => Err(ApiError::bad_request(reason)),
-        other => Err(ApiError::internal(format!(
-            "unexpected state machine output {other:?}"
-        ))),
+        _ => Err(ApiError::unexpected_output("token change")),
     }
 }
 

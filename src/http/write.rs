@@ -106,6 +106,7 @@ pub(super) async fn submit_request(
     command: KvCommand,
     ack: Ack,
 ) -> Result<Submitted, ApiError> {
+    let kind = kind_of_command(&command);
     let request = KvRequest {
         request_id: super::kv::request_id(req)?,
         issued_at_ms: super::auth::now_ms(),
@@ -119,11 +120,70 @@ pub(super) async fn submit_request(
             let response = KvResponse::decode(&done.output).map_err(|e| {
                 ApiError::internal(format!("undecodable state machine output: {e}"))
             })?;
+            if response.duplicate && answers_another_kind(kind, &response.output) {
+                return Err(reused_request_id(response.first_index));
+            }
             Ok(Submitted::Applied {
                 response,
                 log_id: done.log_id,
             })
         }
+    }
+}
+
+/// What kind of request a command is, to tell a retry from a reused idempotency key.
+fn kind_of_command(command: &KvCommand) -> &'static str {
+    match command {
+        KvCommand::Put { .. } => "put",
+        KvCommand::Delete { .. } => "delete",
+        KvCommand::Cas { .. } => "cas",
+        KvCommand::Txn { .. } => "txn",
+        KvCommand::TokenPut { .. } => "token_put",
+        KvCommand::TokenDelete { .. } => "token_delete",
+        KvCommand::Region(_) => "region",
+        KvCommand::RegionApply { .. } => "region_apply",
+        KvCommand::RegionAcked { .. } => "region_acked",
+    }
+}
+
+/// Which kind of command an output answers (`None` for a refusal, which any kind may get).
+fn kind_of_output(output: &KvOutput) -> Option<&'static str> {
+    match output {
+        KvOutput::Put => Some("put"),
+        KvOutput::Delete { .. } => Some("delete"),
+        KvOutput::Cas { .. } => Some("cas"),
+        KvOutput::Txn { .. } => Some("txn"),
+        KvOutput::TokenPut { .. } => Some("token_put"),
+        KvOutput::TokenDelete { .. } => Some("token_delete"),
+        KvOutput::Region => Some("region"),
+        KvOutput::RegionApplied { .. } => Some("region_apply"),
+        KvOutput::Rejected { .. } | KvOutput::Noop => None,
+    }
+}
+
+/// Whether the first request of a retried idempotency key was of another kind than this one,
+/// so that its result cannot answer this request. A refusal is left to the route, which says
+/// why the first request was refused.
+fn answers_another_kind(kind: &'static str, first: &KvOutput) -> bool {
+    match first {
+        KvOutput::Rejected { .. } => false,
+        other => kind_of_output(other) != Some(kind),
+    }
+}
+
+/// A request id (idempotency key) already used by another kind of request: a retry must be
+/// the same request, so this is the client's mistake, answered `409` (the first request's
+/// result cannot answer this one).
+fn reused_request_id(first_index: crate::core::Index) -> ApiError {
+    ApiError {
+        status: StatusCode::CONFLICT,
+        code: "request_id_reused",
+        message: format!(
+            "this idempotency key (or client id and sequence number) was already used by \
+             another kind of request, applied at index {first_index}; use a new key for a new \
+             request"
+        ),
+        leader: None,
     }
 }
 

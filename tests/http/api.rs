@@ -645,3 +645,46 @@ async fn an_idempotency_key_reused_across_region_and_key_routes_is_a_409() {
     assert_eq!(json_of(&body)["policy"]["default"], "multi-value");
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn an_idempotency_key_first_used_by_a_key_write_is_a_409_on_region_and_token_routes() {
+    // Found by schemathesis: a region change retried with the key of an earlier CAS answered
+    // 500 (the CAS's output is no region output).
+    let c = TestCluster::start_with(1, |config| config.region = Some("eu".into())).await;
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let app = test::init_service(App::new().configure(http::configure(state(&c, leader)))).await;
+    let keyed = |req: test::TestRequest, key: &str| req.insert_header(("Idempotency-Key", key));
+    let (status, _, body) = call!(
+        app,
+        keyed(test::TestRequest::post().uri("/v1/kv/x/cas"), "k2")
+            .set_json(json!({"expected": null, "value": "v"}))
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    for req in [
+        test::TestRequest::put()
+            .uri("/v1/regions/primary")
+            .set_json(json!({})),
+        test::TestRequest::put()
+            .uri("/v1/regions/replication")
+            .set_json(json!({"mode": "async"})),
+        test::TestRequest::post()
+            .uri("/v1/auth/tokens")
+            .set_json(json!({"name": "ops", "role": "admin"})),
+        test::TestRequest::put()
+            .uri("/v1/kv/x")
+            .set_payload("other"),
+    ] {
+        let (status, _, body) = call!(app, keyed(req, "k2"));
+        assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(json_of(&body)["error"], "request_id_reused");
+    }
+    // The same request again is a retry: the first answer, marked duplicate.
+    let (status, _, body) = call!(
+        app,
+        keyed(test::TestRequest::post().uri("/v1/kv/x/cas"), "k2")
+            .set_json(json!({"expected": null, "value": "v"}))
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json_of(&body)["duplicate"], true);
+    c.shutdown().await;
+}
