@@ -277,7 +277,7 @@ pub async fn check(
     let token = match view.lookup {
         Some(Lookup::Found(principal)) => principal,
         Some(Lookup::Expired(name)) => {
-            let message = format!("token {name:?} has expired: ask an admin for a new one");
+            let message = format!("token `{name}` has expired: ask an admin for a new one");
             return denied(req, StatusCode::UNAUTHORIZED, message);
         }
         Some(Lookup::Unknown) | None => {

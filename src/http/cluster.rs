@@ -193,7 +193,7 @@ fn describe_kv(command: KvCommand) -> Value {
         }),
         KvCommand::TokenDelete { name } => json!({"op": "token_delete", "name": name}),
         KvCommand::Region(change) => {
-            json!({"op": "region", "change": format!("{change:?}")})
+            json!({"op": "region", "change": describe_region_change(&change)})
         }
         KvCommand::RegionApply {
             from,
@@ -255,4 +255,64 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             .insert_header(("Retry-After", "1"))
             .json(body),
     })
+}
+
+/// A region change in words, for the log views (`add region us at http://...`).
+fn describe_region_change(change: &crate::storage::kv_regions::RegionChange) -> String {
+    use crate::storage::kv_regions::RegionChange;
+    match change {
+        RegionChange::Add { id, endpoints, .. } => {
+            format!("add region {id} at {}", endpoints.join(", "))
+        }
+        RegionChange::Remove { id } => format!("remove region {id}"),
+        RegionChange::SetPrimary { id: Some(id) } => format!("make {id} the primary region"),
+        RegionChange::SetPrimary { id: None } => "clear the primary region".to_string(),
+        RegionChange::SetPolicy(policy) => {
+            let prefixes: Vec<String> = policy
+                .prefixes
+                .iter()
+                .map(|(prefix, strategy)| format!(", {prefix}* {strategy}"))
+                .collect();
+            format!(
+                "set the conflict policy (default {}{})",
+                policy.default,
+                prefixes.concat()
+            )
+        }
+        RegionChange::SetAck { mode, timeout_ms } => format!(
+            "acknowledge writes {} (waiting up to {timeout_ms} ms)",
+            mode.as_str()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_region_change;
+    use crate::storage::kv_regions::{AckMode, RegionChange};
+
+    #[test]
+    fn region_changes_read_as_sentences_in_the_log_views() {
+        let add = RegionChange::Add {
+            local: "eu".into(),
+            id: "us".into(),
+            endpoints: vec!["http://10.0.0.9:8001".into()],
+        };
+        assert_eq!(
+            describe_region_change(&add),
+            "add region us at http://10.0.0.9:8001"
+        );
+        assert_eq!(
+            describe_region_change(&RegionChange::SetPrimary { id: None }),
+            "clear the primary region"
+        );
+        let ack = RegionChange::SetAck {
+            mode: AckMode::Sync,
+            timeout_ms: 5000,
+        };
+        assert_eq!(
+            describe_region_change(&ack),
+            "acknowledge writes sync (waiting up to 5000 ms)"
+        );
+    }
 }

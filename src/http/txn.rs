@@ -88,7 +88,9 @@ fn describe_result(output: &KvOutput) -> Value {
     match output {
         KvOutput::Put => json!({"op": "put"}),
         KvOutput::Delete { existed } => json!({"op": "delete", "deleted": existed}),
-        other => json!({"op": "other", "debug": format!("{other:?}")}),
+        _ => {
+            json!({"op": "other", "message": "the state machine answered this operation with the output of another kind of command"})
+        }
     }
 }
 
