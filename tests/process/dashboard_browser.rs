@@ -344,7 +344,7 @@ fn dashboard_shows_region_links_and_conflicts() {
             .any(|e| {
                 e["text"]
                     .as_str()
-                    .is_some_and(|t| t.starts_with("REGION Add"))
+                    .is_some_and(|t| t.starts_with("REGION add region "))
             })
             .then_some(())
     });
