@@ -27,14 +27,30 @@ const CHUNK: usize = 256 * 1024;
 const OPEN_ATTEMPTS: usize = 3;
 
 /// Takes a snapshot of this node now.
-#[utoipa::path(post, path = "/v1/admin/snapshot", tag = "admin", responses((status = 200, description = "The snapshot taken", body = SnapshotAnswer), (status = 503, description = "The node could not take a snapshot", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/admin/snapshot",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The snapshot taken", body = SnapshotAnswer),
+        (status = 503, description = "The node could not take a snapshot", body = ErrorBody),
+    ),
+)]
 pub async fn snapshot(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let summary = state.node.snapshot().await?;
     Ok(HttpResponse::Ok().json(summary))
 }
 
 /// Takes a snapshot of this node and streams its file.
-#[utoipa::path(get, path = "/v1/admin/backup", tag = "admin", responses((status = 200, description = "The snapshot file, streamed; restore it with `raftix restore`", content_type = "application/octet-stream"), (status = 503, description = "The node could not take a snapshot", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/admin/backup",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The snapshot file, streamed; restore it with `raftix restore`", content_type = "application/octet-stream"),
+        (status = 503, description = "The node could not take a snapshot", body = ErrorBody),
+    ),
+)]
 pub async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (summary, file) = snapshot_and_open(&state).await?;
     let disposition = format!(

@@ -15,7 +15,14 @@ pub const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard.css");
 pub const DASHBOARD_JS: &str = include_str!("../../assets/dashboard.js");
 
 /// The dashboard page (self-contained: its CSS and JS come from this node).
-#[utoipa::path(get, path = "/", tag = "dashboard", responses((status = 200, description = "The live dashboard (HTML)", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "dashboard",
+    responses(
+        (status = 200, description = "The live dashboard (HTML)", content_type = "text/html"),
+    ),
+)]
 pub async fn index() -> HttpResponse {
     serve("text/html; charset=utf-8", DASHBOARD_HTML)
 }

@@ -25,13 +25,15 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::future::join_all;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 pub use command::{command, parse_command_line, Command};
 
-use super::cluster::describe_entry;
 use super::error::method_not_allowed;
+use super::log_view::LogEntryView;
+use super::openapi::ErrorBody;
 use super::write::client_of;
 use super::{ApiError, AppState};
 use crate::core::Role;
@@ -63,7 +65,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /api/status`: the status of every node, as described in the module docs.
-#[utoipa::path(get, path = "/api/status", tag = "dashboard", responses((status = 200, description = "Status of every node: {leader, term, nodes: [/v1/status or {id, error}], cluster, leader_cluster}")))]
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "dashboard",
+    responses((status = 200, description = "Status of every node", body = DashboardStatus)),
+)]
 pub async fn status(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -85,14 +92,49 @@ pub async fn status(
         Some(_) => serde_json::to_value(&view).ok(),
         None => None,
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "node": state.node_id,
-        "leader": leader,
-        "term": term,
-        "nodes": nodes,
-        "cluster": view,
-        "leader_cluster": leader_cluster,
-    })))
+    Ok(HttpResponse::Ok().json(DashboardStatus {
+        node: state.node_id,
+        leader,
+        term,
+        nodes,
+        cluster: view,
+        leader_cluster,
+    }))
+}
+
+/// Answer of `GET /api/status`.
+#[derive(Serialize, ToSchema)]
+pub struct DashboardStatus {
+    /// The node that answered.
+    pub node: u64,
+    /// The node reporting `LEADER` in the highest term among the answers.
+    pub leader: Option<u64>,
+    /// The highest term among the answers.
+    pub term: Option<u64>,
+    /// Each member's `GET /v1/status` body as it answered, plus `http_addr` and `suffrage`;
+    /// or `{"id", "error": "unreachable", "message", "http_addr", "suffrage"}`.
+    #[schema(value_type = Vec<Object>)]
+    pub nodes: Vec<Value>,
+    /// This node's `GET /v1/cluster` view.
+    pub cluster: crate::views::ClusterView,
+    /// The leader's own `GET /v1/cluster` view (acknowledgement ages, round trips), if known.
+    #[schema(value_type = Option<Object>)]
+    pub leader_cluster: Option<Value>,
+}
+
+/// Answer of `GET /api/logs`.
+#[derive(Serialize, ToSchema)]
+pub struct DashboardLogs {
+    /// The node that answered.
+    pub node: u64,
+    /// First index this node holds.
+    pub first_index: u64,
+    /// Last index this node holds.
+    pub last_index: u64,
+    /// This node's commit index.
+    pub commit: u64,
+    /// The latest entries, oldest first, each with `committed`.
+    pub entries: Vec<LogEntryView>,
 }
 
 /// The caller's `Authorization` header, passed on to the other nodes asked.
@@ -172,7 +214,16 @@ pub struct LogsQuery {
 }
 
 /// `GET /api/logs`: the latest entries of this node's log, each marked `committed`.
-#[utoipa::path(get, path = "/api/logs", tag = "dashboard", params(("limit" = Option<usize>, Query, description = "1 to 1000, default 50")), responses((status = 200, description = "The latest log entries of this node, each marked committed"), (status = 400, description = "Bad query", body = super::openapi::ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/logs",
+    tag = "dashboard",
+    params(("limit" = Option<usize>, Query, description = "1 to 1000, default 50")),
+    responses(
+        (status = 200, description = "The latest log entries of this node, each marked committed", body = DashboardLogs),
+        (status = 400, description = "Bad query", body = ErrorBody),
+    ),
+)]
 pub async fn logs(
     state: web::Data<AppState>,
     query: web::Query<LogsQuery>,
@@ -186,20 +237,19 @@ pub async fn logs(
     let last = state.node.status().await?.last_log_index;
     let from = last.saturating_sub(limit as u64 - 1).max(1);
     let slice = super::cluster::log_slice(&state, from, limit).await?;
-    let entries: Vec<Value> = slice
+    let entries = slice
         .entries
         .iter()
-        .map(|entry| {
-            let mut described = describe_entry(entry);
-            described["committed"] = json!(entry.index <= slice.commit);
-            described
+        .map(|entry| LogEntryView {
+            committed: Some(entry.index <= slice.commit),
+            ..LogEntryView::of(entry)
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "node": state.node_id,
-        "first_index": slice.first_index,
-        "last_index": slice.last_index,
-        "commit": slice.commit,
-        "entries": entries,
-    })))
+    Ok(HttpResponse::Ok().json(DashboardLogs {
+        node: state.node_id,
+        first_index: slice.first_index,
+        last_index: slice.last_index,
+        commit: slice.commit,
+        entries,
+    }))
 }

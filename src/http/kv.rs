@@ -4,8 +4,9 @@
 use crate::messages::node::Ack;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde_json::json;
 
+#[allow(unused_imports)]
+use super::doc_vocabulary::{KeyPath, WriteFailures, WriteOptions};
 use super::input::{check_value, json_body, key_of, read_body};
 #[allow(unused_imports)]
 use super::openapi::{CasAnswer, CasRequest, DeleteAnswer, ErrorBody, WriteAnswer};
@@ -106,11 +107,13 @@ pub(super) async fn write<A: serde::Serialize>(
         Submitted::Relayed(response) => Ok(response),
         Submitted::Durable(log_id) => {
             // Durable on the leader only: no state machine output yet.
-            Ok(HttpResponse::Ok().json(json!({
-                "index": log_id.index,
-                "term": log_id.term,
-                "ack": "leader",
-            })))
+            Ok(HttpResponse::Ok().json(WriteAnswer {
+                index: log_id.index,
+                term: log_id.term,
+                duplicate: None,
+                replication: None,
+                ack: Some("leader"),
+            }))
         }
         Submitted::Applied { response, log_id } => {
             if let KvOutput::Rejected { reason } = response.output {
@@ -125,6 +128,7 @@ pub(super) async fn write<A: serde::Serialize>(
                 term: log_id.term,
                 duplicate: response.duplicate.then_some(true),
                 replication: None,
+                ack: None,
             };
             let mut complete = true;
             if let Some(regions) = super::region_wait::wait(state, req).await? {
@@ -142,7 +146,18 @@ pub(super) async fn write<A: serde::Serialize>(
 }
 
 /// `PUT /v1/kv/{key}` (raw body): `200 {"index", "term"}` once committed and applied.
-#[utoipa::path(put, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"), ("replication" = Option<String>, Query, description = "Multi-region: async, semi-sync (wait for the primary region) or sync (every region); default: the region's setting")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value"), responses((status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = WriteAnswer), (status = 200, description = "Committed and applied", body = WriteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    put,
+    path = "/v1/kv/{key}",
+    tag = "kv",
+    params(KeyPath, WriteOptions),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value"),
+    responses(
+        (status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = WriteAnswer),
+        (status = 200, description = "Committed and applied", body = WriteAnswer),
+        WriteFailures,
+    ),
+)]
 pub async fn put(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -158,7 +173,17 @@ pub async fn put(
 }
 
 /// `DELETE /v1/kv/{key}`: `200 {"deleted": bool, "index", "term"}`.
-#[utoipa::path(delete, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"), ("replication" = Option<String>, Query, description = "Multi-region: async, semi-sync (wait for the primary region) or sync (every region); default: the region's setting")), responses((status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = DeleteAnswer), (status = 200, description = "Committed and applied", body = DeleteAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/v1/kv/{key}",
+    tag = "kv",
+    params(KeyPath, WriteOptions),
+    responses(
+        (status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = DeleteAnswer),
+        (status = 200, description = "Committed and applied", body = DeleteAnswer),
+        WriteFailures,
+    ),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -184,7 +209,18 @@ pub async fn delete(
 /// `POST /v1/kv/{key}/cas` with `{"expected": string|null, "value": string|null}`:
 /// `200 {"swapped", "current", "index", "term"}`; `current` is the value after the operation
 /// (`null` when absent; a value that is not UTF-8 comes as `current_base64`).
-#[utoipa::path(post, path = "/v1/kv/{key}/cas", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"), ("replication" = Option<String>, Query, description = "Multi-region: async, semi-sync (wait for the primary region) or sync (every region); default: the region's setting")), request_body = CasRequest, responses((status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = CasAnswer), (status = 200, description = "Committed and applied", body = CasAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/kv/{key}/cas",
+    tag = "kv",
+    params(KeyPath, WriteOptions),
+    request_body = CasRequest,
+    responses(
+        (status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = CasAnswer),
+        (status = 200, description = "Committed and applied", body = CasAnswer),
+        WriteFailures,
+    ),
+)]
 pub async fn cas(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -219,7 +255,22 @@ pub async fn cas(
 
 /// `GET /v1/kv/{key}`: the raw value from this node's applied state, with `X-Raft-Index` (the
 /// applied index it reflects); a JSON 404 when absent.
-#[utoipa::path(get, path = "/v1/kv/{key}", tag = "kv", params(("key" = String, Path, description = "The key (UTF-8, percent-encoded)"), ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum): reflects every write acknowledged before the read; stale (alias one): this node's applied state at once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding a linearizable read"), ("siblings" = Option<bool>, Query, description = "Multi-region: answer every version of the key as JSON (siblings of a multi-value conflict)")), responses((status = 200, description = "The raw value; X-Raft-Index is the applied index it reflects, X-Raftix-Siblings the number of siblings when the key holds several (the value shown is one of them); with ?siblings=true, JSON", content((Vec<u8> = "application/octet-stream"), (SiblingsAnswer = "application/json"))), (status = 404, description = "No such key", body = ErrorBody), (status = 400, description = "Bad key", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/kv/{key}",
+    tag = "kv",
+    params(
+        KeyPath,
+        ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum): reflects every write acknowledged before the read; stale (alias one): this node's applied state at once"),
+        ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding a linearizable read"),
+        ("siblings" = Option<bool>, Query, description = "Multi-region: answer every version of the key as JSON (siblings of a multi-value conflict)"),
+    ),
+    responses(
+        (status = 200, description = "The raw value; X-Raft-Index is the applied index it reflects, X-Raftix-Siblings the number of siblings when the key holds several (the value shown is one of them); with ?siblings=true, JSON", content((Vec<u8> = "application/octet-stream"), (SiblingsAnswer = "application/json"))),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 400, description = "Bad key", body = ErrorBody),
+    ),
+)]
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = key_of(&req, &state.limits)?;
     let lag = match prepare(&state, &req).await? {

@@ -2,13 +2,12 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::input::check_key;
 #[allow(unused_imports)]
-use super::openapi::{ErrorBody, ListAnswer};
+use super::openapi::{ErrorBody, ListAnswer, ListItem};
 use super::read::{prepare, ReadPlan};
-use super::{text_or_base64, ApiError, AppState};
+use super::{text_and_base64, ApiError, AppState};
 
 /// Default and largest page size.
 const DEFAULT_LIMIT: usize = 100;
@@ -38,7 +37,21 @@ pub struct ListQuery {
 
 /// Answers `{"items": [{"key", "value"}...], "next": key|null, "applied": index}`; `next` is set
 /// when more keys follow (pass it as `after`). Values that are not UTF-8 come as `value_base64`.
-#[utoipa::path(get, path = "/v1/kv", tag = "kv", params(("prefix" = Option<String>, Query, description = "Only keys with this prefix"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"), ("after" = Option<String>, Query, description = "Continue after this key"), ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum) or stale (alias one)")), responses((status = 200, description = "Keys in order", body = ListAnswer), (status = 400, description = "Bad query", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/kv",
+    tag = "kv",
+    params(
+        ("prefix" = Option<String>, Query, description = "Only keys with this prefix"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("after" = Option<String>, Query, description = "Continue after this key"),
+        ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum) or stale (alias one)"),
+    ),
+    responses(
+        (status = 200, description = "Keys in order", body = ListAnswer),
+        (status = 400, description = "Bad query", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
@@ -74,13 +87,20 @@ pub async fn list(
     } else {
         None
     };
-    let items: Vec<_> = rows
+    let items = rows
         .into_iter()
         .map(|(key, value)| {
-            let mut item = json!({ "key": key });
-            text_or_base64(&mut item, "value", Some(&value));
-            item
+            let (value, value_base64) = text_and_base64(Some(&value));
+            ListItem {
+                key,
+                value,
+                value_base64,
+            }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next, "applied": applied })))
+    Ok(HttpResponse::Ok().json(ListAnswer {
+        items,
+        next,
+        applied,
+    }))
 }

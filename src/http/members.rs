@@ -13,7 +13,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde::Deserialize;
 
 use super::input::{json_body, read_body};
 #[allow(unused_imports)]
@@ -27,25 +26,26 @@ use crate::messages::node::{ChangeResult, ClientError};
 /// Largest body accepted by `POST /v1/cluster/learners`.
 const BODY_LIMIT: usize = 4096;
 
-/// Body of `POST /v1/cluster/learners`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LearnerBody {
-    #[serde(default)]
-    id: Option<NodeId>,
-    #[serde(default, alias = "addr")]
-    peer_addr: Option<String>,
-}
-
 /// Adds a learner (or changes a learner's address).
-#[utoipa::path(post, path = "/v1/cluster/learners", tag = "cluster", request_body = LearnerRequest, responses((status = 200, description = "The configuration now in force", body = MembershipAnswer), (status = 400, description = "Missing or zero id, missing or malformed address", body = ErrorBody), (status = 409, description = "The node is already a voter", body = ErrorBody), (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/cluster/learners",
+    tag = "cluster",
+    request_body = LearnerRequest,
+    responses(
+        (status = 200, description = "The configuration now in force", body = MembershipAnswer),
+        (status = 400, description = "Missing or zero id, missing or malformed address", body = ErrorBody),
+        (status = 409, description = "The node is already a voter", body = ErrorBody),
+        (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody),
+    ),
+)]
 pub async fn add_learner(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, BODY_LIMIT).await?;
-    let parsed: LearnerBody = json_body(&body)?;
+    let parsed: LearnerRequest = json_body(&body)?;
     let id = valid_id(parsed.id)?;
     let addr = parsed.peer_addr.unwrap_or_default().trim().to_string();
     if addr.is_empty() {
@@ -64,7 +64,19 @@ pub async fn add_learner(
 }
 
 /// Promotes a learner to voter.
-#[utoipa::path(post, path = "/v1/cluster/voters/{id}", tag = "cluster", params(("id" = u64, Path, description = "The learner")), responses((status = 200, description = "The configuration now in force", body = MembershipAnswer), (status = 400, description = "Bad id", body = ErrorBody), (status = 404, description = "Not a member", body = ErrorBody), (status = 409, description = "The learner has not caught up (the message says how far behind)", body = ErrorBody), (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/cluster/voters/{id}",
+    tag = "cluster",
+    params(("id" = u64, Path, description = "The learner")),
+    responses(
+        (status = 200, description = "The configuration now in force", body = MembershipAnswer),
+        (status = 400, description = "Bad id", body = ErrorBody),
+        (status = 404, description = "Not a member", body = ErrorBody),
+        (status = 409, description = "The learner has not caught up (the message says how far behind)", body = ErrorBody),
+        (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody),
+    ),
+)]
 pub async fn promote(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -74,7 +86,19 @@ pub async fn promote(
 }
 
 /// Demotes a voter to learner.
-#[utoipa::path(delete, path = "/v1/cluster/voters/{id}", tag = "cluster", params(("id" = u64, Path, description = "The voter")), responses((status = 200, description = "The configuration now in force", body = MembershipAnswer), (status = 400, description = "Bad id", body = ErrorBody), (status = 404, description = "Not a member", body = ErrorBody), (status = 409, description = "It is the last voter", body = ErrorBody), (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/v1/cluster/voters/{id}",
+    tag = "cluster",
+    params(("id" = u64, Path, description = "The voter")),
+    responses(
+        (status = 200, description = "The configuration now in force", body = MembershipAnswer),
+        (status = 400, description = "Bad id", body = ErrorBody),
+        (status = 404, description = "Not a member", body = ErrorBody),
+        (status = 409, description = "It is the last voter", body = ErrorBody),
+        (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody),
+    ),
+)]
 pub async fn demote(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -84,7 +108,18 @@ pub async fn demote(
 }
 
 /// Removes a voter or learner (`changed: false` when it was not a member).
-#[utoipa::path(delete, path = "/v1/cluster/members/{id}", tag = "cluster", params(("id" = u64, Path, description = "The member")), responses((status = 200, description = "The configuration now in force", body = MembershipAnswer), (status = 400, description = "Bad id", body = ErrorBody), (status = 409, description = "It is the last voter", body = ErrorBody), (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/v1/cluster/members/{id}",
+    tag = "cluster",
+    params(("id" = u64, Path, description = "The member")),
+    responses(
+        (status = 200, description = "The configuration now in force", body = MembershipAnswer),
+        (status = 400, description = "Bad id", body = ErrorBody),
+        (status = 409, description = "It is the last voter", body = ErrorBody),
+        (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody),
+    ),
+)]
 pub async fn remove(
     state: web::Data<AppState>,
     req: HttpRequest,

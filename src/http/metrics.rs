@@ -61,7 +61,12 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, label: &str) -> Option
 
 /// The node's counters and histograms, plus gauges of its current state: term, role, leader,
 /// commit/applied/last index, and per-peer lag, round-trip time and silence when leader.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")),
+)]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let status = state.node.status().await?;
     let cluster = state

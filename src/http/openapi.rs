@@ -42,6 +42,10 @@ pub struct WriteAnswer {
     /// waited: `semi-sync` or `sync`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationOutcome>,
+    /// `leader` when the client asked `?ack=leader`: durable in the leader's log, not yet
+    /// committed or applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack: Option<&'static str>,
 }
 
 /// Answer of `DELETE /v1/kv/{key}`.
@@ -88,6 +92,9 @@ pub struct ListItem {
     pub key: String,
     /// The value, when UTF-8 (else `value_base64`).
     pub value: Option<String>,
+    /// The value, base64, when not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_base64: Option<String>,
 }
 
 /// Answer of `GET /v1/kv`.
@@ -101,37 +108,6 @@ pub struct ListAnswer {
     pub applied: u64,
 }
 
-/// A transaction guard: `expect` (`absent`/`present`) or `equals`.
-#[derive(Serialize, ToSchema)]
-pub struct TxnGuardBody {
-    /// The key.
-    pub key: String,
-    /// `absent` or `present`.
-    pub expect: Option<String>,
-    /// The value the key must hold.
-    pub equals: Option<String>,
-}
-
-/// A transaction operation: `{"op": "put", "key", "value"}` or `{"op": "delete", "key"}`.
-#[derive(Serialize, ToSchema)]
-pub struct TxnOpBody {
-    /// `put` or `delete`.
-    pub op: String,
-    /// The key.
-    pub key: String,
-    /// The value (put only).
-    pub value: Option<String>,
-}
-
-/// Body of `POST /v1/txn`.
-#[derive(Serialize, ToSchema)]
-pub struct TxnRequest {
-    /// Conditions that must all hold (at most 128).
-    pub guards: Vec<TxnGuardBody>,
-    /// Operations applied in order when they do (at most 128).
-    pub ops: Vec<TxnOpBody>,
-}
-
 /// Answer of `POST /v1/txn`.
 #[derive(Serialize, ToSchema)]
 pub struct TxnAnswer {
@@ -140,24 +116,10 @@ pub struct TxnAnswer {
     /// Position of the first guard that did not hold.
     pub failed_guard: Option<u32>,
     /// One result per operation: `{"op": "put"}` or `{"op": "delete", "deleted": bool}`.
-    pub results: Vec<serde_json::Value>,
+    pub results: Vec<super::txn::TxnResult>,
     /// The write.
     #[serde(flatten)]
     pub write: WriteAnswer,
-}
-
-/// One log entry as shown by `GET /v1/log`.
-#[derive(Serialize, ToSchema)]
-pub struct LogEntryBody {
-    /// Index.
-    pub index: u64,
-    /// Term.
-    pub term: u64,
-    /// `noop` or `command`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The decoded command (`{"op": "put"|"delete"|"cas"|"txn", ...}`), null for a no-op.
-    pub command: Option<serde_json::Value>,
 }
 
 /// Answer of `GET /v1/log`.
@@ -170,7 +132,14 @@ pub struct LogAnswer {
     /// Commit index.
     pub commit: u64,
     /// The entries.
-    pub entries: Vec<LogEntryBody>,
+    pub entries: Vec<super::log_view::LogEntryView>,
+}
+
+/// Answer of `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct LiveAnswer {
+    /// Always `ok`: the process answers.
+    pub status: &'static str,
 }
 
 /// Answer of `GET /readyz`.
@@ -180,6 +149,8 @@ pub struct ReadyAnswer {
     pub ready: bool,
     /// Why not.
     pub reason: Option<String>,
+    /// The node's health state and its reason.
+    pub health: crate::views::Health,
     /// Known leader.
     pub leader: Option<u64>,
     /// Commit index.
@@ -188,13 +159,34 @@ pub struct ReadyAnswer {
     pub applied: u64,
 }
 
-/// Body of `POST /v1/cluster/learners`.
-#[derive(Serialize, ToSchema)]
+/// Body of `POST /v1/cluster/learners` (a missing field is a 400 naming it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LearnerRequest {
     /// The new member's id (non-zero).
-    pub id: u64,
+    #[serde(default)]
+    pub id: Option<u64>,
     /// Its peer (Raft) address, `HOST:PORT` (`addr` is accepted as an alias).
-    pub peer_addr: String,
+    #[serde(default, alias = "addr")]
+    pub peer_addr: Option<String>,
+}
+
+/// Body of `POST /v1/cluster/transfer-leader`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The voter to hand leadership to; absent: the most up-to-date voter.
+    #[serde(default)]
+    pub to: Option<u64>,
+}
+
+/// Answer of `POST /v1/cluster/transfer-leader`: the new leader took office.
+#[derive(Serialize, ToSchema)]
+pub struct TransferAnswer {
+    /// The new leader.
+    pub leader: u64,
+    /// Its term.
+    pub term: u64,
 }
 
 /// Answer of a membership change: the configuration now in force.
@@ -355,11 +347,20 @@ pub struct TokenRevoked {
         CasAnswer,
         ListItem,
         ListAnswer,
-        TxnGuardBody,
-        TxnOpBody,
-        TxnRequest,
+        super::txn::TxnGuardBody,
+        super::txn::TxnOpBody,
+        super::txn::TxnRequest,
+        super::txn::TxnResult,
         TxnAnswer,
-        LogEntryBody,
+        LiveAnswer,
+        super::log_view::LogEntryView,
+        super::log_view::EntryKind,
+        super::log_view::EntryCommand,
+        super::log_view::ConfigView,
+        super::log_view::CommandView,
+        super::log_view::KvCommandView,
+        super::log_view::GuardView,
+        super::log_view::TxnOpView,
         LogAnswer,
         ReadyAnswer,
         LearnerRequest,
@@ -394,7 +395,12 @@ pub struct TokenRevoked {
 pub struct ApiDoc;
 
 /// The OpenAPI document of this API.
-#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document")),
+)]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

@@ -16,19 +16,18 @@
 //!
 //! Changes go through the Raft log like writes (a follower forwards them to the leader).
 
-use std::collections::BTreeMap;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
+#[allow(unused_imports)]
+use super::doc_vocabulary::{AuthFailures, ForwardedWriteFailures, RetryOptions};
 use super::input::{json_body, read_body};
 use super::openapi::ErrorBody;
 use super::read::{prepare, ReadPlan};
 use super::regions_schema::{
     ConflictStatsAnswer, PolicyRequest, PrimaryRequest, RegionAddRequest, RegionsAnswer,
-    RegionsStatusAnswer, ReplicateAnswer, ReplicationRequest, ReplicationSetting,
+    RegionsStatusAnswer, ReplicateAnswer, ReplicationRequest, ReplicationSetting, SiblingBody,
+    SiblingsAnswer,
 };
 use super::write::{client_of, propose, to_leader, Proposed};
 use super::{ApiError, AppState};
@@ -88,7 +87,23 @@ fn describe(app: &AppState, state: &RegionsState) -> RegionsAnswer {
 }
 
 /// Lists the regions.
-#[utoipa::path(get, path = "/v1/regions", tag = "regions", params(("consistency" = Option<String>, Query, description = "linearizable (default) or stale"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "This region, the primary, the acknowledgement mode, the conflict policy and the remote regions", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad consistency level", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "The leader did not answer in time", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/regions",
+    tag = "regions",
+    params(
+        ("consistency" = Option<String>, Query, description = "linearizable (default) or stale"),
+        ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"),
+    ),
+    responses(
+        (status = 200, description = "This region, the primary, the acknowledgement mode, the conflict policy and the remote regions", body = RegionsAnswer),
+        (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody),
+        (status = 400, description = "Bad consistency level", body = ErrorBody),
+        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
+        (status = 504, description = "The leader did not answer in time", body = ErrorBody),
+        AuthFailures,
+    ),
+)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);
@@ -152,7 +167,19 @@ async fn change(
 }
 
 /// Adds (or updates) a remote region.
-#[utoipa::path(post, path = "/v1/regions", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = RegionAddRequest, responses((status = 201, description = "Added (or its endpoints replaced): the regions after the change", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/regions",
+    tag = "regions",
+    params(RetryOptions),
+    request_body = RegionAddRequest,
+    responses(
+        (status = 201, description = "Added (or its endpoints replaced): the regions after the change", body = RegionsAnswer),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        ForwardedWriteFailures,
+        AuthFailures,
+    ),
+)]
 pub async fn add(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -186,7 +213,19 @@ pub async fn add(
 }
 
 /// Removes a remote region.
-#[utoipa::path(delete, path = "/v1/regions/{id}", tag = "regions", params(("id" = String, Path, description = "The remote region"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "Removed: the regions after the change", body = RegionsAnswer), (status = 404, description = "No such region", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/v1/regions/{id}",
+    tag = "regions",
+    params(("id" = String, Path, description = "The remote region"), RetryOptions),
+    responses(
+        (status = 200, description = "Removed: the regions after the change", body = RegionsAnswer),
+        (status = 404, description = "No such region", body = ErrorBody),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        ForwardedWriteFailures,
+        AuthFailures,
+    ),
+)]
 pub async fn remove(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -205,7 +244,20 @@ pub async fn remove(
 }
 
 /// Sets or clears the primary region.
-#[utoipa::path(put, path = "/v1/regions/primary", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = PrimaryRequest, responses((status = 200, description = "Set: the regions after the change", body = RegionsAnswer), (status = 404, description = "No such region", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    put,
+    path = "/v1/regions/primary",
+    tag = "regions",
+    params(RetryOptions),
+    request_body = PrimaryRequest,
+    responses(
+        (status = 200, description = "Set: the regions after the change", body = RegionsAnswer),
+        (status = 404, description = "No such region", body = ErrorBody),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        ForwardedWriteFailures,
+        AuthFailures,
+    ),
+)]
 pub async fn set_primary(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -230,7 +282,19 @@ pub async fn set_primary(
 const MAX_ACK_TIMEOUT_MS: u64 = 600_000;
 
 /// Sets how writes wait for other regions.
-#[utoipa::path(put, path = "/v1/regions/replication", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = ReplicationRequest, responses((status = 200, description = "Set: the regions after the change", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    put,
+    path = "/v1/regions/replication",
+    tag = "regions",
+    params(RetryOptions),
+    request_body = ReplicationRequest,
+    responses(
+        (status = 200, description = "Set: the regions after the change", body = RegionsAnswer),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        ForwardedWriteFailures,
+        AuthFailures,
+    ),
+)]
 pub async fn set_replication(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -262,15 +326,6 @@ pub async fn set_replication(
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyBody {
-    #[serde(default)]
-    default: Option<String>,
-    #[serde(default)]
-    prefixes: BTreeMap<String, String>,
-}
-
 fn strategy(text: &str) -> Result<Strategy, ApiError> {
     text.parse::<Strategy>().map_err(|e| {
         ApiError::bad_request(format!(
@@ -280,14 +335,26 @@ fn strategy(text: &str) -> Result<Strategy, ApiError> {
 }
 
 /// Replaces the conflict policy.
-#[utoipa::path(put, path = "/v1/conflicts/policy", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body = PolicyRequest, responses((status = 200, description = "Replaced: the regions (and policy) after the change", body = RegionsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    put,
+    path = "/v1/conflicts/policy",
+    tag = "regions",
+    params(RetryOptions),
+    request_body = PolicyRequest,
+    responses(
+        (status = 200, description = "Replaced: the regions (and policy) after the change", body = RegionsAnswer),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        ForwardedWriteFailures,
+        AuthFailures,
+    ),
+)]
 pub async fn set_policy(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, BODY_LIMIT).await?;
-    let parsed: PolicyBody = json_body(&body)?;
+    let parsed: PolicyRequest = json_body(&body)?;
     let mut policy = ConflictPolicy::default();
     if let Some(default) = &parsed.default {
         policy.default = strategy(default)?;
@@ -304,7 +371,17 @@ pub async fn set_policy(
 }
 
 /// The state of every link, as the leader sees it.
-#[utoipa::path(get, path = "/v1/regions/status", tag = "regions", responses((status = 200, description = "Every link as the leader sees it (a follower forwards)", body = RegionsStatusAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "The leader did not answer in time", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/regions/status",
+    tag = "regions",
+    responses(
+        (status = 200, description = "Every link as the leader sees it (a follower forwards)", body = RegionsStatusAnswer),
+        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
+        (status = 504, description = "The leader did not answer in time", body = ErrorBody),
+        AuthFailures,
+    ),
+)]
 pub async fn status(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -338,7 +415,23 @@ pub async fn status(
 }
 
 /// Conflict statistics.
-#[utoipa::path(get, path = "/v1/conflicts/stats", tag = "regions", params(("consistency" = Option<String>, Query, description = "linearizable (default) or stale"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), responses((status = 200, description = "Conflicts resolved in this region", body = ConflictStatsAnswer), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad consistency level", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "The leader did not answer in time", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/conflicts/stats",
+    tag = "regions",
+    params(
+        ("consistency" = Option<String>, Query, description = "linearizable (default) or stale"),
+        ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"),
+    ),
+    responses(
+        (status = 200, description = "Conflicts resolved in this region", body = ConflictStatsAnswer),
+        (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody),
+        (status = 400, description = "Bad consistency level", body = ErrorBody),
+        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
+        (status = 504, description = "The leader did not answer in time", body = ErrorBody),
+        AuthFailures,
+    ),
+)]
 pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);
@@ -353,7 +446,20 @@ pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 }
 
 /// Applies a batch from another region.
-#[utoipa::path(post, path = "/v1/regions/replicate", tag = "regions", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A bincode ReplicateBatch (between regions)"), responses((status = 200, description = "Applied: the last sequence of the sender applied here", body = ReplicateAnswer), (status = 404, description = "The sender is not a registered region", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Token lacks the role", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another request", body = ErrorBody), (status = 413, description = "Body over the limit", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/regions/replicate",
+    tag = "regions",
+    params(RetryOptions),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A bincode ReplicateBatch (between regions)"),
+    responses(
+        (status = 200, description = "Applied: the last sequence of the sender applied here", body = ReplicateAnswer),
+        (status = 404, description = "The sender is not a registered region", body = ErrorBody),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        ForwardedWriteFailures,
+        AuthFailures,
+    ),
+)]
 pub async fn replicate(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -387,7 +493,9 @@ pub async fn replicate(
                 format!("no region {:?} is registered here", batch.from),
             ));
         };
-        return Ok(HttpResponse::Ok().json(json!({"applied": remote.applied})));
+        return Ok(HttpResponse::Ok().json(ReplicateAnswer {
+            applied: remote.applied,
+        }));
     }
     let command = KvCommand::RegionApply {
         from: batch.from,
@@ -399,7 +507,7 @@ pub async fn replicate(
         Proposed::Applied {
             output: KvOutput::RegionApplied { applied },
             ..
-        } => Ok(HttpResponse::Ok().json(json!({"applied": applied}))),
+        } => Ok(HttpResponse::Ok().json(ReplicateAnswer { applied })),
         Proposed::Applied {
             output,
             duplicate,
@@ -427,19 +535,23 @@ pub fn siblings_answer(
     key: &str,
     versions: Option<crate::regions::Versions>,
 ) -> Result<HttpResponse, ApiError> {
-    let siblings: Vec<Value> = versions
+    let siblings = versions
         .map(|v| v.siblings)
         .unwrap_or_default()
         .into_iter()
         .map(|v| {
-            let mut out = json!({
-                "origin": v.origin,
-                "hlc": format!("{}.{}", v.hlc.physical_ms, v.hlc.logical),
-                "deleted": v.value.is_none(),
-            });
-            super::text_or_base64(&mut out, "value", v.value.as_deref());
-            out
+            let (value, value_base64) = super::text_and_base64(v.value.as_deref());
+            SiblingBody {
+                origin: v.origin,
+                hlc: format!("{}.{}", v.hlc.physical_ms, v.hlc.logical),
+                deleted: v.value.is_none(),
+                value,
+                value_base64,
+            }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"key": key, "siblings": siblings})))
+    Ok(HttpResponse::Ok().json(SiblingsAnswer {
+        key: key.to_string(),
+        siblings,
+    }))
 }

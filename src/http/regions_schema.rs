@@ -83,12 +83,15 @@ pub struct ReplicationRequest {
 }
 
 /// Body of `PUT /v1/conflicts/policy` (replaces the whole policy).
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
     /// Strategy of the keys no prefix matches (default `latest-timestamp`).
+    #[serde(default)]
     pub default: Option<String>,
     /// Strategy by key prefix (non-empty prefixes).
-    pub prefixes: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub prefixes: BTreeMap<String, String>,
 }
 
 /// Answer of `GET /v1/regions/status`.
@@ -136,6 +139,7 @@ pub struct SiblingBody {
     /// The value, when UTF-8 (else `value_base64`).
     pub value: Option<String>,
     /// The value, base64, when not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value_base64: Option<String>,
 }
 

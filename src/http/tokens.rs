@@ -70,7 +70,20 @@ fn new_secret() -> Result<String, ApiError> {
 }
 
 /// Creates a token; the answer shows its secret once.
-#[utoipa::path(post, path = "/v1/auth/tokens", tag = "auth", request_body = TokenRequest, responses((status = 201, description = "Created: the secret is in `token`, shown this once", body = TokenCreated), (status = 400, description = "Bad input; or access control is off and the role is not admin (the first token must be an admin token)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody), (status = 409, description = "A token of that name exists (or this request was already applied)", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/auth/tokens",
+    tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 201, description = "Created: the secret is in `token`, shown this once", body = TokenCreated),
+        (status = 400, description = "Bad input; or access control is off and the role is not admin (the first token must be an admin token)", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 409, description = "A token of that name exists (or this request was already applied)", body = ErrorBody),
+        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -177,7 +190,20 @@ pub async fn create(
 }
 
 /// Revokes a replicated token.
-#[utoipa::path(delete, path = "/v1/auth/tokens/{name}", tag = "auth", params(("name" = String, Path, description = "The token's name")), responses((status = 200, description = "Revoked", body = TokenRevoked), (status = 400, description = "Malformed token name", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody), (status = 404, description = "No replicated token of that name", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/tokens/{name}",
+    tag = "auth",
+    params(("name" = String, Path, description = "The token's name")),
+    responses(
+        (status = 200, description = "Revoked", body = TokenRevoked),
+        (status = 400, description = "Malformed token name", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 404, description = "No replicated token of that name", body = ErrorBody),
+        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
+    ),
+)]
 pub async fn revoke(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -228,7 +254,21 @@ pub async fn revoke(
 
 /// Lists every token without its secret: the replicated ones (as this node applied them, after
 /// a linearizable read barrier unless `?consistency=stale`) and this node's static ones.
-#[utoipa::path(get, path = "/v1/auth/tokens", tag = "auth", params(("consistency" = Option<String>, Query, description = "linearizable (default) or stale")), responses((status = 200, description = "The tokens, without secrets", body = TokenList), (status = 400, description = "Bad consistency level", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "Not an admin token", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/v1/auth/tokens",
+    tag = "auth",
+    params(
+        ("consistency" = Option<String>, Query, description = "linearizable (default) or stale"),
+    ),
+    responses(
+        (status = 200, description = "The tokens, without secrets", body = TokenList),
+        (status = 400, description = "Bad consistency level", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not an admin token", body = ErrorBody),
+        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
+    ),
+)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let ReadPlan::Relayed(response) = prepare(&state, &req).await? {
         return Ok(response);

@@ -9,46 +9,82 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+#[allow(unused_imports)]
+use super::doc_vocabulary::{WriteFailures, WriteOptions};
 use super::input::{check_key, check_value, json_body, read_body};
 use super::kv::write;
 #[allow(unused_imports)]
-use super::openapi::{ErrorBody, TxnAnswer, TxnRequest};
+use super::openapi::{ErrorBody, TxnAnswer};
 use super::{ApiError, AppState};
 use crate::storage::{
     GuardExpect, KvCommand, KvOutput, TxnGuard, TxnOp, MAX_TXN_GUARDS, MAX_TXN_OPS,
 };
 
-/// A guard: `expect` ("absent" or "present") or `equals` (a value), not both.
-#[derive(Debug, Deserialize)]
+/// A transaction guard: `expect` (`absent` or `present`) or `equals` (a value), not both.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GuardBody {
-    key: String,
+pub struct TxnGuardBody {
+    /// The key.
+    pub key: String,
+    /// `absent` or `present`.
     #[serde(default)]
-    expect: Option<String>,
+    pub expect: Option<String>,
+    /// The value the key must hold.
     #[serde(default)]
-    equals: Option<String>,
+    pub equals: Option<String>,
 }
 
-/// An operation.
-#[derive(Debug, Deserialize)]
+/// A transaction operation: `{"op": "put", "key", "value"}` or `{"op": "delete", "key"}`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
-enum OpBody {
-    Put { key: String, value: String },
-    Delete { key: String },
+pub enum TxnOpBody {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove `key`.
+    Delete {
+        /// The key.
+        key: String,
+    },
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /v1/txn`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TxnBody {
+pub struct TxnRequest {
+    /// Conditions that must all hold (at most 128).
     #[serde(default)]
-    guards: Vec<GuardBody>,
-    ops: Vec<OpBody>,
+    pub guards: Vec<TxnGuardBody>,
+    /// Operations applied in order when they do (at most 128).
+    pub ops: Vec<TxnOpBody>,
 }
 
-fn guard(body: GuardBody, state: &AppState) -> Result<TxnGuard, ApiError> {
+/// The result of one operation of a transaction that succeeded.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum TxnResult {
+    /// The key was set.
+    Put,
+    /// The key was removed (`deleted`: whether it existed).
+    Delete {
+        /// Whether the key existed.
+        deleted: bool,
+    },
+    /// The state machine answered with the output of another kind of command.
+    Other {
+        /// What happened, in words.
+        message: String,
+    },
+}
+
+fn guard(body: TxnGuardBody, state: &AppState) -> Result<TxnGuard, ApiError> {
     check_key(&body.key, &state.limits)?;
     let expect = match (body.expect.as_deref(), body.equals) {
         (Some("absent"), None) => GuardExpect::Absent,
@@ -67,9 +103,9 @@ fn guard(body: GuardBody, state: &AppState) -> Result<TxnGuard, ApiError> {
     })
 }
 
-fn op(body: OpBody, state: &AppState) -> Result<TxnOp, ApiError> {
+fn op(body: TxnOpBody, state: &AppState) -> Result<TxnOp, ApiError> {
     Ok(match body {
-        OpBody::Put { key, value } => {
+        TxnOpBody::Put { key, value } => {
             check_key(&key, &state.limits)?;
             check_value(value.as_bytes(), &state.limits)?;
             TxnOp::Put {
@@ -77,25 +113,36 @@ fn op(body: OpBody, state: &AppState) -> Result<TxnOp, ApiError> {
                 value: Bytes::from(value),
             }
         }
-        OpBody::Delete { key } => {
+        TxnOpBody::Delete { key } => {
             check_key(&key, &state.limits)?;
             TxnOp::Delete { key }
         }
     })
 }
 
-fn describe_result(output: &KvOutput) -> Value {
+fn describe_result(output: &KvOutput) -> TxnResult {
     match output {
-        KvOutput::Put => json!({"op": "put"}),
-        KvOutput::Delete { existed } => json!({"op": "delete", "deleted": existed}),
-        _ => {
-            json!({"op": "other", "message": "the state machine answered this operation with the output of another kind of command"})
-        }
+        KvOutput::Put => TxnResult::Put,
+        KvOutput::Delete { existed } => TxnResult::Delete { deleted: *existed },
+        _ => TxnResult::Other {
+            message: "the state machine answered this operation with the output of another kind of command".into(),
+        },
     }
 }
 
 /// Applies the transaction through the log.
-#[utoipa::path(post, path = "/v1/txn", tag = "kv", params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key apply at most once"), ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"), ("replication" = Option<String>, Query, description = "Multi-region: async, semi-sync (wait for the primary region) or sync (every region); default: the region's setting")), request_body = TxnRequest, responses((status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = TxnAnswer), (status = 200, description = "Committed and applied (succeeded or not)", body = TxnAnswer), (status = 400, description = "Bad input", body = ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody), (status = 413, description = "Key or value over the limit", body = ErrorBody), (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = ErrorBody), (status = 504, description = "Outcome unknown", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/v1/txn",
+    tag = "kv",
+    params(WriteOptions),
+    request_body = TxnRequest,
+    responses(
+        (status = 202, description = "Multi-region: committed here, but the regions the write waited for did not acknowledge it in time (`replication.pending`)", body = TxnAnswer),
+        (status = 200, description = "Committed and applied (succeeded or not)", body = TxnAnswer),
+        WriteFailures,
+    ),
+)]
 pub async fn txn(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -103,7 +150,7 @@ pub async fn txn(
 ) -> Result<HttpResponse, ApiError> {
     super::kv::refuse_leader_ack(&req)?;
     let body = read_body(payload, state.limits.max_body_bytes).await?;
-    let parsed: TxnBody = json_body(&body)?;
+    let parsed: TxnRequest = json_body(&body)?;
     if parsed.guards.len() > MAX_TXN_GUARDS || parsed.ops.len() > MAX_TXN_OPS {
         return Err(ApiError::bad_request(format!(
             "a transaction holds at most {MAX_TXN_GUARDS} guards and {MAX_TXN_OPS} operations"

@@ -3,25 +3,91 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::core::Role;
 use crate::http::input::{check_key, check_value, json_body, read_body};
 use crate::http::kv::write;
+use crate::http::openapi::{ErrorBody, WriteAnswer};
 use crate::http::write::{client_of, FORWARDED_BY};
-use crate::http::{text_or_base64, ApiError, AppState};
+use crate::http::{text_and_base64, ApiError, AppState};
 use crate::messages::node::ClientError;
 use crate::storage::{KvCommand, KvOutput};
 
 /// Body of `POST /api/command`: either `command` (a text line) or `op` + `key` (+ `value`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CommandBody {
-    command: Option<String>,
-    op: Option<String>,
-    key: Option<String>,
-    value: Option<String>,
+pub struct CommandBody {
+    /// A text line: `SET key value`, `GET key` or `DELETE key` (verbs in any case).
+    pub command: Option<String>,
+    /// `put` (alias `set`), `get` or `delete` (alias `del`).
+    pub op: Option<String>,
+    /// The key `op` acts on.
+    pub key: Option<String>,
+    /// The value of a `put`.
+    pub value: Option<String>,
+}
+
+/// Answer of `POST /api/command`.
+#[derive(Serialize, ToSchema)]
+pub struct CommandAnswer {
+    /// Always true (failures are JSON errors).
+    pub ok: bool,
+    /// What was done (`op` says which).
+    #[serde(flatten)]
+    pub outcome: CommandOutcome,
+}
+
+/// What a dashboard command did, tagged by `op`.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum CommandOutcome {
+    /// The key was set.
+    Put {
+        /// The key.
+        key: String,
+        /// The value set.
+        value: String,
+        /// The write.
+        #[serde(flatten)]
+        write: WriteAnswer,
+    },
+    /// The key was removed.
+    Delete {
+        /// The key.
+        key: String,
+        /// Whether it existed.
+        deleted: bool,
+        /// The write.
+        #[serde(flatten)]
+        write: WriteAnswer,
+    },
+    /// The key was read on the leader.
+    Get {
+        /// The key.
+        key: String,
+        /// Whether it exists.
+        found: bool,
+        /// The applied index the value reflects.
+        applied: u64,
+        /// The node that read it (the leader).
+        node: u64,
+        /// The value, when UTF-8 (null when absent).
+        value: Option<String>,
+        /// The value, base64, when not UTF-8.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value_base64: Option<String>,
+    },
+}
+
+impl CommandOutcome {
+    fn answer(self) -> CommandAnswer {
+        CommandAnswer {
+            ok: true,
+            outcome: self,
+        }
+    }
 }
 
 /// A parsed dashboard command.
@@ -136,7 +202,20 @@ fn parse_body(body: CommandBody) -> Result<Command, ApiError> {
 }
 
 /// `POST /api/command`: runs a put, get or delete on the leader (see the module docs).
-#[utoipa::path(post, path = "/api/command", tag = "dashboard", request_body(content = String, description = "{\"command\": \"SET key value\" | \"GET key\" | \"DELETE key\"} or {\"op\", \"key\", \"value\"}", content_type = "application/json"), responses((status = 200, description = "{ok, op, key, value?, index?, term?}"), (status = 400, description = "Malformed command", body = crate::http::openapi::ErrorBody), (status = 409, description = "The idempotency key was already used by another kind of request", body = crate::http::openapi::ErrorBody), (status = 413, description = "Key or value over the limit", body = crate::http::openapi::ErrorBody), (status = 503, description = "No leader known (Retry-After)", body = crate::http::openapi::ErrorBody), (status = 504, description = "Outcome unknown", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/api/command",
+    tag = "dashboard",
+    request_body = CommandBody,
+    responses(
+        (status = 200, description = "The command ran", body = CommandAnswer),
+        (status = 400, description = "Malformed command", body = ErrorBody),
+        (status = 409, description = "The idempotency key was already used by another kind of request", body = ErrorBody),
+        (status = 413, description = "Key or value over the limit", body = ErrorBody),
+        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
+        (status = 504, description = "Outcome unknown", body = ErrorBody),
+    ),
+)]
 pub async fn command(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -148,34 +227,27 @@ pub async fn command(
         Command::Put { key, value } => {
             check_key(&key, &state.limits)?;
             check_value(value.as_bytes(), &state.limits)?;
-            let echo = json!({"ok": true, "op": "put", "key": key, "value": value});
             let command = KvCommand::Put {
-                key,
-                value: Bytes::from(value),
+                key: key.clone(),
+                value: Bytes::from(value.clone()),
             };
-            write(&state, &req, &body, command, |_, committed| {
-                with_write(echo, committed)
+            write(&state, &req, &body, command, |_, write| {
+                Ok(CommandOutcome::Put { key, value, write }.answer())
             })
             .await
         }
         Command::Delete { key } => {
             check_key(&key, &state.limits)?;
-            let echo = json!({"ok": true, "op": "delete", "key": key});
-            let command = KvCommand::Delete { key };
-            write(
-                &state,
-                &req,
-                &body,
-                command,
-                |output, committed| match output {
-                    KvOutput::Delete { existed } => {
-                        let mut echo = echo;
-                        echo["deleted"] = json!(existed);
-                        with_write(echo, committed)
-                    }
-                    _ => Err(ApiError::unexpected_output("delete")),
-                },
-            )
+            let command = KvCommand::Delete { key: key.clone() };
+            write(&state, &req, &body, command, |output, write| match output {
+                KvOutput::Delete { existed } => Ok(CommandOutcome::Delete {
+                    key,
+                    deleted: existed,
+                    write,
+                }
+                .answer()),
+                _ => Err(ApiError::unexpected_output("delete")),
+            })
             .await
         }
         Command::Get { key } => {
@@ -183,18 +255,6 @@ pub async fn command(
             read_on_leader(&state, &req, &body, key).await
         }
     }
-}
-
-/// The command's echo with the write's index, term (and retry and region fields).
-fn with_write(
-    mut echo: Value,
-    committed: crate::http::openapi::WriteAnswer,
-) -> Result<Value, ApiError> {
-    let fields = serde_json::to_value(committed).map_err(|e| ApiError::internal(e.to_string()))?;
-    if let (Some(echo), Value::Object(fields)) = (echo.as_object_mut(), fields) {
-        echo.extend(fields);
-    }
-    Ok(echo)
 }
 
 /// Reads `key` here when this node leads (or the request was already relayed once), else
@@ -218,16 +278,16 @@ async fn read_on_leader(
         return relay(state, req, body, &addr).await;
     }
     let (value, applied, key) = crate::http::read::read_local(state, key).await?;
-    let mut answer = json!({
-        "ok": true,
-        "op": "get",
-        "key": key,
-        "found": value.is_some(),
-        "applied": applied,
-        "node": state.node_id,
-    });
-    text_or_base64(&mut answer, "value", value.as_deref());
-    Ok(HttpResponse::Ok().json(answer))
+    let (text, value_base64) = text_and_base64(value.as_deref());
+    let outcome = CommandOutcome::Get {
+        key,
+        found: value.is_some(),
+        applied,
+        node: state.node_id,
+        value: text,
+        value_base64,
+    };
+    Ok(HttpResponse::Ok().json(outcome.answer()))
 }
 
 /// Sends a read command on to the leader at `addr` and relays its answer.
