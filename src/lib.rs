@@ -17,6 +17,7 @@
 pub mod actors;
 pub mod cli;
 pub mod config;
+pub mod crash_points;
 pub use raftix_core as core;
 pub mod http;
 pub mod manager;

@@ -18,5 +18,6 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    raftix::crash_points::configure_from_env();
     cli.run()
 }

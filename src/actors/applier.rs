@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::core::{EntryPayload, LogId, Membership, SnapshotMeta};
+use crate::crash_points::{self, crash_point};
 use crate::messages::applier::Apply;
 use crate::messages::node::{Applied, StorageFailed};
 use crate::messages::snapshot::{RestoreSnapshot, Restored, SnapshotCreated, TakeSnapshot};
@@ -118,8 +119,10 @@ impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
         self.metrics.record_apply(fresh.len(), started.elapsed());
         match result {
             Ok(outputs) if outputs.len() == fresh.len() => {
+                crash_point(crash_points::APPLY_AFTER_COMMIT);
                 for entry in &fresh {
                     if let EntryPayload::Config(m) = &entry.payload {
+                        crash_point(crash_points::CONFIG_AFTER_APPLY);
                         self.links.membership = m.clone();
                     }
                 }

@@ -60,7 +60,8 @@ pub struct ConfigView {
     pub voters: BTreeSet<u64>,
     /// Non-voting members.
     pub learners: BTreeSet<u64>,
-    /// Peer address by member id.
+    /// Peer address by member id (JSON object keys are strings).
+    #[schema(value_type = BTreeMap<String, String>)]
     pub addrs: BTreeMap<u64, String>,
 }
 

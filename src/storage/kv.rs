@@ -232,6 +232,7 @@ impl KvStateMachine {
             if clock != self.dedup_clock {
                 self.dbs.write_dedup_clock(&mut txn, clock)?;
             }
+            crate::crash_points::crash_point(crate::crash_points::APPLY_BEFORE_COMMIT);
             txn.commit().map_err(|e| self.dbs.ctx.err(e))?;
             self.applied = new_applied;
             self.dedup_clock = clock;

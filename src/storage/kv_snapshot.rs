@@ -566,6 +566,7 @@ pub(crate) fn restore(
         .map_err(err)?;
     dbs.write_dedup_clock(&mut wtxn, header.clock)?;
     dbs.token_rebuild_index(&mut wtxn)?;
+    crate::crash_points::crash_point(crate::crash_points::SNAPSHOT_BEFORE_RESTORE_COMMIT);
     wtxn.commit().map_err(err)?;
     Ok(header.clock)
 }

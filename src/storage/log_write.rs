@@ -4,12 +4,35 @@
 
 use heed::{PutFlags, RwTxn};
 
-use crate::core::{Index, LogId};
+use crate::core::{EntryPayload, Index, LogId};
+use crate::crash_points::{self, crash_point};
 
 use super::codec;
 use super::error::StorageError;
 use super::lmdb_log::{LmdbLog, PersistOp, Tail, BASE_KEY, HARD_STATE_KEY};
 use super::log_verify::decode_entry;
+
+/// The crash points before a log commit (see [`crate::crash_points`]; nothing without the
+/// `failpoints` feature), and the injected fsync error.
+fn before_commit(batch: &[PersistOp]) -> Result<(), StorageError> {
+    if cfg!(feature = "failpoints") {
+        if batch.iter().any(|op| op.purge_to.is_some()) {
+            crash_point(crash_points::LOG_BEFORE_COMPACTION);
+        }
+        let config = |e: &crate::core::Entry| matches!(e.payload, EntryPayload::Config(_));
+        if batch.iter().any(|op| op.entries.iter().any(config)) {
+            crash_point(crash_points::CONFIG_BEFORE_FSYNC);
+        }
+        crash_point(crash_points::LOG_BEFORE_FSYNC);
+        if crash_points::triggered(crash_points::LOG_FSYNC_ERROR) {
+            return Err(StorageError::io(
+                "the log's data file",
+                std::io::Error::other("fsync failed (injected by a crash point)"),
+            ));
+        }
+    }
+    Ok(())
+}
 
 fn invalid(what: String) -> StorageError {
     StorageError::InvalidWrite { what }
@@ -39,7 +62,9 @@ impl LmdbLog {
                 tail.hard_state.term, tail.last.term, tail.last.index
             )));
         }
+        before_commit(batch)?;
         wtxn.commit().map_err(|e| self.ctx.err(e))?;
+        crash_point(crash_points::LOG_AFTER_FSYNC);
         self.tail = tail;
         Ok(())
     }

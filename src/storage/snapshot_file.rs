@@ -178,6 +178,7 @@ impl SnapshotWriter {
             .and_then(|()| self.out.get_ref().sync_all())
             .map_err(|e| StorageError::io(&tmp, e))?;
         let path = self.dir.join(snapshot_file_name(self.meta.last));
+        crate::crash_points::crash_point(crate::crash_points::SNAPSHOT_BEFORE_RENAME);
         fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
         self.done = true;
         sync_dir(&self.dir)?;
@@ -192,6 +193,9 @@ impl SnapshotWriter {
 
 impl Write for SnapshotWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.payload_len > 0 {
+            crate::crash_points::crash_point(crate::crash_points::SNAPSHOT_MID_WRITE);
+        }
         let n = self.out.write(buf)?;
         let written = buf.get(..n).unwrap_or(buf);
         self.crc.update(written);

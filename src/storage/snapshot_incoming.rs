@@ -147,6 +147,9 @@ impl IncomingSnapshot {
             return Err(StorageError::io(&self.path, e));
         }
         self.offset = end;
+        if end < self.total_size {
+            crate::crash_points::crash_point(crate::crash_points::SNAPSHOT_MID_INSTALL);
+        }
         Ok(end)
     }
 
