@@ -9,6 +9,9 @@ mod support;
 mod backup_restore;
 mod bad_input;
 mod cluster;
+/// Needs the crash points: `cargo test --workspace --features failpoints` (the README's command).
+#[cfg(feature = "failpoints")]
+mod crash_points;
 mod dashboard_browser;
 mod integrity;
 mod lease;

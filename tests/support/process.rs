@@ -335,6 +335,8 @@ pub struct ProcNode {
     pub log_path: PathBuf,
     child: Option<Child>,
     spawns: u32,
+    /// Environment variables of its later spawns (e.g. `FAILPOINTS`).
+    env: Vec<(String, String)>,
 }
 
 /// A cluster of `raftix serve` processes sharing one temp dir.
@@ -385,6 +387,7 @@ impl ProcCluster {
                     log_path: dir.path().join(format!("node{id}.log")),
                     child: None,
                     spawns: 0,
+                    env: Vec::new(),
                 }
             })
             .collect();
@@ -489,7 +492,8 @@ impl ProcCluster {
         assert!(!self.is_running(id), "node {id} is already running");
         let log = self.open_log(id, "spawn");
         let mut cmd = self.command(id, &self.extra_args.clone());
-        cmd.stdout(log.try_clone().expect("clone log handle"))
+        cmd.envs(self.node(id).env.clone())
+            .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log);
         let child = cmd.spawn().expect("spawn raftix serve");
         self.node_mut(id).child = Some(child);
@@ -501,6 +505,11 @@ impl ProcCluster {
             Some(child) => child.id(),
             None => panic!("node {id} is not running"),
         }
+    }
+
+    /// Sets the environment variables of node `id`'s later spawns (empty: none of its own).
+    pub fn set_env(&mut self, id: u64, env: Vec<(String, String)>) {
+        self.node_mut(id).env = env;
     }
 
     /// Starts node `id` again on the same data dir and ports (it must have been stopped).
@@ -519,6 +528,14 @@ impl ProcCluster {
             node.child = None;
         }
         !exited
+    }
+
+    /// Node `id`'s exit status if its process has ended (reaping it), `None` while it runs.
+    pub fn exited(&mut self, id: u64) -> Option<ExitStatus> {
+        let node = self.node_mut(id);
+        let status = node.child.as_mut()?.try_wait().expect("try_wait")?;
+        node.child = None;
+        Some(status)
     }
 
     /// SIGKILLs node `id` and reaps it.
