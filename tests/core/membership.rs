@@ -7,7 +7,7 @@ use crate::support::msg;
 use harness::*;
 use raftix::core::{
     Action, AppendOutcome, ChangeError, ConfigChange, Entry, EntryPayload, Event, HardState, LogId,
-    Membership, Message, RaftCore, Role, SnapshotMeta,
+    Membership, Message, NodeId, RaftCore, Role, SnapshotMeta,
 };
 
 /// Acknowledges everything up to the leader's last index from `peers` (append responses).
@@ -16,14 +16,7 @@ fn ack_all(c: &mut RaftCore, peers: &[u64]) -> Vec<Action> {
     let last = c.last_log_id().index;
     let mut acts = Vec::new();
     for &p in peers {
-        acts.extend(recv(
-            c,
-            p,
-            Message::AppendResponse {
-                term,
-                outcome: AppendOutcome::Success { match_index: last },
-            },
-        ));
+        acts.extend(ack_append(c, p, term, last));
     }
     acts
 }
@@ -47,14 +40,71 @@ fn settled_leader() -> RaftCore {
     c
 }
 
+/// Node 2 of voters {1,2,3} in `term`, no vote cast, with log `terms` (entry `i + 1` of term
+/// `terms[i]`) and pre-vote as given.
+fn follower_2(term: u64, terms: &[u64], pre_vote: bool) -> RaftCore {
+    let hard = HardState {
+        term,
+        voted_for: None,
+    };
+    core(2, 3, hard, terms, pre_vote)
+}
+
+/// Meta of a snapshot of voters {1,2,3} up to `last`.
+fn snapshot_meta(last: LogId) -> SnapshotMeta {
+    SnapshotMeta {
+        last,
+        membership: Membership::with_voters([1, 2, 3]),
+    }
+}
+
+/// `c` receives, whole, node 1's snapshot `meta` sent in `term`.
+fn receive_snapshot(c: &mut RaftCore, term: u64, meta: SnapshotMeta) -> Vec<Action> {
+    c.step(Event::SnapshotReceived {
+        from: 1,
+        term,
+        meta,
+    })
+}
+
+/// `AddLearner` of node `id`, at address `h:<id>`.
+fn add_learner(id: NodeId) -> ConfigChange {
+    ConfigChange::AddLearner {
+        id,
+        addr: format!("h:{id}"),
+    }
+}
+
+/// Proposes `change` on the leader `c`, expects it accepted and makes the leader's own copy
+/// durable; returns the id of its entry (`None` when the change needed none). No follower has
+/// acknowledged it yet.
+fn change_durably(c: &mut RaftCore, change: ConfigChange) -> Option<LogId> {
+    let (id, acts) = c.propose_change(change).expect("change accepted");
+    complete_persists(c, &acts);
+    id
+}
+
+/// Proposes one command on the leader `c` and makes the leader's own copy durable; returns its
+/// id. No follower has acknowledged it yet.
+fn propose_durably(c: &mut RaftCore) -> LogId {
+    let (ids, acts) = c.propose(vec!["x".into()]).expect("leader");
+    complete_persists(c, &acts);
+    ids[0]
+}
+
+/// [`settled_leader`] with node 4 added as a learner, the change acknowledged by voters 2 and 3.
+fn settled_leader_with_learner_4() -> RaftCore {
+    let mut c = settled_leader();
+    change_durably(&mut c, add_learner(4));
+    ack_all(&mut c, &[2, 3]);
+    c
+}
+
 #[test]
 fn a_change_waits_for_the_leaders_first_entry_and_for_the_previous_change() {
     let (mut c, acts) = leader(3, 0, &[]);
     complete_persists(&mut c, &acts);
-    let add = ConfigChange::AddLearner {
-        id: 4,
-        addr: "h:4".into(),
-    };
+    let add = add_learner(4);
     assert_eq!(
         c.propose_change(add.clone()).err(),
         Some(ChangeError::InProgress),
@@ -83,41 +133,20 @@ fn a_change_waits_for_the_leaders_first_entry_and_for_the_previous_change() {
 
 #[test]
 fn learners_never_count_for_commit() {
-    let mut c = settled_leader();
-    let (_, acts) = c
-        .propose_change(ConfigChange::AddLearner {
-            id: 4,
-            addr: "h:4".into(),
-        })
-        .expect("accepted");
-    complete_persists(&mut c, &acts);
-    ack_all(&mut c, &[2, 3]);
-    let (ids, acts) = c.propose(vec!["x".into()]).expect("leader");
-    complete_persists(&mut c, &acts);
+    let mut c = settled_leader_with_learner_4();
+    let id = propose_durably(&mut c);
     // The leader and the learner hold it: 2 of 4 nodes but only 1 of 3 voters.
     ack_all(&mut c, &[4]);
-    assert!(
-        c.commit_index() < ids[0].index,
-        "a learner counted for quorum"
-    );
+    assert!(c.commit_index() < id.index, "a learner counted for quorum");
     ack_all(&mut c, &[2]);
-    assert!(c.commit_index() >= ids[0].index);
+    assert!(c.commit_index() >= id.index);
 }
 
 #[test]
 fn a_learner_far_behind_is_not_promoted() {
-    let mut c = settled_leader();
-    let (_, acts) = c
-        .propose_change(ConfigChange::AddLearner {
-            id: 4,
-            addr: "h:4".into(),
-        })
-        .expect("accepted");
-    complete_persists(&mut c, &acts);
-    ack_all(&mut c, &[2, 3]);
+    let mut c = settled_leader_with_learner_4();
     for _ in 0..600 {
-        let (_, acts) = c.propose(vec!["x".into()]).expect("leader");
-        complete_persists(&mut c, &acts);
+        propose_durably(&mut c);
     }
     ack_all(&mut c, &[2, 3]);
     let refused = c.propose_change(ConfigChange::Promote { id: 4 });
@@ -151,38 +180,16 @@ fn the_last_voter_cannot_be_removed_and_unknown_nodes_are_reported() {
 #[test]
 fn a_removed_leader_steps_down_once_the_change_commits_and_hands_over() {
     let mut c = settled_leader();
-    let (id, acts) = c
-        .propose_change(ConfigChange::Remove { id: 1 })
-        .expect("accepted");
-    let id = id.expect("entry");
-    complete_persists(&mut c, &acts);
+    let id = change_durably(&mut c, ConfigChange::Remove { id: 1 }).expect("entry");
     assert_eq!(c.role(), Role::Leader, "leads until the removal commits");
     // Only the remaining voters {2, 3} count now: the leader's own copy does not.
     let term = c.term();
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success {
-                match_index: id.index,
-            },
-        },
-    );
+    ack_append(&mut c, 2, term, id.index);
     assert!(
         c.commit_index() < id.index,
         "the removed leader counted itself"
     );
-    let acts = recv(
-        &mut c,
-        3,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success {
-                match_index: id.index,
-            },
-        },
-    );
+    let acts = ack_append(&mut c, 3, term, id.index);
     assert!(c.commit_index() >= id.index);
     assert_eq!(c.role(), Role::Follower, "steps down after the commit");
     assert!(sent(&acts)
@@ -196,16 +203,7 @@ fn a_removed_leader_steps_down_once_the_change_commits_and_hands_over() {
 
 #[test]
 fn a_configuration_takes_effect_when_appended_and_reverts_when_truncated() {
-    let mut c = core(
-        2,
-        3,
-        HardState {
-            term: 1,
-            voted_for: None,
-        },
-        &[1],
-        true,
-    );
+    let mut c = follower_2(1, &[1], true);
     let with_4 = Membership {
         voters: [1, 2, 3].into(),
         learners: [4].into(),
@@ -238,8 +236,7 @@ fn a_configuration_takes_effect_when_appended_and_reverts_when_truncated() {
 fn a_follower_behind_the_compacted_log_is_sent_a_snapshot_and_waits_for_it() {
     let mut c = settled_leader();
     for _ in 0..5 {
-        let (_, acts) = c.propose(vec!["x".into()]).expect("leader");
-        complete_persists(&mut c, &acts);
+        propose_durably(&mut c);
         ack_all(&mut c, &[2]);
     }
     let last = c.last_log_id();
@@ -251,13 +248,7 @@ fn a_follower_behind_the_compacted_log_is_sent_a_snapshot_and_waits_for_it() {
     let acts = recv(
         &mut c,
         3,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Conflict {
-                rejected_prev: last.index - 1,
-                hint: LogId::new(0, 0),
-            },
-        },
+        msg::append_conflict(term, last.index - 1, LogId::new(0, 0)),
     );
     assert!(acts
         .iter()
@@ -279,16 +270,7 @@ fn a_follower_behind_the_compacted_log_is_sent_a_snapshot_and_waits_for_it() {
         to: 3,
         last: Some(base),
     });
-    let acts = recv(
-        &mut c,
-        3,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success {
-                match_index: base.index,
-            },
-        },
-    );
+    let acts = ack_append(&mut c, 3, term, base.index);
     let appends: Vec<_> = sent(&acts)
         .into_iter()
         .filter(
@@ -300,25 +282,9 @@ fn a_follower_behind_the_compacted_log_is_sent_a_snapshot_and_waits_for_it() {
 
 #[test]
 fn an_installed_snapshot_replaces_the_log_and_is_restored_before_anything_is_applied() {
-    let mut c = core(
-        2,
-        3,
-        HardState {
-            term: 1,
-            voted_for: None,
-        },
-        &[1, 1],
-        true,
-    );
-    let meta = SnapshotMeta {
-        last: LogId::new(2, 10),
-        membership: Membership::with_voters([1, 2, 3]),
-    };
-    let acts = c.step(Event::SnapshotReceived {
-        from: 1,
-        term: 2,
-        meta: meta.clone(),
-    });
+    let mut c = follower_2(1, &[1, 1], true);
+    let meta = snapshot_meta(LogId::new(2, 10));
+    let acts = receive_snapshot(&mut c, 2, meta.clone());
     let install = acts.iter().find_map(|a| match a {
         Action::Persist { install, .. } => install.clone(),
         _ => None,
@@ -358,24 +324,8 @@ fn an_installed_snapshot_replaces_the_log_and_is_restored_before_anything_is_app
 
 #[test]
 fn a_snapshot_the_log_already_covers_is_not_installed() {
-    let mut c = core(
-        2,
-        3,
-        HardState {
-            term: 1,
-            voted_for: None,
-        },
-        &[1, 1, 1],
-        true,
-    );
-    let acts = c.step(Event::SnapshotReceived {
-        from: 1,
-        term: 1,
-        meta: SnapshotMeta {
-            last: LogId::new(1, 2),
-            membership: Membership::with_voters([1, 2, 3]),
-        },
-    });
+    let mut c = follower_2(1, &[1, 1, 1], true);
+    let acts = receive_snapshot(&mut c, 1, snapshot_meta(LogId::new(1, 2)));
     assert!(acts.iter().all(|a| !matches!(
         a,
         Action::Persist {
@@ -393,24 +343,8 @@ fn a_snapshot_the_log_already_covers_is_not_installed() {
 
 #[test]
 fn a_snapshot_from_a_stale_leader_is_refused_with_the_current_term() {
-    let mut c = core(
-        2,
-        3,
-        HardState {
-            term: 5,
-            voted_for: None,
-        },
-        &[1],
-        true,
-    );
-    let acts = c.step(Event::SnapshotReceived {
-        from: 1,
-        term: 3,
-        meta: SnapshotMeta {
-            last: LogId::new(3, 9),
-            membership: Membership::with_voters([1, 2, 3]),
-        },
-    });
+    let mut c = follower_2(5, &[1], true);
+    let acts = receive_snapshot(&mut c, 3, snapshot_meta(LogId::new(3, 9)));
     assert_eq!(c.last_log_id(), LogId::new(1, 1));
     assert!(sent(&acts).iter().any(|e| e.msg.term() == 5));
 }
@@ -444,14 +378,19 @@ fn heartbeat(term: u64) -> Message {
     }
 }
 
+/// A configuration entry of term 1 at `index`.
+fn config_entry(index: u64, membership: Membership) -> Entry {
+    Entry {
+        term: 1,
+        index,
+        payload: EntryPayload::Config(membership),
+    }
+}
+
 #[test]
 fn votes_from_non_voters_are_refused_before_they_touch_the_term() {
-    let hard = HardState {
-        term: 1,
-        voted_for: None,
-    };
     // Voters {1,2,3}: node 4 is a stranger, then a learner.
-    let mut c = core(2, 3, hard, &[1], false);
+    let mut c = follower_2(1, &[1], false);
     for pre_vote in [true, false] {
         let acts = recv(&mut c, 4, vote_request(7, pre_vote));
         assert!(
@@ -468,16 +407,7 @@ fn votes_from_non_voters_are_refused_before_they_touch_the_term() {
     recv(
         &mut c,
         1,
-        msg::append_request(
-            1,
-            LogId::new(1, 1),
-            vec![Entry {
-                term: 1,
-                index: 2,
-                payload: EntryPayload::Config(with_learner),
-            }],
-            1,
-        ),
+        msg::append_request(1, LogId::new(1, 1), vec![config_entry(2, with_learner)], 1),
     );
     let acts = recv(&mut c, 4, vote_request(7, false));
     assert!(
@@ -487,7 +417,7 @@ fn votes_from_non_voters_are_refused_before_they_touch_the_term() {
     assert_eq!(c.term(), 1, "a learner's vote request moved the term");
     // A voter's request is heard (on a node that has no leader, so no check-quorum lease): it
     // raises the term and gets a vote.
-    let mut c = core(2, 3, hard, &[1], false);
+    let mut c = follower_2(1, &[1], false);
     let acts = recv(&mut c, 3, vote_request(7, false));
     assert_eq!(c.term(), 7);
     let acts = complete_persists(&mut c, &acts); // the vote leaves once durable
@@ -498,11 +428,7 @@ fn votes_from_non_voters_are_refused_before_they_touch_the_term() {
 
 #[test]
 fn a_removed_member_is_heard_until_its_removal_commits_then_refused_until_added_back() {
-    let hard = HardState {
-        term: 1,
-        voted_for: None,
-    };
-    let mut c = core(2, 3, hard, &[1], false);
+    let mut c = follower_2(1, &[1], false);
     let without_3 = Membership {
         voters: [1, 2].into(),
         removed: [3].into(),
@@ -514,11 +440,7 @@ fn a_removed_member_is_heard_until_its_removal_commits_then_refused_until_added_
         entries,
         commit,
     };
-    let removal = Entry {
-        term: 1,
-        index: 2,
-        payload: EntryPayload::Config(without_3.clone()),
-    };
+    let removal = config_entry(2, without_3.clone());
     recv(&mut c, 1, append(vec![removal], LogId::new(1, 1), 1));
     assert_eq!(c.membership(), &without_3);
     assert!(!c.is_removed(3), "the removal is not committed yet");
@@ -540,11 +462,7 @@ fn a_removed_member_is_heard_until_its_removal_commits_then_refused_until_added_
         learners: [3].into(),
         ..Default::default()
     };
-    let readd = Entry {
-        term: 1,
-        index: 3,
-        payload: EntryPayload::Config(back),
-    };
+    let readd = config_entry(3, back);
     recv(&mut c, 1, append(vec![readd], LogId::new(1, 2), 3));
     assert!(!c.is_removed(3));
     assert!(!c.refuses_sender(3, &heartbeat(1)));
@@ -554,19 +472,10 @@ fn a_removed_member_is_heard_until_its_removal_commits_then_refused_until_added_
 #[test]
 fn removing_a_member_records_it_and_adding_it_back_clears_it() {
     let mut c = settled_leader();
-    let (_, acts) = c
-        .propose_change(ConfigChange::Remove { id: 3 })
-        .expect("remove accepted");
-    complete_persists(&mut c, &acts);
+    change_durably(&mut c, ConfigChange::Remove { id: 3 });
     assert!(c.membership().removed.contains(&3));
     ack_all(&mut c, &[2]);
-    let (_, acts) = c
-        .propose_change(ConfigChange::AddLearner {
-            id: 3,
-            addr: "h:3".into(),
-        })
-        .expect("re-add accepted");
-    complete_persists(&mut c, &acts);
+    change_durably(&mut c, add_learner(3));
     assert!(!c.membership().removed.contains(&3));
     assert!(c.membership().learners.contains(&3));
 }
@@ -574,10 +483,7 @@ fn removing_a_member_records_it_and_adding_it_back_clears_it() {
 #[test]
 fn a_removed_leader_cut_off_before_its_removal_commits_steps_down_at_check_quorum() {
     let mut c = settled_leader();
-    let (_, acts) = c
-        .propose_change(ConfigChange::Remove { id: 1 })
-        .expect("remove accepted");
-    complete_persists(&mut c, &acts);
+    change_durably(&mut c, ConfigChange::Remove { id: 1 });
     assert!(!c.membership().contains(1));
     assert_eq!(c.role(), Role::Leader, "leads until the removal commits");
     // Nobody answers for a whole election timeout (the first check still sees the answers that

@@ -6,10 +6,27 @@ use crate::support::msg;
 
 use bytes::Bytes;
 use harness::*;
-use raftix::core::{Action, AppendOutcome, EntryPayload, Event, HardState, LogId, Message, Role};
+use raftix::core::{Action, EntryPayload, Event, HardState, LogId, Message, RaftCore, Role};
 
 fn hs(term: u64, voted_for: Option<u64>) -> HardState {
     HardState { term, voted_for }
+}
+
+/// Leader 1 of a 3-node cluster (term 2) whose no-op at index 2 node 2 has acknowledged, so it
+/// is committed; returns the core and its term.
+fn leader_with_noop_acked_by_2() -> (RaftCore, u64) {
+    let (mut c, _) = leader(3, 1, &[1]);
+    let term = c.term();
+    ack_append(&mut c, 2, term, 2);
+    (c, term)
+}
+
+/// Asserts that `actions` send exactly two messages (one per peer of a 3-node cluster), both
+/// equal to `expected`.
+fn assert_sent_to_both_peers(actions: &[Action], expected: Message) {
+    let out = sent(actions);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|e| e.msg == expected), "{out:?}");
 }
 
 // ----- §5.1 terms -----
@@ -98,11 +115,7 @@ fn candidate_requests_votes_only_after_persisting_its_own_vote() {
     assert!(sent(&a).is_empty());
     assert_eq!(persists(&a)[0].1, Some(hs(2, Some(1))));
     let b = complete_persists(&mut c, &a);
-    let requests = sent(&b);
-    assert_eq!(requests.len(), 2);
-    assert!(requests
-        .iter()
-        .all(|e| e.msg == msg::vote_request(2, LogId::new(1, 1), false)));
+    assert_sent_to_both_peers(&b, msg::vote_request(2, LogId::new(1, 1), false));
 }
 
 #[test]
@@ -158,11 +171,7 @@ fn pre_vote_does_not_change_term_or_vote() {
     assert_eq!(c.term(), 4);
     assert_eq!(c.voted_for(), Some(2));
     assert!(persists(&a).is_empty());
-    let reqs = sent(&a);
-    assert_eq!(reqs.len(), 2);
-    assert!(reqs
-        .iter()
-        .all(|e| e.msg == msg::vote_request(5, LogId::new(1, 1), true)));
+    assert_sent_to_both_peers(&a, msg::vote_request(5, LogId::new(1, 1), true));
 }
 
 #[test]
@@ -262,16 +271,7 @@ fn follower_rejects_append_when_prev_does_not_match_with_conflict_hint() {
         msg::append_request(6, LogId::new(5, 5), vec![], 0),
     );
     let out = sent(&a);
-    assert_eq!(
-        out[0].msg,
-        msg::append_response(
-            6,
-            AppendOutcome::Conflict {
-                rejected_prev: 5,
-                hint: LogId::new(2, 5)
-            }
-        )
-    );
+    assert_eq!(out[0].msg, msg::append_conflict(6, 5, LogId::new(2, 5)));
 }
 
 #[test]
@@ -294,10 +294,7 @@ fn follower_truncates_conflicting_uncommitted_entries_and_appends() {
     assert_eq!(c.last_log_id(), LogId::new(3, 4));
     assert!(sent(&a).is_empty(), "acknowledgement waits for durability");
     let b = complete_persists(&mut c, &a);
-    assert_eq!(
-        sent(&b)[0].msg,
-        msg::append_response(3, AppendOutcome::Success { match_index: 4 })
-    );
+    assert_eq!(sent(&b)[0].msg, msg::append_success(3, 4));
 }
 
 #[test]
@@ -312,10 +309,7 @@ fn follower_never_truncates_committed_entries() {
         msg::append_request(3, LogId::new(1, 1), vec![cmd(3, 2, "x")], 2),
     );
     assert_eq!(c.log().term_at(2), Some(1));
-    assert_eq!(
-        sent(&a)[0].msg,
-        msg::append_response(3, AppendOutcome::Success { match_index: 2 })
-    );
+    assert_eq!(sent(&a)[0].msg, msg::append_success(3, 2));
 }
 
 #[test]
@@ -352,14 +346,7 @@ fn leader_sends_appends_before_its_own_fsync_but_counts_itself_only_when_durable
     let (mut c, _) = leader(3, 1, &[1]);
     let term = c.term();
     // The followers accept the no-op.
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 2 },
-        },
-    );
+    ack_append(&mut c, 2, term, 2);
     assert_eq!(c.commit_index(), 2);
     let (ids, a) = c.propose(vec![Bytes::from_static(b"v")]).expect("leader");
     assert_eq!(ids, vec![LogId::new(term, 3)]);
@@ -370,14 +357,7 @@ fn leader_sends_appends_before_its_own_fsync_but_counts_itself_only_when_durable
         "replication must not wait for the leader's disk"
     );
     // One follower holds entry 3 but the leader's own copy is not durable yet: no quorum.
-    recv(
-        &mut c,
-        3,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 3 },
-        },
-    );
+    ack_append(&mut c, 3, term, 3);
     assert_eq!(c.commit_index(), 2);
     complete_persists(&mut c, &a);
     assert_eq!(
@@ -392,14 +372,7 @@ fn leader_does_not_commit_without_its_own_durable_copy() {
     let (mut c, _) = leader(3, 1, &[1]);
     let term = c.term();
     let (_, a) = c.propose(vec![Bytes::from_static(b"v")]).expect("leader");
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 3 },
-        },
-    );
+    ack_append(&mut c, 2, term, 3);
     assert!(
         c.commit_index() < 3,
         "follower 2 alone is not a quorum of 3"
@@ -415,36 +388,15 @@ fn leader_commits_previous_term_entries_only_through_a_current_term_entry() {
     let term = c.term();
     assert_eq!(term, 4);
     for peer in [2, 3] {
-        recv(
-            &mut c,
-            peer,
-            Message::AppendResponse {
-                term,
-                outcome: AppendOutcome::Success { match_index: 2 },
-            },
-        );
+        ack_append(&mut c, peer, term, 2);
     }
     assert_eq!(
         c.commit_index(),
         0,
         "index 2 (term 2) is on 3 of 5 nodes but must not commit"
     );
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 3 },
-        },
-    );
-    recv(
-        &mut c,
-        3,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 3 },
-        },
-    );
+    ack_append(&mut c, 2, term, 3);
+    ack_append(&mut c, 3, term, 3);
     assert_eq!(
         c.commit_index(),
         3,
@@ -457,17 +409,7 @@ fn leader_backs_off_a_whole_term_per_rejection() {
     let (mut c, _) = leader(3, 5, &[1, 1, 1, 4, 4, 5, 5, 5]);
     let term = c.term();
     // Follower 2 holds 1,1,1,2,2,2,2,2: it rejects the probe at prev (5, 8) with hint (2, 8).
-    let a = recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Conflict {
-                rejected_prev: 8,
-                hint: LogId::new(2, 8),
-            },
-        },
-    );
+    let a = recv(&mut c, 2, msg::append_conflict(term, 8, LogId::new(2, 8)));
     let next = sent(&a).into_iter().find_map(|e| match e.msg {
         Message::AppendRequest { prev, .. } if e.to == 2 => Some(prev),
         _ => None,
@@ -481,16 +423,7 @@ fn leader_backs_off_a_whole_term_per_rejection() {
 
 #[test]
 fn leader_pipelines_up_to_the_inflight_window() {
-    let (mut c, _) = leader(3, 1, &[1]);
-    let term = c.term();
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 2 },
-        },
-    );
+    let (mut c, term) = leader_with_noop_acked_by_2();
     let max_inflight = c.config().max_inflight;
     let mut appends_to_2 = 0;
     for i in 0..(max_inflight + 10) {
@@ -584,14 +517,7 @@ fn new_leader_serves_no_read_before_its_noop_commits() {
         "no round before the no-op commits"
     );
     // The no-op commits: the read's round starts, at the new commit index.
-    let b = recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 2 },
-        },
-    );
+    let b = ack_append(&mut c, 2, term, 2);
     assert_eq!(c.commit_index(), 2);
     let beats = read_round_heartbeats(&b);
     assert_eq!(beats.len(), 2, "one heartbeat per follower for the round");
@@ -613,14 +539,7 @@ fn read_is_confirmed_only_by_a_quorum_answering_its_round() {
     let (mut c, _) = leader(5, 1, &[1]);
     let term = c.term();
     for peer in [2, 3] {
-        recv(
-            &mut c,
-            peer,
-            Message::AppendResponse {
-                term,
-                outcome: AppendOutcome::Success { match_index: 2 },
-            },
-        );
+        ack_append(&mut c, peer, term, 2);
     }
     assert_eq!(c.commit_index(), 2);
     let a = c.read_index(vec![1, 2]).expect("leader");
@@ -669,16 +588,7 @@ fn read_is_confirmed_only_by_a_quorum_answering_its_round() {
 
 #[test]
 fn a_leader_that_steps_down_fails_its_pending_reads() {
-    let (mut c, _) = leader(3, 1, &[1]);
-    let term = c.term();
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 2 },
-        },
-    );
+    let (mut c, term) = leader_with_noop_acked_by_2();
     c.read_index(vec![9]).expect("leader");
     let a = recv(&mut c, 3, msg::heartbeat_response(term + 1, 0, 0));
     assert_eq!(c.role(), Role::Follower);
@@ -713,16 +623,7 @@ fn timeout_now_to(actions: &[Action]) -> Vec<u64> {
 
 #[test]
 fn transfer_to_an_up_to_date_follower_sends_timeout_now_and_refuses_writes() {
-    let (mut c, _) = leader(3, 1, &[1]);
-    let term = c.term();
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 2 },
-        },
-    );
+    let (mut c, term) = leader_with_noop_acked_by_2();
     let (target, a) = c.transfer_leader(Some(2)).expect("leader");
     assert_eq!(target, 2);
     assert_eq!(timeout_now_to(&a), vec![2]);
@@ -746,14 +647,7 @@ fn transfer_to_a_lagging_follower_first_brings_it_up_to_date() {
         "node 3 does not hold the whole log yet"
     );
     // Node 3 has the election's probe in flight: flow control waits for its answer.
-    let b = recv(
-        &mut c,
-        3,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 2 },
-        },
-    );
+    let b = ack_append(&mut c, 3, term, 2);
     assert_eq!(
         timeout_now_to(&b),
         vec![3],
@@ -821,22 +715,8 @@ fn a_stalled_transfer_is_abandoned_after_an_election_timeout() {
 fn transfer_without_a_target_picks_the_most_up_to_date_voter() {
     let (mut c, _) = leader(3, 1, &[1, 1]);
     let term = c.term();
-    recv(
-        &mut c,
-        2,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 1 },
-        },
-    );
-    recv(
-        &mut c,
-        3,
-        Message::AppendResponse {
-            term,
-            outcome: AppendOutcome::Success { match_index: 3 },
-        },
-    );
+    ack_append(&mut c, 2, term, 1);
+    ack_append(&mut c, 3, term, 3);
     let (target, _) = c.transfer_leader(None).expect("leader");
     assert_eq!(target, 3);
     assert_eq!(

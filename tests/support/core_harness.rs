@@ -44,6 +44,12 @@ pub fn recv(core: &mut RaftCore, from: NodeId, msg: Message) -> Vec<Action> {
     core.step(Event::Receive(Envelope { from, to, msg }))
 }
 
+/// Feeds node `from`'s acknowledgement, in `term`, that its log matches the core's up to
+/// `match_index` (a successful append response).
+pub fn ack_append(core: &mut RaftCore, from: NodeId, term: u64, match_index: u64) -> Vec<Action> {
+    recv(core, from, super::msg::append_success(term, match_index))
+}
+
 /// The messages among `actions`.
 pub fn sent(actions: &[Action]) -> Vec<Envelope> {
     actions

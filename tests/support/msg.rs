@@ -47,6 +47,23 @@ pub fn append_response(term: Term, outcome: AppendOutcome) -> Message {
     Message::AppendResponse { term, outcome }
 }
 
+/// `AppendResponse` saying the follower's log matches the leader's up to `match_index`.
+pub fn append_success(term: Term, match_index: Index) -> Message {
+    append_response(term, AppendOutcome::Success { match_index })
+}
+
+/// `AppendResponse` rejecting the append at `rejected_prev`, with the follower's `hint` of where
+/// its log may match.
+pub fn append_conflict(term: Term, rejected_prev: Index, hint: LogId) -> Message {
+    append_response(
+        term,
+        AppendOutcome::Conflict {
+            rejected_prev,
+            hint,
+        },
+    )
+}
+
 /// `Heartbeat`.
 pub fn heartbeat(term: Term, commit: Index, ctx: u64, leader_commit: Index) -> Message {
     Message::Heartbeat {
