@@ -18,6 +18,10 @@ pub enum StateMachineError {
     /// The state machine's durable state is inconsistent.
     #[error("state machine data is corrupt: {0}")]
     Corrupt(String),
+    /// The disk refuses writes for now (full, read-only): nothing was applied, and the same
+    /// entries may be applied again once it accepts writes. The applier retries them.
+    #[error("the disk refuses writes: {0}")]
+    DiskRefused(String),
 }
 
 /// A deterministic state machine driven by the replicated log.

@@ -16,7 +16,7 @@ use std::time::Instant;
 use crate::core::{EntryPayload, LogId, Membership, SnapshotMeta};
 use crate::crash_points::{self, crash_point};
 use crate::messages::applier::Apply;
-use crate::messages::node::{Applied, StorageFailed};
+use crate::messages::node::{Applied, DiskRefusal, StorageFailed};
 use crate::messages::snapshot::{RestoreSnapshot, Restored, SnapshotCreated, TakeSnapshot};
 use crate::metrics::NodeMetrics;
 use crate::state_machine::{StateMachine, StateMachineError};
@@ -28,6 +28,8 @@ pub struct ApplierLinks {
     pub on_created: Recipient<SnapshotCreated>,
     /// Snapshots restored.
     pub on_restored: Recipient<Restored>,
+    /// The disk refuses (or accepts again) the state machine's writes.
+    pub on_disk: Recipient<DiskRefusal>,
     /// Snapshot directory.
     pub snapshot_dir: std::path::PathBuf,
     /// Id of the last applied entry at start.
@@ -45,6 +47,8 @@ pub struct Applier<S: StateMachine> {
     metrics: Arc<NodeMetrics>,
     /// Committed entries waiting for the next `ApplyBatch`, in log order.
     pending: Vec<crate::core::Entry>,
+    /// The disk refused the last batch: a retry is scheduled.
+    refused: bool,
     links: ApplierLinks,
 }
 
@@ -64,6 +68,7 @@ impl<S: StateMachine> Applier<S> {
             failed: false,
             metrics,
             pending: Vec::new(),
+            refused: false,
             links,
         }
     }
@@ -101,7 +106,7 @@ struct ApplyBatch;
 impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
     type Result = ();
 
-    fn handle(&mut self, _: ApplyBatch, _: &mut Context<Self>) {
+    fn handle(&mut self, _: ApplyBatch, ctx: &mut Context<Self>) {
         let queued = std::mem::take(&mut self.pending);
         if self.failed {
             return;
@@ -118,7 +123,28 @@ impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
         let result = self.machine.apply(&fresh);
         self.metrics.record_apply(fresh.len(), started.elapsed());
         match result {
+            Err(StateMachineError::DiskRefused(reason)) => {
+                if !self.refused {
+                    tracing::warn!("the state machine's disk refuses writes, retrying: {reason}");
+                    self.links.on_disk.do_send(DiskRefusal {
+                        store: "state machine",
+                        refusal: Some(reason),
+                    });
+                }
+                self.refused = true;
+                let mut kept = fresh;
+                kept.append(&mut self.pending);
+                self.pending = kept;
+                ctx.notify_later(ApplyBatch, super::log_store::DISK_RETRY);
+            }
             Ok(outputs) if outputs.len() == fresh.len() => {
+                if std::mem::take(&mut self.refused) {
+                    tracing::info!("the state machine's disk accepts writes again");
+                    self.links.on_disk.do_send(DiskRefusal {
+                        store: "state machine",
+                        refusal: None,
+                    });
+                }
                 crash_point(crash_points::APPLY_AFTER_COMMIT);
                 for entry in &fresh {
                     if let EntryPayload::Config(m) = &entry.payload {
@@ -156,7 +182,9 @@ impl<S: StateMachine> Handler<ApplyBatch> for Applier<S> {
 fn failure_reason(context: &str, err: &StateMachineError) -> String {
     match err {
         StateMachineError::Corrupt(_) => format!("{context}: {err}; {RESTORE_ADVICE}"),
-        StateMachineError::Storage(_) => format!("{context}: {err}"),
+        StateMachineError::Storage(_) | StateMachineError::DiskRefused(_) => {
+            format!("{context}: {err}")
+        }
     }
 }
 

@@ -132,6 +132,7 @@ pub fn start_node_on<S: StateMachine>(
     let applier_links = |me: &actix::Addr<RaftNode>| ApplierLinks {
         on_created: me.clone().recipient(),
         on_restored: me.clone().recipient(),
+        on_disk: me.clone().recipient(),
         snapshot_dir: data_dir.snapshot_path().to_path_buf(),
         applied_id: state.applied_id,
         membership: state.applied_membership.clone(),
@@ -196,9 +197,10 @@ pub fn start_node_on<S: StateMachine>(
         )
         .start();
         let (persisted, failed) = (me.clone().recipient(), me.clone().recipient());
+        let disk = me.clone().recipient();
         let store_metrics = node_metrics.clone();
         let log_store = LogStore::start_in_arbiter(&log_arbiter.handle(), move |_| {
-            LogStore::new(node_id, storage, persisted, failed, store_metrics)
+            LogStore::new(node_id, storage, persisted, failed, disk, store_metrics)
         });
         let (applied_to, failed) = (me.clone().recipient(), me.clone().recipient());
         let apply_metrics = node_metrics.clone();

@@ -2,11 +2,15 @@
 //! write ends in an fsync. Group commit: every `Persist` waiting in the mailbox when a flush
 //! starts goes into one transaction and one fsync, then one `Persisted` reports the highest
 //! `io_seq`. A storage error is fatal: the node is told and stops; nothing is retried silently.
+//! The one exception is a disk that refuses writes without having lost any (full, read-only,
+//! LMDB map full; see [`StorageError::disk_refusal`](crate::storage::StorageError::disk_refusal)):
+//! the aborted transaction is kept and written again every [`DISK_RETRY`], and the node is told
+//! (it reports DEGRADED and refuses new writes) until a retry succeeds.
 
 use actix::{Actor, AsyncContext, Context, Handler, Message, Recipient};
 
 use crate::messages::log_store::Persist;
-use crate::messages::node::{Persisted, StorageFailed};
+use crate::messages::node::{DiskRefusal, Persisted, StorageFailed};
 use crate::messages::snapshot::Purge;
 use std::sync::Arc;
 
@@ -22,6 +26,9 @@ pub struct LogStore {
     failed: bool,
     on_persisted: Recipient<Persisted>,
     on_failure: Recipient<StorageFailed>,
+    on_disk: Recipient<DiskRefusal>,
+    /// The disk refused the last write: a retry is scheduled.
+    refused: bool,
     node_id: u64,
     metrics: Arc<NodeMetrics>,
 }
@@ -33,6 +40,7 @@ impl LogStore {
         storage: LmdbLog,
         on_persisted: Recipient<Persisted>,
         on_failure: Recipient<StorageFailed>,
+        on_disk: Recipient<DiskRefusal>,
         metrics: Arc<NodeMetrics>,
     ) -> Self {
         Self {
@@ -42,6 +50,8 @@ impl LogStore {
             failed: false,
             on_persisted,
             on_failure,
+            on_disk,
+            refused: false,
             node_id,
             metrics,
         }
@@ -55,6 +65,9 @@ impl Actor for LogStore {
         ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
     }
 }
+
+/// How often a write the disk refused is tried again.
+pub const DISK_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Self-message: write everything pending.
 #[derive(Message)]
@@ -109,17 +122,49 @@ impl LogStore {
 impl Handler<Flush> for LogStore {
     type Result = ();
 
-    fn handle(&mut self, _: Flush, _: &mut Context<Self>) {
+    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) {
         self.flush_scheduled = false;
         let batch = std::mem::take(&mut self.pending);
-        if batch.is_empty() {
+        if batch.is_empty() || self.failed {
             return;
         }
         let io_seq = batch.iter().filter_map(|(seq, _)| *seq).max();
         let ops: Vec<PersistOp> = batch.into_iter().map(|(_, op)| op).collect();
         let started = std::time::Instant::now();
         match self.storage.write(&ops) {
+            Err(err) if err.disk_refusal().is_some() => {
+                let reason = err.disk_refusal().unwrap_or_default();
+                if !self.refused {
+                    tracing::warn!(
+                        node = self.node_id,
+                        "the log's disk refuses writes, retrying: {reason}"
+                    );
+                    self.on_disk.do_send(DiskRefusal {
+                        store: "log",
+                        refusal: Some(reason),
+                    });
+                }
+                self.refused = true;
+                // Keep the batch, ahead of what arrived since; one `Persisted` for all of it.
+                let last = ops.len() - 1;
+                let mut kept: Vec<_> = ops
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, op)| (if i == last { io_seq } else { None }, op))
+                    .collect();
+                kept.append(&mut self.pending);
+                self.pending = kept;
+                self.flush_scheduled = true;
+                ctx.notify_later(Flush, DISK_RETRY);
+            }
             Ok(()) => {
+                if std::mem::take(&mut self.refused) {
+                    tracing::info!(node = self.node_id, "the log's disk accepts writes again");
+                    self.on_disk.do_send(DiskRefusal {
+                        store: "log",
+                        refusal: None,
+                    });
+                }
                 let entries = ops.iter().map(|op| op.entries.len()).sum();
                 self.metrics
                     .record_fsync(ops.len(), entries, started.elapsed());

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use crate::core::{NodeId, Role};
-use crate::messages::node::{Health, HealthState};
+use actix::{Context, Handler};
+
+use crate::messages::node::{DiskRefusal, Health, HealthState};
 
 use super::node::RaftNode;
 
@@ -23,9 +25,57 @@ pub(super) struct HealthSignals {
     pub slow_disk: Option<(Instant, Duration)>,
     /// When this node last took office as leader.
     pub leader_since: Option<Instant>,
+    /// Stores whose disk refuses writes (`log`, `state machine`), with the reason.
+    pub disk_refusals: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl Handler<DiskRefusal> for RaftNode {
+    type Result = ();
+
+    /// The disk of a store refuses writes (or accepts them again). A leader whose disk refuses
+    /// writes hands leadership to the most up-to-date voter, so that the cluster keeps taking
+    /// writes; meanwhile (and on a single-node cluster) it refuses new ones with
+    /// [`ClientError::DiskRefused`](crate::messages::node::ClientError::DiskRefused).
+    fn handle(&mut self, msg: DiskRefusal, _: &mut Context<Self>) {
+        let _span = self.span();
+        match msg.refusal {
+            Some(reason) => {
+                tracing::warn!(
+                    "node {} is DEGRADED: the disk of its {} refuses writes",
+                    self.id,
+                    msg.store
+                );
+                self.health.disk_refusals.insert(msg.store, reason);
+                if self.parts.core.role() == Role::Leader {
+                    if let Ok((target, actions)) = self.parts.core.transfer_leader(None) {
+                        if target != self.id {
+                            tracing::info!("node {} hands leadership to node {target} while its disk refuses writes", self.id);
+                            self.execute(actions);
+                        }
+                    }
+                }
+            }
+            None => {
+                tracing::info!(
+                    "the disk of node {}'s {} accepts writes again",
+                    self.id,
+                    msg.store
+                );
+                self.health.disk_refusals.remove(msg.store);
+            }
+        }
+    }
 }
 
 impl RaftNode {
+    /// Why new writes must be refused now: a store's disk refuses writes.
+    pub(super) fn disk_refusal(&self) -> Option<String> {
+        let (store, reason) = self.health.disk_refusals.iter().next()?;
+        Some(format!(
+            "this node's disk refuses writes ({store}): {reason}; nothing was applied"
+        ))
+    }
+
     /// Records a durable write's duration.
     pub(super) fn disk_write_took(&mut self, took: Duration) {
         if took > self.parts.slow_disk {
@@ -68,6 +118,12 @@ impl RaftNode {
             state: HealthState::Degraded,
             reason: Some(reason),
         };
+        if let Some((store, reason)) = self.health.disk_refusals.iter().next() {
+            return degraded(format!(
+                "the disk of the {store} refuses writes: {reason}; writes are refused until it \
+                 accepts them again"
+            ));
+        }
         if let Some((at, took)) = self.health.slow_disk {
             if at.elapsed() < SLOW_DISK_MEMORY {
                 return degraded(format!(

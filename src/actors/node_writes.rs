@@ -27,6 +27,10 @@ impl Handler<ClientWrite> for RaftNode {
             };
             return Box::pin(async move { Err(err) });
         }
+        if let Some(reason) = self.disk_refusal() {
+            NodeMetrics::bump(&self.parts.metrics.proposals_failed);
+            return Box::pin(async move { Err(ClientError::DiskRefused(reason)) });
+        }
         let (tx, rx) = oneshot::channel();
         self.proposals.push((msg.command, msg.ack, tx));
         if self.proposals.len() == 1 {

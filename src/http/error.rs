@@ -182,6 +182,12 @@ impl From<ClientError> for ApiError {
                 message,
                 leader: None,
             },
+            ClientError::DiskRefused(_) => Self {
+                status: StatusCode::INSUFFICIENT_STORAGE,
+                code: "insufficient_storage",
+                message,
+                leader: None,
+            },
         }
     }
 }

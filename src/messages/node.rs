@@ -54,6 +54,17 @@ pub struct StorageFailed {
     pub reason: String,
 }
 
+/// Log store or applier -> node: the disk refuses writes for now (`refusal` says why), or
+/// accepts them again (`None`). The store keeps what it could not write and retries it.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct DiskRefusal {
+    /// `log` or `state machine`.
+    pub store: &'static str,
+    /// Why writes fail; `None` once they succeed again.
+    pub refusal: Option<String>,
+}
+
 /// Transport -> node: a message from a peer.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
@@ -108,6 +119,10 @@ pub enum ClientError {
     /// The node named is not a member.
     #[error("not found: {0}")]
     NotFound(String),
+    /// This node's disk refuses writes (full, read-only): the write was refused before it was
+    /// proposed, so it was NOT applied.
+    #[error("{0}")]
+    DiskRefused(String),
     /// `ack=all`: the write IS committed (and applied on the leader) but not every voter applied
     /// it in time.
     #[error("committed at index {index} (term {term}) but not yet applied on every voter")]

@@ -238,7 +238,60 @@ pub enum StorageError {
     },
 }
 
+/// Below this many free bytes, an EIO from a write is taken for a full disk (see
+/// [`StorageError::disk_refusal`]).
+pub const FULL_DISK_BYTES: u64 = 4 << 20;
+
+/// Bytes available to unprivileged writers on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: statvfs(3) with a NUL-terminated path and a buffer of the right type; the buffer
+    // is read only when the call succeeded.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful call above.
+    let stat = unsafe { stat.assume_init() };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 impl StorageError {
+    /// Whether the disk refuses writes for now, without having lost any (it is full, over
+    /// quota, read-only, or the LMDB map is full): the failed transaction was aborted whole
+    /// and may be retried from scratch once the disk accepts writes again. `None` for every
+    /// other error, an fsync's EIO above all, which no retry can make safe.
+    ///
+    /// LMDB reports a write cut short by a full disk as EIO; an EIO counts as a full disk when
+    /// the file system it happened on has less than [`FULL_DISK_BYTES`] free. Retrying is safe
+    /// then too: LMDB writes a transaction's pages, syncs them, and only then the meta page
+    /// that makes it durable, and a failure there poisons the environment (every later
+    /// transaction fails, and the node stops).
+    pub fn disk_refusal(&self) -> Option<String> {
+        let (os_error, path) = match self {
+            StorageError::MapFull { .. } => return Some(self.to_string()),
+            StorageError::Io { source, path } => (source.raw_os_error()?, path),
+            StorageError::Lmdb {
+                source: heed::Error::Io(source),
+                path,
+                ..
+            } => (source.raw_os_error()?, path),
+            _ => return None,
+        };
+        let what = match os_error {
+            libc::ENOSPC => "the disk is full",
+            libc::EDQUOT => "the disk quota is exhausted",
+            libc::EROFS => "the file system is read-only",
+            libc::EIO if free_bytes(path).is_some_and(|free| free < FULL_DISK_BYTES) => {
+                "the disk is full"
+            }
+            _ => return None,
+        };
+        Some(format!("{what} ({self})"))
+    }
+
     /// Builds an `Io` error for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StorageError::Io {

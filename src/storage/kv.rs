@@ -338,7 +338,10 @@ impl KvStateMachine {
 pub(crate) fn to_state_machine_error(err: StorageError) -> StateMachineError {
     match err {
         StorageError::Corrupt { what } => StateMachineError::Corrupt(what),
-        other => StateMachineError::Storage(other.to_string()),
+        other => match other.disk_refusal() {
+            Some(reason) => StateMachineError::DiskRefused(reason),
+            None => StateMachineError::Storage(other.to_string()),
+        },
     }
 }
 

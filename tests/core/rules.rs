@@ -622,6 +622,21 @@ fn timeout_now_to(actions: &[Action]) -> Vec<u64> {
 }
 
 #[test]
+fn a_leader_whose_own_write_is_not_durable_still_sends_timeout_now() {
+    // The leader's disk refuses writes: its persist of index 3 never completes, but node 2
+    // holds the entry. The transfer must not wait for the leader's disk.
+    let (mut c, term) = leader_with_noop_acked_by_2();
+    c.propose(vec![Bytes::from_static(b"x")]).expect("leader");
+    ack_append(&mut c, 2, term, 3);
+    let (_, a) = c.transfer_leader(Some(2)).expect("leader");
+    assert_eq!(
+        timeout_now_to(&a),
+        vec![2],
+        "TimeoutNow asserts nothing about the leader's disk: it is not held back"
+    );
+}
+
+#[test]
 fn transfer_to_an_up_to_date_follower_sends_timeout_now_and_refuses_writes() {
     let (mut c, term) = leader_with_noop_acked_by_2();
     let (target, a) = c.transfer_leader(Some(2)).expect("leader");

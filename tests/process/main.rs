@@ -13,6 +13,7 @@ mod cluster;
 #[cfg(feature = "failpoints")]
 mod crash_points;
 mod dashboard_browser;
+mod disk_faults;
 mod integrity;
 mod lease;
 mod peer_auth;

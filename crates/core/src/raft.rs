@@ -361,9 +361,11 @@ impl RaftCore {
         self.hard_dirty = false;
     }
 
-    /// Sends a message. Leader traffic goes out at once; every other message (votes, answers)
-    /// states something about this node's durable state, so it waits until all persists issued so
-    /// far, including this step's, are durable.
+    /// Sends a message. Leader traffic goes out at once (appends, heartbeats, and the
+    /// `TimeoutNow` of a transfer, which asserts nothing about this node's disk: a leader whose
+    /// disk refuses writes can still hand over); every other message (votes, answers) states
+    /// something about this node's durable state, so it waits until all persists issued so far,
+    /// including this step's, are durable.
     pub(super) fn send(&mut self, to: NodeId, msg: Message) {
         let envelope = Envelope {
             from: self.cfg.id,
@@ -372,7 +374,7 @@ impl RaftCore {
         };
         let leader_traffic = matches!(
             envelope.msg,
-            Message::AppendRequest { .. } | Message::Heartbeat { .. }
+            Message::AppendRequest { .. } | Message::Heartbeat { .. } | Message::TimeoutNow { .. }
         );
         let needed = if self.has_unflushed() {
             self.io_next
