@@ -423,7 +423,7 @@ fn leader_backs_off_a_whole_term_per_rejection() {
 
 #[test]
 fn leader_pipelines_up_to_the_inflight_window() {
-    let (mut c, term) = leader_with_noop_acked_by_2();
+    let (mut c, _) = leader_with_noop_acked_by_2();
     let max_inflight = c.config().max_inflight;
     let mut appends_to_2 = 0;
     for i in 0..(max_inflight + 10) {
@@ -638,7 +638,7 @@ fn a_leader_whose_own_write_is_not_durable_still_sends_timeout_now() {
 
 #[test]
 fn transfer_to_an_up_to_date_follower_sends_timeout_now_and_refuses_writes() {
-    let (mut c, term) = leader_with_noop_acked_by_2();
+    let (mut c, _) = leader_with_noop_acked_by_2();
     let (target, a) = c.transfer_leader(Some(2)).expect("leader");
     assert_eq!(target, 2);
     assert_eq!(timeout_now_to(&a), vec![2]);
