@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::fixtures::corrupt_message;
+use crate::support::rng::xorshift_bytes;
 use raftix::core::{LogId, Membership, SnapshotMeta};
 use raftix::storage::{
     incoming_file_name, open_payload, read_snapshot_info, rewrite_membership, snapshot_file_name,
@@ -26,17 +27,10 @@ fn meta(term: u64, index: u64) -> SnapshotMeta {
 
 /// Deterministic pseudo-random bytes.
 fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
+    let state = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    xorshift_bytes(len, state)
 }
 
 fn write_snapshot(dir: &Path, term: u64, index: u64, bytes: &[u8]) -> SnapshotInfo {

@@ -2,7 +2,7 @@
 //! handshake, frame HMACs (forged and replayed frames), mismatched configurations, the
 //! connection limits and per-connection back-pressure.
 
-use crate::harness::{assert_quiet, heartbeat, next, serve as listen, WAIT};
+use crate::harness::{assert_quiet, heartbeat, link_config, next, serve as listen, WAIT};
 use crate::support::wait::{check, wait_until_async};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -38,16 +38,8 @@ fn link_cfg(
     s: Option<ClusterSecret>,
 ) -> PeerLinkConfig {
     PeerLinkConfig {
-        local_id: local,
-        peer_id: peer,
-        peer_addr: addr.to_string(),
-        cluster: CLUSTER.into(),
-        http_addr: format!("http-of-{local}"),
-        local_peer_addr: format!("peer-of-{local}"),
-        max_frame_bytes: MAX_FRAME,
-        queue_capacity: 256,
         secret: s,
-        tls: None,
+        ..link_config(CLUSTER, local, peer, addr, MAX_FRAME, 256)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raftix::core::types::{Envelope, NodeId};
-use raftix::transport::{serve_peers, Inbound, PeerListenerConfig};
+use raftix::transport::{serve_peers, Inbound, PeerLinkConfig, PeerListenerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::timeout;
@@ -39,6 +39,31 @@ pub fn heartbeat(from: NodeId, to: NodeId, commit: u64) -> Envelope {
         from,
         to,
         msg: msg::heartbeat(1, commit, 0, 0),
+    }
+}
+
+/// Node `local`'s link to `peer` at `addr`, in `cluster`: frames up to `max_frame_bytes`, a
+/// queue of `queue_capacity` envelopes, the HTTP and peer addresses named after `local`, and
+/// neither a cluster secret nor TLS (a test that wants them sets those fields).
+pub fn link_config(
+    cluster: &str,
+    local: NodeId,
+    peer: NodeId,
+    addr: SocketAddr,
+    max_frame_bytes: usize,
+    queue_capacity: usize,
+) -> PeerLinkConfig {
+    PeerLinkConfig {
+        local_id: local,
+        peer_id: peer,
+        peer_addr: addr.to_string(),
+        cluster: cluster.into(),
+        http_addr: format!("http-of-{local}"),
+        local_peer_addr: format!("peer-of-{local}"),
+        max_frame_bytes,
+        queue_capacity,
+        secret: None,
+        tls: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Integration tests of the peer transport over real loopback sockets, inside an actix System.
 
-use crate::harness::heartbeat;
+use crate::harness::{heartbeat, link_config};
 use crate::support::msg;
+use crate::support::rng::xorshift_bytes;
 use crate::support::wait::{check, wait_until_async};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -45,18 +46,7 @@ fn append(from: NodeId, to: NodeId, prev: u64, payload_bytes: usize) -> Envelope
 }
 
 fn link_cfg(local: NodeId, peer: NodeId, addr: SocketAddr, queue: usize) -> PeerLinkConfig {
-    PeerLinkConfig {
-        local_id: local,
-        peer_id: peer,
-        peer_addr: addr.to_string(),
-        cluster: CLUSTER.into(),
-        http_addr: format!("http-of-{local}"),
-        local_peer_addr: format!("peer-of-{local}"),
-        max_frame_bytes: MAX_FRAME,
-        queue_capacity: queue,
-        secret: None,
-        tls: None,
-    }
+    link_config(CLUSTER, local, peer, addr, MAX_FRAME, queue)
 }
 
 /// Starts `serve_peers` for node `id` on `listener`; returns what its sink receives.
@@ -146,15 +136,8 @@ async fn raw_client(addr: SocketAddr) -> Framed<TcpStream, LengthDelimitedCodec>
     )
 }
 
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect()
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    xorshift_bytes(len, seed)
 }
 
 #[actix_rt::test]

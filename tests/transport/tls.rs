@@ -4,7 +4,7 @@
 //! whose certificate names another node than the one the link meant to reach, and a plain-TCP
 //! peer all get nothing through.
 
-use crate::harness::{assert_quiet, heartbeat, next, serve, Served, WAIT};
+use crate::harness::{assert_quiet, heartbeat, link_config, next, serve, Served, WAIT};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -63,16 +63,9 @@ fn link(
     secret: Option<ClusterSecret>,
 ) -> Addr<PeerLink> {
     let link = PeerLink::start(PeerLinkConfig {
-        local_id: from,
-        peer_id: to,
-        peer_addr: addr.to_string(),
-        cluster: CLUSTER.into(),
-        http_addr: format!("http-of-{from}"),
-        local_peer_addr: format!("peer-of-{from}"),
-        max_frame_bytes: MAX_FRAME,
-        queue_capacity: 64,
         secret,
         tls,
+        ..link_config(CLUSTER, from, to, addr, MAX_FRAME, 64)
     });
     for commit in 0..5 {
         link.do_send(SendToPeer(heartbeat(from, to, commit)));
