@@ -1,6 +1,7 @@
 //! Access control of the REST gateway: static bearer tokens with roles and key prefixes, on an
 //! in-process 3-node cluster serving HTTP.
 
+use crate::requests::{client, read_answer, request};
 use crate::support::cluster;
 
 use std::time::Duration;
@@ -43,18 +44,13 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value, awc::http::header::HeaderMap) {
-    let mut req = client.request(method.parse().expect("method"), url);
-    if let Some(token) = token {
-        req = req.insert_header(("authorization", format!("Bearer {token}")));
-    }
-    let mut resp = match body {
+    let req = request(client, method, url, token);
+    let resp = match body {
         Some(body) => req.send_json(&body).await,
         None => req.send_body("v").await,
     }
     .expect("send");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let raw = resp.body().limit(16 << 20).await.expect("body");
+    let (status, headers, raw) = read_answer(resp).await;
     let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     (status, json, headers)
 }
@@ -64,10 +60,7 @@ async fn tokens_guard_every_route_by_role_and_prefix() {
     let mut c = TestCluster::start_with(3, |config| config.tokens = tokens()).await;
     c.serve_http();
     let (leader, follower) = c.leader_and_informed_follower(ELECTION).await;
-    let client = awc::Client::builder()
-        .disable_redirects()
-        .timeout(Duration::from_secs(10))
-        .finish();
+    let client = client();
     let base = c.url(leader);
 
     // Open routes.

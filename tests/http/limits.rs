@@ -3,6 +3,7 @@
 //! from one client (one token, or one IP address) answered 429 while other clients' requests
 //! keep succeeding and the cluster stays healthy; refusals are counted in /metrics.
 
+use crate::requests::{client, request};
 use crate::support::cluster;
 
 use std::io::{Read, Write};
@@ -49,13 +50,6 @@ fn tokens() -> Vec<TokenConfig> {
     ]
 }
 
-fn client() -> awc::Client {
-    awc::Client::builder()
-        .disable_redirects()
-        .timeout(Duration::from_secs(10))
-        .finish()
-}
-
 /// `method url` with `token` and a raw `body`: status, JSON body (Null if not JSON), headers.
 async fn send(
     client: &awc::Client,
@@ -64,11 +58,10 @@ async fn send(
     token: Option<&str>,
     body: Vec<u8>,
 ) -> (u16, Value, awc::http::header::HeaderMap) {
-    let mut req = client.request(method.parse().expect("method"), url);
-    if let Some(token) = token {
-        req = req.insert_header(("authorization", format!("Bearer {token}")));
-    }
-    let mut resp = req.send_body(body).await.expect("send");
+    let mut resp = request(client, method, url, token)
+        .send_body(body)
+        .await
+        .expect("send");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let raw = resp.body().limit(16 << 20).await.unwrap_or_default();

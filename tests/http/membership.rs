@@ -2,6 +2,7 @@
 //! promoting, demoting and removing it (on the leader and through a forwarding follower), their
 //! error answers, `POST /v1/admin/snapshot` and `GET /v1/admin/backup`.
 
+use crate::requests::{self, client};
 use crate::support::cluster;
 use crate::support::extra_node;
 use crate::support::wait::{check, wait_until, wait_until_async};
@@ -16,22 +17,9 @@ use serde_json::{json, Value};
 const ELECTION: Duration = Duration::from_secs(5);
 const CATCH_UP: Duration = Duration::from_secs(20);
 
-fn client() -> awc::Client {
-    awc::Client::builder()
-        .disable_redirects()
-        .timeout(Duration::from_secs(10))
-        .finish()
-}
-
-/// Sends `req` (with a JSON body, or a raw one) and returns the status and the JSON answer.
+/// Sends `req` (with a JSON body, or none) and returns the status and the JSON answer.
 async fn send(req: awc::ClientRequest, body: Option<Value>) -> (u16, Value) {
-    let mut resp = match body {
-        Some(body) => req.send_json(&body).await,
-        None => req.send().await,
-    }
-    .expect("send");
-    let status = resp.status().as_u16();
-    let bytes = resp.body().await.expect("body");
+    let (status, _, bytes) = requests::send(req, body).await;
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
     (status, value)

@@ -3,6 +3,8 @@
 //! shown once and nowhere else (list, log, status, metrics), use on every node after
 //! replication, revocation, expiry, and retries.
 
+use crate::requests::{self, client, request};
+use crate::support::authed::token_names;
 use crate::support::cluster;
 
 use std::time::{Duration, Instant};
@@ -17,13 +19,6 @@ const ELECTION: Duration = Duration::from_secs(5);
 const APPLY: Duration = Duration::from_secs(10);
 const STATIC_ADMIN: &str = "static-admin-secret-01";
 
-fn client() -> awc::Client {
-    awc::Client::builder()
-        .disable_redirects()
-        .timeout(Duration::from_secs(10))
-        .finish()
-}
-
 /// `method url` with `token` (if any), extra `headers` and a JSON `body`: status, JSON body (or
 /// the text as a JSON string), headers.
 async fn call_with(
@@ -34,21 +29,11 @@ async fn call_with(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> (u16, Value, HeaderMap) {
-    let mut req = client.request(method.parse().expect("method"), url);
-    if let Some(token) = token {
-        req = req.insert_header(("authorization", format!("Bearer {token}")));
-    }
+    let mut req = request(client, method, url, token);
     for (name, value) in headers {
         req = req.insert_header((*name, *value));
     }
-    let mut resp = match body {
-        Some(body) => req.send_json(&body).await,
-        None => req.send().await,
-    }
-    .expect("send");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let raw = resp.body().limit(16 << 20).await.expect("body");
+    let (status, headers, raw) = requests::send(req, body).await;
     let json = serde_json::from_slice(&raw)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
     (status, json, headers)
@@ -374,12 +359,7 @@ async fn the_first_admin_token_turns_access_control_on_and_tokens_work_everywher
     .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["access_control"], json!(true));
-    let names: Vec<&str> = list["tokens"]
-        .as_array()
-        .expect("tokens")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let names = token_names(&list);
     assert_eq!(names, ["app", "reader", "root", "writer"]);
     assert!(list["tokens"]
         .as_array()

@@ -1,6 +1,7 @@
 //! Write semantics over real HTTP: transactions, exactly-once retries (also through a forwarding
 //! follower), and compare-and-set races between concurrent clients.
 
+use crate::requests;
 use crate::support::cluster;
 
 use std::time::Duration;
@@ -10,14 +11,10 @@ use serde_json::{json, Value};
 
 const ELECTION: Duration = Duration::from_secs(5);
 
+/// Sends `req` (with a JSON body, or none): the status, and the JSON answer (or its text as a
+/// JSON string).
 async fn send(req: awc::ClientRequest, body: Option<Value>) -> (u16, Value) {
-    let mut resp = match body {
-        Some(body) => req.send_json(&body).await,
-        None => req.send().await,
-    }
-    .expect("send");
-    let status = resp.status().as_u16();
-    let bytes = resp.body().await.expect("body");
+    let (status, _, bytes) = requests::send(req, body).await;
     let value =
         serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
     (status, value)

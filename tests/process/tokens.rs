@@ -9,7 +9,7 @@ use crate::support::process;
 
 use std::process::{Child, Command};
 
-use authed::{call, leader_port, ports_of, wait, WAIT};
+use authed::{call, leader_port, ports_of, token_names, wait, WAIT};
 use extra_proc::ExtraProc;
 use process::{alloc_ports, http_client, raftix_bin, ProcCluster, MAP_SIZE};
 use reqwest::Method;
@@ -249,12 +249,7 @@ fn tokens_travel_in_backups_to_a_restored_cluster() {
     assert_eq!(status, 200);
     let (status, list) = call(Method::GET, leader, "/v1/auth/tokens", Some(&root), None);
     assert_eq!(status, 200, "{list}");
-    let names: Vec<&str> = list["tokens"]
-        .as_array()
-        .expect("tokens")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let names = token_names(&list);
     assert_eq!(names, ["root", "viewer"]);
     let text = std::fs::read(&backup).expect("backup");
     for secret in [&root, &reader] {

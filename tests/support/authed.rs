@@ -69,3 +69,13 @@ pub fn ports_of(cluster: &ProcCluster) -> Vec<(u64, u16)> {
         .map(|id| (id, cluster.node(id).http_port))
         .collect()
 }
+
+/// The token names of a `GET /v1/auth/tokens` answer, in its order.
+pub fn token_names(list: &Value) -> Vec<&str> {
+    list["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect()
+}
