@@ -12,6 +12,19 @@ use serde_json::{json, Value};
 
 const ELECTION: Duration = Duration::from_secs(5);
 
+/// Serves HTTP on every node of `c`, waits for a leader, then for one follower (the first
+/// other id) to know the leader's address; returns the leader and that follower.
+async fn serve_and_find_an_informed_follower(c: &mut TestCluster) -> (u64, u64) {
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let follower = *c.ids().iter().find(|&&id| id != leader).expect("follower");
+    c.wait_until("the follower knows the leader's address", ELECTION, |s| {
+        s[&follower].leader_addr.is_some()
+    })
+    .await;
+    (leader, follower)
+}
+
 async fn get_json(client: &awc::Client, url: String) -> (u16, Value) {
     let mut resp = client.get(&url).send().await.expect("send");
     let status = resp.status().as_u16();
@@ -75,13 +88,7 @@ fn command_lines_parse_case_insensitively_with_spaced_values() {
 #[actix_rt::test]
 async fn page_assets_and_api_through_a_follower() {
     let mut c = TestCluster::start(3).await;
-    c.serve_http();
-    let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    let follower = *c.ids().iter().find(|&&id| id != leader).expect("follower");
-    c.wait_until("the follower knows the leader's address", ELECTION, |s| {
-        s[&follower].leader_addr.is_some()
-    })
-    .await;
+    let (leader, follower) = serve_and_find_an_informed_follower(&mut c).await;
     let base = c.url(follower);
     let client = awc::Client::default();
 
@@ -249,13 +256,7 @@ async fn page_assets_and_api_through_a_follower() {
 #[actix_rt::test]
 async fn region_panels_data_through_a_follower() {
     let mut c = TestCluster::start_with(3, |config| config.region = Some("eu".into())).await;
-    c.serve_http();
-    let leader = c.wait_leader(&c.ids(), ELECTION).await;
-    let follower = *c.ids().iter().find(|&&id| id != leader).expect("follower");
-    c.wait_until("the follower knows the leader's address", ELECTION, |s| {
-        s[&follower].leader_addr.is_some()
-    })
-    .await;
+    let (_, follower) = serve_and_find_an_informed_follower(&mut c).await;
     let base = c.url(follower);
     let client = awc::Client::default();
 
