@@ -2,18 +2,40 @@
 
 use crate::support::cluster;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
 use cluster::TestCluster;
-use raftix::messages::node::{GetCluster, HealthState};
+use raftix::core::NodeId;
+use raftix::messages::node::{GetCluster, HealthState, NodeStatus};
 use raftix::storage::KvCommand;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn put(key: String, value: Bytes) -> Bytes {
     KvCommand::Put { key, value }.encode()
+}
+
+/// The reason a node's health gives for its state, or "" when it gives none.
+fn reason_of(status: &NodeStatus) -> &str {
+    status.health.reason.as_deref().unwrap_or_default()
+}
+
+/// Waits until node `id` reports health `state` (`what` names the wait), then asserts that the reason it gives mentions
+/// `because`; returns the statuses it was seen in.
+async fn wait_for_health(
+    c: &TestCluster,
+    id: NodeId,
+    state: HealthState,
+    what: &str,
+    because: &str,
+) -> BTreeMap<NodeId, NodeStatus> {
+    let s = c
+        .wait_until(what, WAIT, |s| s[&id].health.state == state)
+        .await;
+    assert!(reason_of(&s[&id]).contains(because), "{:?}", s[&id].health);
+    s
 }
 
 #[actix_rt::test]
@@ -34,12 +56,7 @@ async fn a_slow_disk_makes_the_node_degraded_with_the_reason() {
         "{:?}",
         s[&leader].health
     );
-    assert!(s[&leader]
-        .health
-        .reason
-        .as_deref()
-        .unwrap_or_default()
-        .contains("slow disk"));
+    assert!(reason_of(&s[&leader]).contains("slow disk"));
     c.shutdown().await;
 }
 
@@ -67,21 +84,14 @@ async fn a_cut_off_follower_is_degraded_then_recovers() {
     let leader = c.wait_leader(&c.ids(), WAIT).await;
     let lonely = *c.ids().iter().find(|&&id| id != leader).expect("follower");
     c.partition(&BTreeSet::from([lonely])).await;
-    let s = c
-        .wait_until("the cut-off follower is DEGRADED", WAIT, |s| {
-            s[&lonely].health.state == HealthState::Degraded
-        })
-        .await;
-    assert!(
-        s[&lonely]
-            .health
-            .reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("no leader"),
-        "{:?}",
-        s[&lonely].health
-    );
+    wait_for_health(
+        &c,
+        lonely,
+        HealthState::Degraded,
+        "the cut-off follower is DEGRADED",
+        "no leader",
+    )
+    .await;
     // The leader sees it as DEGRADED (unreachable) too, and itself as ACTIVE (it keeps a quorum).
     let deadline = std::time::Instant::now() + WAIT;
     loop {
@@ -138,21 +148,14 @@ async fn a_follower_far_behind_is_syncing_while_it_catches_up() {
         }
     }
     c.heal().await;
-    let s = c
-        .wait_until("the lagging follower reports SYNCING", WAIT, |s| {
-            s[&lagger].health.state == HealthState::Syncing
-        })
-        .await;
-    assert!(
-        s[&lagger]
-            .health
-            .reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("behind the leader"),
-        "{:?}",
-        s[&lagger].health
-    );
+    let s = wait_for_health(
+        &c,
+        lagger,
+        HealthState::Syncing,
+        "the lagging follower reports SYNCING",
+        "behind the leader",
+    )
+    .await;
     assert!(s[&lagger].lag > 100);
     c.wait_until(
         "the follower is ACTIVE once caught up",

@@ -371,6 +371,25 @@ fn test_defaults(config: &mut NodeConfig) {
     config.log_map_size = 256 << 20;
 }
 
+/// Asserts that a write through a node cut off from the quorum did not commit: the answer is
+/// an unknown outcome, a "not leader" or a dropped proposal, never a success. `what` names the
+/// situation in the failure message.
+pub fn assert_not_committed(
+    result: &Result<raftix::messages::node::WriteResult, raftix::messages::node::ClientError>,
+    what: &str,
+) {
+    use raftix::messages::node::ClientError;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::OutcomeUnknown)
+                | Err(ClientError::NotLeader { .. })
+                | Err(ClientError::ProposalDropped)
+        ),
+        "{what} must not commit: {result:?}"
+    );
+}
+
 /// The leader that every node in `among` names, if one exists and is itself a leader.
 pub fn agreed_leader(s: &BTreeMap<NodeId, NodeStatus>, among: &BTreeSet<NodeId>) -> Option<NodeId> {
     let leaders: Vec<NodeId> = among
