@@ -22,6 +22,21 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `raftix up` of one node on `data`, its HTTP port `http_port` and a free peer port.
+fn up_one_node(data: &std::path::Path, http_port: u16) -> Output {
+    raftix(&[
+        "up",
+        "--nodes",
+        "1",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--base-http-port",
+        &http_port.to_string(),
+        "--base-peer-port",
+        &free_port().to_string(),
+    ])
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     listener.local_addr().unwrap().port()
@@ -105,17 +120,7 @@ fn up_with_a_busy_port_exits_1_naming_it_and_starts_nothing() {
     let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = busy.local_addr().unwrap().port();
     let data = tmp.path().join("data");
-    let out = raftix(&[
-        "up",
-        "--nodes",
-        "1",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--base-http-port",
-        &port.to_string(),
-        "--base-peer-port",
-        &free_port().to_string(),
-    ]);
+    let out = up_one_node(&data, port);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(&format!("port {port}")),
@@ -134,17 +139,7 @@ fn up_on_a_data_dir_in_use_exits_1_naming_the_pid_and_never_suggests_other_ports
     let held = raftix::storage::DataDir::prepare(data.join("node1"), "raftix", 1).unwrap();
     let busy = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = busy.local_addr().unwrap().port();
-    let out = raftix(&[
-        "up",
-        "--nodes",
-        "1",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--base-http-port",
-        &port.to_string(),
-        "--base-peer-port",
-        &free_port().to_string(),
-    ]);
+    let out = up_one_node(&data, port);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(

@@ -4,7 +4,6 @@
 use crate::support::extra_proc;
 use crate::support::process;
 
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use extra_proc::ExtraProc;
@@ -21,22 +20,13 @@ struct Run {
     stderr: String,
 }
 
+/// Runs `raftix ARGS --endpoints ENDPOINTS`.
 fn run(endpoints: &str, args: &[&str]) -> Run {
-    let Output {
-        status,
+    let (code, stdout, stderr) = process::run_raftix(&[args, &["--endpoints", endpoints]].concat());
+    Run {
+        code,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_raftix"))
-        .args(args)
-        .args(["--endpoints", endpoints])
-        .env_remove("RAFTIX_ENDPOINTS")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run raftix");
-    Run {
-        code: status.code().expect("exit code"),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
 

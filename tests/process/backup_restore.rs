@@ -6,7 +6,6 @@ use crate::support::extra_proc;
 use crate::support::process;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use extra_proc::ExtraProc;
@@ -19,21 +18,7 @@ const KEYS: usize = 120;
 
 /// Runs `raftix ARGS`; returns the exit status, stdout and stderr.
 fn raftix(args: &[&str]) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_raftix"))
-        .args(args)
-        .env_remove("RAFTIX_ENDPOINTS")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run raftix");
-    (
-        status.code().expect("exit code"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    process::run_raftix(args)
 }
 
 /// `raftix restore` of node `id` into `dir/n<id>`.

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,26 @@ pub fn spawn_logged(cmd: &mut Command, log: File, what: &str) -> Child {
         Ok(child) => child,
         Err(e) => panic!("cannot start {what}: {e}"),
     }
+}
+
+/// Runs `raftix ARGS` with no `RAFTIX_ENDPOINTS` from the environment and `RUST_LOG=warn`:
+/// exit code (a panic if a signal ended it), stdout, stderr.
+pub fn run_raftix(args: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(raftix_bin())
+        .args(args)
+        .env_remove("RAFTIX_ENDPOINTS")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run raftix");
+    (
+        status.code().expect("exit code"),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 /// Runs the CLI `raftix ARGS --endpoints ENDPOINT` with `RAFTIX_TOKEN` = `token` (if any) and
