@@ -67,6 +67,12 @@ fn flip_every_copy(path: &Path, needle: &[u8]) -> usize {
     found
 }
 
+/// Flips a byte in every copy of `value` in the file at `path` ([`flip_every_copy`]); fails
+/// with `not_found` if there is none.
+fn damage_every_copy(path: &Path, value: &str, not_found: &str) {
+    assert!(flip_every_copy(path, value.as_bytes()) >= 1, "{not_found}");
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -103,6 +109,23 @@ fn node_with(key: &str, value: &str, extra: &[&str]) -> (ProcCluster, u64) {
     (cluster, index)
 }
 
+/// [`node_with`] `victim` = a fresh marker for `what`, stopped; every copy of the marker in its
+/// `store` LMDB file (`log` or `sm`) damaged; then [`assert_refuses_to_start`]. Returns the
+/// cluster, the index of the write and the refused start's stderr.
+fn refused_start_with_damaged_lmdb(
+    store: &str,
+    what: &str,
+    not_found: &str,
+) -> (ProcCluster, u64, String) {
+    let value = marker(what);
+    let (mut cluster, index) = node_with("victim", &value, &[]);
+    cluster.stop(1);
+    let data_mdb = cluster.node(1).data_dir.join(store).join("data.mdb");
+    damage_every_copy(&data_mdb, &value, not_found);
+    let stderr = assert_refuses_to_start(&mut cluster);
+    (cluster, index, stderr)
+}
+
 /// The one finished snapshot file in node `id`'s snapshot directory.
 fn snapshot_file(cluster: &ProcCluster, id: u64) -> PathBuf {
     let dir = cluster.node(id).data_dir.join("snapshots");
@@ -122,16 +145,8 @@ fn snapshot_file(cluster: &ProcCluster, id: u64) -> PathBuf {
 
 #[test]
 fn a_flipped_byte_in_an_lmdb_log_entry_is_detected_at_start() {
-    let value = marker("log entry");
-    let (mut cluster, index) = node_with("victim", &value, &[]);
-    cluster.stop(1);
-    let data_mdb = cluster.node(1).data_dir.join("log").join("data.mdb");
-    assert!(
-        flip_every_copy(&data_mdb, value.as_bytes()) >= 1,
-        "value not found in the log"
-    );
-
-    let stderr = assert_refuses_to_start(&mut cluster);
+    let (cluster, index, stderr) =
+        refused_start_with_damaged_lmdb("log", "log entry", "value not found in the log");
     assert!(
         stderr.contains(&format!("log entry {index} is corrupt"))
             && stderr.contains("checksum mismatch"),
@@ -147,16 +162,8 @@ fn a_flipped_byte_in_an_lmdb_log_entry_is_detected_at_start() {
 
 #[test]
 fn a_flipped_byte_in_a_state_machine_value_is_detected_at_start() {
-    let value = marker("state machine value");
-    let (mut cluster, _) = node_with("victim", &value, &[]);
-    cluster.stop(1);
-    let data_mdb = cluster.node(1).data_dir.join("sm").join("data.mdb");
-    assert!(
-        flip_every_copy(&data_mdb, value.as_bytes()) >= 1,
-        "value not found"
-    );
-
-    let stderr = assert_refuses_to_start(&mut cluster);
+    let (_cluster, _, stderr) =
+        refused_start_with_damaged_lmdb("sm", "state machine value", "value not found");
     assert!(
         stderr.contains("key \"victim\" is corrupt") && stderr.contains("checksum mismatch"),
         "stderr does not name the damaged key:\n{stderr}"
@@ -175,10 +182,7 @@ fn a_flipped_byte_in_a_snapshot_file_is_detected_at_start() {
     assert_eq!(answer.status(), 200, "snapshot: {:?}", answer.text());
     cluster.stop(1);
     let snap = snapshot_file(&cluster, 1);
-    assert!(
-        flip_every_copy(&snap, value.as_bytes()) >= 1,
-        "value not in the snapshot"
-    );
+    damage_every_copy(&snap, &value, "value not in the snapshot");
 
     let stderr = assert_refuses_to_start(&mut cluster);
     assert!(
@@ -205,10 +209,7 @@ fn a_running_node_that_reads_a_damaged_value_stops() {
 
     // LMDB reads through a shared memory map: the running node sees the flipped byte.
     let data_mdb = cluster.node(1).data_dir.join("sm").join("data.mdb");
-    assert!(
-        flip_every_copy(&data_mdb, value.as_bytes()) >= 1,
-        "value not found"
-    );
+    damage_every_copy(&data_mdb, &value, "value not found");
 
     let answer = http
         .get(format!("{base}/v1/kv/victim"))
@@ -263,10 +264,7 @@ fn a_leader_whose_snapshot_is_damaged_stops_instead_of_shipping_it() {
         .expect("POST snapshot");
     assert_eq!(answer.status(), 200, "snapshot: {:?}", answer.text());
     let snap = snapshot_file(&cluster, leader);
-    assert!(
-        flip_every_copy(&snap, value.as_bytes()) >= 1,
-        "value not in the snapshot"
-    );
+    damage_every_copy(&snap, &value, "value not in the snapshot");
 
     cluster.restart(lagging);
     let exit = cluster.wait_exit(leader, Duration::from_secs(30));

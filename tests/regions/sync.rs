@@ -40,6 +40,16 @@ fn write(regions: &Regions, key: &str, query: &str) -> (StatusCode, Value, Durat
     (status, body, start.elapsed())
 }
 
+/// Sets every region's replication `mode` (`async`, `semi-sync`, `sync`) and how long a write
+/// waits for the other regions before answering 202 (`PUT /v1/regions/replication`).
+fn set_replication(regions: &Regions, mode: &str, timeout_ms: u64) {
+    regions.configure_all(
+        "PUT",
+        "/v1/regions/replication",
+        json!({"mode": mode, "timeout_ms": timeout_ms}),
+    );
+}
+
 fn names(value: &Value) -> Vec<&str> {
     value
         .as_array()
@@ -51,11 +61,7 @@ fn names(value: &Value) -> Vec<&str> {
 fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
     let regions = Regions::start(&["eu", "us", "ap"]);
     regions.configure_all("PUT", "/v1/regions/primary", json!({"id": "us"}));
-    regions.configure_all(
-        "PUT",
-        "/v1/regions/replication",
-        json!({"mode": "async", "timeout_ms": TIMEOUT_MS}),
-    );
+    set_replication(&regions, "async", TIMEOUT_MS);
     regions.wait_replicated(CONVERGE);
 
     // Every link up: sync answers 200 once both other regions acknowledged.
@@ -107,11 +113,7 @@ fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
     // (proposal timeout + 1 s): the follower relays the leader's 202, it does not give up first
     // with a 504 "may or may not be applied" on a write that is committed.
     let long_ms = process::PROPOSAL_TIMEOUT_MS + 2500;
-    regions.configure_all(
-        "PUT",
-        "/v1/regions/replication",
-        json!({"mode": "async", "timeout_ms": long_ms}),
-    );
+    set_replication(&regions, "async", long_ms);
     let follower = regions.clusters[EU]
         .ids()
         .into_iter()
@@ -132,11 +134,7 @@ fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
         took >= Duration::from_millis(long_ms),
         "202 after {took:?}, timeout {long_ms} ms"
     );
-    regions.configure_all(
-        "PUT",
-        "/v1/regions/replication",
-        json!({"mode": "async", "timeout_ms": TIMEOUT_MS}),
-    );
+    set_replication(&regions, "async", TIMEOUT_MS);
 
     // semi-sync: the primary (us) is reachable, ap is not: 200.
     let (status, body, _) = write(&regions, "semi/ap-cut", "replication=semi-sync");
@@ -158,11 +156,7 @@ fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
     );
 
     // The region's default mode applies without ?replication=.
-    regions.configure_all(
-        "PUT",
-        "/v1/regions/replication",
-        json!({"mode": "sync", "timeout_ms": TIMEOUT_MS}),
-    );
+    set_replication(&regions, "sync", TIMEOUT_MS);
     let (status, body, _) = write(&regions, "default/cut", "");
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["replication"]["mode"], "sync", "{body}");
@@ -195,11 +189,7 @@ fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
 
     // A slow link to the primary: semi-sync waits for it and answers 200.
     let delay = Duration::from_millis(400);
-    regions.configure_all(
-        "PUT",
-        "/v1/regions/replication",
-        json!({"mode": "async", "timeout_ms": 10_000}),
-    );
+    set_replication(&regions, "async", 10_000);
     regions.set_delay(EU, US, delay);
     let (status, body, took) = write(&regions, "semi/slow", "replication=semi-sync");
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -212,11 +202,7 @@ fn sync_and_semi_sync_keep_their_promise_under_cut_and_slow_links() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(took < delay, "async waited {took:?} for the slow link");
     // A link slower than the timeout: semi-sync answers 202 at the timeout, pending the primary.
-    regions.configure_all(
-        "PUT",
-        "/v1/regions/replication",
-        json!({"mode": "async", "timeout_ms": TIMEOUT_MS}),
-    );
+    set_replication(&regions, "async", TIMEOUT_MS);
     regions.set_delay(EU, US, Duration::from_millis(TIMEOUT_MS + 1000));
     let (status, body, took) = write(&regions, "semi/too-slow", "replication=semi-sync");
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");

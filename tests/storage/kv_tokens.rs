@@ -7,7 +7,7 @@ use raftix::config::TokenRole;
 use raftix::core::{Entry, EntryPayload};
 use raftix::state_machine::{StateMachine, StateMachineError};
 use raftix::storage::{
-    KvCommand, KvOutput, KvRequest, KvResponse, KvStateMachine, StoredToken,
+    KvCommand, KvOutput, KvReader, KvRequest, KvResponse, KvStateMachine, StoredToken,
     KV_SNAPSHOT_MIN_VERSION, KV_SNAPSHOT_VERSION,
 };
 
@@ -56,6 +56,28 @@ fn apply(sm: &mut KvStateMachine, entries: &[Entry]) -> Vec<KvOutput> {
         .unwrap()
         .iter()
         .map(|o| KvResponse::decode(o).unwrap().output)
+        .collect()
+}
+
+/// A fresh store (in a temp dir, returned with it) whose only token is the admin token `name`,
+/// bootstrapped at index 1 with the secret hash `[secret; 32]`.
+fn store_with_admin_token(name: &str, secret: u8) -> (tempfile::TempDir, KvStateMachine) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sm = open(dir.path());
+    apply(
+        &mut sm,
+        &[put(1, name, token(secret, TokenRole::Admin, None), true)],
+    );
+    (dir, sm)
+}
+
+/// The names of the tokens `reader` holds, in its order.
+fn token_names(reader: &KvReader) -> Vec<String> {
+    reader
+        .tokens()
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
         .collect()
 }
 
@@ -108,12 +130,7 @@ fn tokens_are_created_looked_up_by_hash_and_revoked() {
         assert!(matches!(out, KvOutput::Rejected { .. }), "{out:?}");
     }
     assert!(reader.has_tokens().unwrap());
-    let names: Vec<String> = reader
-        .tokens()
-        .unwrap()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let names = token_names(&reader);
     assert_eq!(names, ["app", "root"]);
     let (name, found) = reader.token_by_secret_hash(&[3; 32]).unwrap().unwrap();
     assert_eq!(name, "app");
@@ -161,20 +178,10 @@ fn snapshots_carry_tokens_and_restores_rebuild_the_lookup() {
     );
     let bytes = snapshot_bytes(&mut src);
 
-    let dst_dir = tempfile::tempdir().unwrap();
-    let mut dst = open(dst_dir.path());
-    apply(
-        &mut dst,
-        &[put(1, "stale", token(9, TokenRole::Admin, None), true)],
-    );
+    let (_dst_dir, mut dst) = store_with_admin_token("stale", 9);
     dst.restore(2, &mut &bytes[..]).unwrap();
     let reader = dst.reader();
-    let names: Vec<String> = reader
-        .tokens()
-        .unwrap()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let names = token_names(&reader);
     assert_eq!(names, ["ci", "root"], "the restore replaced the tokens");
     assert_eq!(
         reader.token_by_secret_hash(&[2; 32]).unwrap().unwrap().0,
@@ -217,12 +224,7 @@ fn version_1_snapshots_restore_without_tokens_and_cannot_carry_them() {
     let v1 = snapshot_bytes(&mut plain);
     assert_eq!(version_of(&v1), 1);
 
-    let dst_dir = tempfile::tempdir().unwrap();
-    let mut dst = open(dst_dir.path());
-    apply(
-        &mut dst,
-        &[put(1, "old", token(5, TokenRole::Admin, None), true)],
-    );
+    let (_dst_dir, mut dst) = store_with_admin_token("old", 5);
     dst.restore(1, &mut &v1[..]).unwrap();
     assert_eq!(dst.reader().get("k").unwrap(), Some("v".into()));
     assert!(!dst.reader().has_tokens().unwrap());
