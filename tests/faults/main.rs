@@ -7,3 +7,4 @@
 mod support;
 
 mod chaos_short;
+mod clock;
