@@ -37,7 +37,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use super::credentials::{
     constant_time_eq, now_ms, secret_sha256, Access, Lookup, Principal, Tokens,
@@ -148,7 +148,11 @@ fn deny(status: StatusCode, message: String) -> HttpResponse {
     if status == StatusCode::UNAUTHORIZED {
         response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"raftix\""));
     }
-    response.json(json!({"error": code, "message": message, "leader": null}))
+    response.json(super::openapi::ErrorBody {
+        error: code.to_string(),
+        message,
+        leader: None,
+    })
 }
 
 /// The keys in a transaction body (`guards[].key`, `ops[].key`); `None` when it is not a

@@ -1,8 +1,8 @@
 //! JSON error answers and the mapping from node errors to HTTP status codes.
 
+use super::openapi::{ErrorBody, LeaderRef};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::messages::node::ClientError;
 
@@ -199,11 +199,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (leader_id, leader_url) = self.leader.clone().unwrap_or((None, None));
-        let body = json!({
-            "error": self.code,
-            "message": self.message,
-            "leader": leader_id.map(|id| json!({"id": id, "url": leader_url})),
-        });
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message.clone(),
+            leader: leader_id.map(|id| LeaderRef {
+                id,
+                url: leader_url,
+            }),
+        };
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS

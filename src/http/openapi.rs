@@ -20,12 +20,21 @@ pub struct ErrorBody {
     /// `token_not_found`, `method_not_allowed`, `not_leader`, `no_leader`, `leader_unreachable`,
     /// `proposal_dropped`, `outcome_unknown`, `unavailable`, `unauthorized`, `forbidden`,
     /// `conflict`, `request_timeout`, `too_many_requests`, `request_id_reused`,
-    /// `storage_corrupt`, `internal`.
+    /// `storage_corrupt`, `insufficient_storage`, `internal`.
     pub error: String,
     /// What happened.
     pub message: String,
-    /// The leader, when the error is about leadership: `{"id", "url"}`.
-    pub leader: Option<serde_json::Value>,
+    /// The leader, when the error is about leadership.
+    pub leader: Option<LeaderRef>,
+}
+
+/// The leader an error points to.
+#[derive(Serialize, ToSchema)]
+pub struct LeaderRef {
+    /// Its id.
+    pub id: u64,
+    /// Its HTTP URL, when known.
+    pub url: Option<String>,
 }
 
 /// Answer of a committed write (what every write answers; `PUT /v1/kv/{key}` answers only this).

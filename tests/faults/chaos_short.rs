@@ -12,6 +12,7 @@
 //! the faulty history window and the fault timeline. Longer runs: `raftix chaos --seed N
 //! --time 600` (see docs/chaos.md).
 //!
+//! One run reads with `consistency=lease` while clocks are skewed within the documented bounds.
 //! The last test runs a deliberately broken configuration (stale reads) and requires the
 //! checker to catch it.
 
@@ -75,6 +76,26 @@ fn three_nodes_every_fault() {
 #[test]
 fn five_nodes_every_fault() {
     assert_passed(&run(&config(2, 5, 40, MechanismChoice::Auto)));
+}
+
+/// Lease reads while a node's clock runs fast or slow or its wall clock is shifted, within the
+/// documented bounds (README, "Clock faults"), among partitions and kills: still linearizable.
+#[test]
+fn lease_reads_stay_linearizable_under_clock_faults_within_bounds() {
+    let mut config = config(4, 3, 40, MechanismChoice::Auto);
+    config.faults = vec![FaultKind::Partition, FaultKind::Kill, FaultKind::Clock];
+    config.workload.read_consistency = "lease".into();
+    let report = run(&config);
+    assert_passed(&report);
+    let clock_faults = report
+        .events
+        .iter()
+        .filter(|e| {
+            e.text.contains("restarted with its clock")
+                || e.text.contains("restarted with its wall clock")
+        })
+        .count();
+    assert!(clock_faults >= 1, "no clock fault was applied:\n{report}");
 }
 
 #[test]

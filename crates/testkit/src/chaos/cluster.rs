@@ -23,6 +23,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use super::clock::ClockSkew;
 use super::net::{Network, NodeAddrs, NodeId};
 use super::timeline::Timeline;
 
@@ -93,6 +94,8 @@ pub struct ChaosNode {
     disk: Disk,
     /// Permissions were removed from the data dir (non-root read-only fault).
     chmodded: bool,
+    /// The clock skew of its next spawns (a clock fault).
+    clock: Option<ClockSkew>,
 }
 
 /// A node process that ended without the harness killing it.
@@ -137,6 +140,7 @@ impl ChaosCluster {
                     spawns: 0,
                     disk: Disk::Normal,
                     chmodded: false,
+                    clock: None,
                 };
                 (id, node)
             })
@@ -205,6 +209,17 @@ impl ChaosCluster {
             .ok_or_else(|| format!("no node {id}"))
     }
 
+    /// Sets the clock skew of node `id`'s next spawns (`None`: the real clock).
+    pub fn set_clock(&mut self, id: NodeId, clock: Option<ClockSkew>) -> Result<(), String> {
+        self.node_mut(id)?.clock = clock;
+        Ok(())
+    }
+
+    /// The clock skew node `id` runs (or will run) under.
+    pub fn clock(&self, id: NodeId) -> Option<ClockSkew> {
+        self.nodes.get(&id).and_then(|n| n.clock)
+    }
+
     /// Starts node `id` (which must be down) with `disk`.
     pub fn start(&mut self, id: NodeId, disk: Disk) -> Result<(), String> {
         let (bin, flags) = (self.bin.clone(), self.flags.clone());
@@ -261,6 +276,9 @@ impl ChaosCluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| format!("log handle: {e}"))?)
             .stderr(log);
+        if let Some(skew) = node.clock {
+            skew.apply(&mut cmd)?;
+        }
         // SAFETY: geteuid(2) has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         let read_only = match disk {

@@ -4,7 +4,8 @@
 //! A run ([`run()`]) starts 3 or 5 nodes, each in its own network namespace ([`netns`]) or,
 //! where namespaces are unavailable, behind per-link TCP proxies ([`proxy`]); drives
 //! concurrent clients against them ([`workload`]) while a seeded nemesis ([`nemesis`]) cuts
-//! the network, kills, pauses and restarts nodes, fills or freezes a disk ([`cluster`]); heals;
+//! the network, kills, pauses and restarts nodes, fills or freezes a disk ([`cluster`]), skews a
+//! clock ([`clock`]); heals;
 //! and then checks ([`checks`]) that every key's history is linearizable, that no acknowledged
 //! write was lost, that the replicas converged to identical contents, and that no node
 //! panicked. [`report`] turns the outcome into the verdict, with the seed, the faulty history
@@ -17,6 +18,7 @@
 pub mod api;
 mod bridge_firewall;
 pub mod checks;
+pub mod clock;
 pub mod cluster;
 pub mod nemesis;
 pub mod net;

@@ -21,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::api::Api;
+use super::clock::ClockSkew;
 use super::cluster::{ChaosCluster, Disk, Exit};
 use super::net::{Blocked, Netem, Network, NodeId};
 use super::rng::Rng;
@@ -45,11 +46,14 @@ pub enum FaultKind {
     Disk,
     /// Membership changes: demote a voter, promote it back.
     Membership,
+    /// A node restarted with its clock fast, slow or shifted (libfaketime), within the bounds
+    /// lease reads tolerate.
+    Clock,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::Partition,
         FaultKind::Kill,
         FaultKind::KillAll,
@@ -58,6 +62,7 @@ impl FaultKind {
         FaultKind::Transfer,
         FaultKind::Disk,
         FaultKind::Membership,
+        FaultKind::Clock,
     ];
 
     /// Relative frequency in a schedule.
@@ -71,6 +76,7 @@ impl FaultKind {
             FaultKind::Transfer => 8,
             FaultKind::Disk => 6,
             FaultKind::Membership => 8,
+            FaultKind::Clock => 6,
         }
     }
 }
@@ -151,6 +157,13 @@ pub enum Fault {
     },
     /// Demote this node to learner for the fault's duration, then promote it back.
     Membership(Target),
+    /// Restart this node with a skewed clock; restart it with the real one when the fault ends.
+    Clock {
+        /// The node.
+        node: Target,
+        /// How its clock is skewed.
+        skew: ClockSkew,
+    },
 }
 
 impl fmt::Display for Target {
@@ -194,6 +207,7 @@ impl fmt::Display for Fault {
                 }
             ),
             Fault::Membership(t) => write!(f, "demote {t} to learner (promoted back after)"),
+            Fault::Clock { node, skew } => write!(f, "clock: {node} restarted with its {skew}"),
         }
     }
 }
@@ -299,6 +313,10 @@ fn make_fault(kind: FaultKind, ids: &[NodeId], rng: &mut Rng) -> Fault {
             read_only: rng.chance(40),
         },
         FaultKind::Membership => Fault::Membership(target(rng, ids, 40)),
+        FaultKind::Clock => Fault::Clock {
+            node: target(rng, ids, 50),
+            skew: ClockSkew::within_bounds(rng),
+        },
     }
 }
 
@@ -371,6 +389,7 @@ enum Active {
     Netem,
     Disk(NodeId),
     Demoted(NodeId),
+    Clock(NodeId),
 }
 
 /// Carries out a schedule on a cluster and its network.
@@ -525,6 +544,15 @@ impl<'a> Nemesis<'a> {
                 let n = self.resolve(*t);
                 self.demote(n).map(|text| (text, Active::Demoted(n)))
             }
+            Fault::Clock { node, skew } => {
+                let n = self.resolve(*node);
+                self.restart_with_clock(n, Some(*skew)).map(|()| {
+                    (
+                        format!("node {n} killed and restarted with its {skew}"),
+                        Active::Clock(n),
+                    )
+                })
+            }
         };
         match result {
             Ok((text, active)) => {
@@ -538,6 +566,21 @@ impl<'a> Nemesis<'a> {
                 self.timeline
                     .warn(format!("fault #{id} ({fault}) not applied: {e}"));
                 Active::Nothing
+            }
+        }
+    }
+
+    /// kill -9s node `n` and starts it again under `clock` (`None`: the real clock). If the
+    /// skewed start fails (no libfaketime), the node is started with the real clock.
+    fn restart_with_clock(&mut self, n: NodeId, clock: Option<ClockSkew>) -> Result<(), String> {
+        let _ = self.cluster.kill9(n);
+        self.cluster.set_clock(n, clock)?;
+        match self.cluster.start(n, Disk::Normal) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.cluster.set_clock(n, None);
+                let _ = self.cluster.start(n, Disk::Normal);
+                Err(e)
             }
         }
     }
@@ -570,6 +613,9 @@ impl<'a> Nemesis<'a> {
                     .map(|()| format!("node {n} restarted with a normal disk"))
             }
             Active::Demoted(n) => self.promote(n),
+            Active::Clock(n) => self
+                .restart_with_clock(n, None)
+                .map(|()| format!("node {n} restarted with the real clock")),
         };
         match result {
             Ok(text) => self.timeline.fault_end(id, text),
@@ -589,7 +635,8 @@ impl<'a> Nemesis<'a> {
         }
         self.cluster.resume_all();
         for id in self.cluster.ids() {
-            if self.cluster.disk(id) != Disk::Normal {
+            if self.cluster.disk(id) != Disk::Normal || self.cluster.clock(id).is_some() {
+                let _ = self.cluster.set_clock(id, None);
                 let _ = self.cluster.kill9(id);
             }
             if !self.cluster.is_up(id) {
