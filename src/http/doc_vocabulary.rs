@@ -82,6 +82,28 @@ impl IntoParams for WriteOptions {
     }
 }
 
+/// `?consistency=` and `?redirect=`: what a read of replicated state takes.
+pub struct ReadOptions;
+
+impl IntoParams for ReadOptions {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            parameter::<String>(
+                "consistency",
+                ParameterIn::Query,
+                false,
+                "linearizable (default, alias quorum) or stale (alias one)",
+            ),
+            parameter::<bool>(
+                "redirect",
+                ParameterIn::Query,
+                false,
+                "On a follower: answer 307 instead of forwarding",
+            ),
+        ]
+    }
+}
+
 /// An error answer (`{"error", "message", "leader"}`) described by `description`.
 fn error(description: &str) -> RefOr<Response> {
     ResponseBuilder::new()
@@ -139,6 +161,39 @@ impl IntoResponses for ForwardedWriteFailures {
         let mut map = errors(&FORWARDED_WRITE_FAILURES);
         map.extend(errors(&[(413, "Body over the limit")]));
         map
+    }
+}
+
+/// The failures of a read of replicated state ([`ReadOptions`]).
+pub struct ReadFailures;
+
+impl IntoResponses for ReadFailures {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        errors(&[
+            (
+                307,
+                "On a follower with ?redirect=true: the leader's URL in Location",
+            ),
+            (400, "Bad consistency level"),
+            (503, "No leader known (Retry-After)"),
+            (504, "The leader did not answer in time"),
+        ])
+    }
+}
+
+/// The failures every membership change shares: a malformed id, and a change that cannot
+/// start now.
+pub struct MembershipFailures;
+
+impl IntoResponses for MembershipFailures {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        errors(&[
+            (400, "Bad id"),
+            (
+                503,
+                "Another membership change is in progress, or no leader: retry",
+            ),
+        ])
     }
 }
 

@@ -14,8 +14,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
-use super::input::{json_body, read_body};
 #[allow(unused_imports)]
+use super::doc_vocabulary::MembershipFailures;
+use super::input::{json_body, read_body};
 use super::openapi::{ErrorBody, LearnerRequest, MembershipAnswer};
 use super::write::{client_of, to_leader};
 use super::{ApiError, AppState};
@@ -71,10 +72,9 @@ pub async fn add_learner(
     params(("id" = u64, Path, description = "The learner")),
     responses(
         (status = 200, description = "The configuration now in force", body = MembershipAnswer),
-        (status = 400, description = "Bad id", body = ErrorBody),
         (status = 404, description = "Not a member", body = ErrorBody),
         (status = 409, description = "The learner has not caught up (the message says how far behind)", body = ErrorBody),
-        (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody),
+        MembershipFailures,
     ),
 )]
 pub async fn promote(
@@ -93,10 +93,9 @@ pub async fn promote(
     params(("id" = u64, Path, description = "The voter")),
     responses(
         (status = 200, description = "The configuration now in force", body = MembershipAnswer),
-        (status = 400, description = "Bad id", body = ErrorBody),
         (status = 404, description = "Not a member", body = ErrorBody),
         (status = 409, description = "It is the last voter", body = ErrorBody),
-        (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody),
+        MembershipFailures,
     ),
 )]
 pub async fn demote(
@@ -115,9 +114,8 @@ pub async fn demote(
     params(("id" = u64, Path, description = "The member")),
     responses(
         (status = 200, description = "The configuration now in force", body = MembershipAnswer),
-        (status = 400, description = "Bad id", body = ErrorBody),
         (status = 409, description = "It is the last voter", body = ErrorBody),
-        (status = 503, description = "Another membership change is in progress, or no leader: retry", body = ErrorBody),
+        MembershipFailures,
     ),
 )]
 pub async fn remove(

@@ -20,7 +20,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
 #[allow(unused_imports)]
-use super::doc_vocabulary::{AuthFailures, ForwardedWriteFailures, RetryOptions};
+use super::doc_vocabulary::{
+    AuthFailures, ForwardedWriteFailures, ReadFailures, ReadOptions, RetryOptions,
+};
 use super::input::{json_body, read_body};
 use super::openapi::ErrorBody;
 use super::read::{prepare, ReadPlan};
@@ -91,16 +93,10 @@ fn describe(app: &AppState, state: &RegionsState) -> RegionsAnswer {
     get,
     path = "/v1/regions",
     tag = "regions",
-    params(
-        ("consistency" = Option<String>, Query, description = "linearizable (default) or stale"),
-        ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"),
-    ),
+    params(ReadOptions),
     responses(
         (status = 200, description = "This region, the primary, the acknowledgement mode, the conflict policy and the remote regions", body = RegionsAnswer),
-        (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody),
-        (status = 400, description = "Bad consistency level", body = ErrorBody),
-        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
-        (status = 504, description = "The leader did not answer in time", body = ErrorBody),
+        ReadFailures,
         AuthFailures,
     ),
 )]
@@ -419,16 +415,10 @@ pub async fn status(
     get,
     path = "/v1/conflicts/stats",
     tag = "regions",
-    params(
-        ("consistency" = Option<String>, Query, description = "linearizable (default) or stale"),
-        ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding"),
-    ),
+    params(ReadOptions),
     responses(
         (status = 200, description = "Conflicts resolved in this region", body = ConflictStatsAnswer),
-        (status = 307, description = "On a follower with ?redirect=true: the leader's URL in Location", body = ErrorBody),
-        (status = 400, description = "Bad consistency level", body = ErrorBody),
-        (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),
-        (status = 504, description = "The leader did not answer in time", body = ErrorBody),
+        ReadFailures,
         AuthFailures,
     ),
 )]
