@@ -53,6 +53,11 @@ pub struct SnapshotSender {
     /// Last answer of any kind from the follower (or the start).
     last_heard: Instant,
     finished: bool,
+    /// The offset sending went back to after an answer without progress: later answers naming
+    /// the same offset (one per chunk still in flight) do not send the window again.
+    rewound_to: Option<u64>,
+    /// Payload bytes sent, duplicates included (logged when the transfer ends).
+    sent_bytes: u64,
 }
 
 impl SnapshotSender {
@@ -82,6 +87,8 @@ impl SnapshotSender {
             last_progress: Instant::now(),
             last_heard: Instant::now(),
             finished: false,
+            rewound_to: None,
+            sent_bytes: 0,
         }
     }
 
@@ -129,6 +136,7 @@ impl SnapshotSender {
             }
             let offset = self.next;
             self.next += len as u64;
+            self.sent_bytes += len as u64;
             self.send_chunk(offset, Bytes::from(buf));
         }
     }
@@ -179,6 +187,8 @@ impl SnapshotSender {
             peer = self.to,
             index = self.info.meta.last.index,
             ok,
+            size = self.info.size,
+            sent_bytes = self.sent_bytes,
             "snapshot transfer ended"
         );
         self.on_done.do_send(SnapshotSendDone { to: self.to, last });
@@ -203,7 +213,9 @@ impl Actor for SnapshotSender {
                 tracing::warn!(node = act.from, peer = act.to, "snapshot transfer stalled");
                 act.finish(false, ctx);
             } else if act.acked.is_none() || act.last_heard.elapsed() > PROBE_AFTER {
-                // The offer, or every chunk in flight, or their answers may have been lost.
+                // The offer, or every chunk in flight, or their answers may have been lost:
+                // the answer to this offer may send the window again.
+                act.rewound_to = None;
                 act.send_chunk(0, Bytes::new());
             }
         });
@@ -252,16 +264,23 @@ impl Handler<AckIn> for SnapshotSender {
             Some(acked) if next_offset > acked => {
                 self.acked = Some(next_offset);
                 self.last_progress = Instant::now();
+                self.rewound_to = None;
             }
             Some(acked) if next_offset < acked => {
                 // The follower holds less than it acknowledged (it restarted and lost what
                 // was not on disk): go on from what it holds.
                 self.acked = Some(next_offset);
                 self.next = next_offset;
+                self.rewound_to = Some(next_offset);
+            }
+            Some(_) if self.rewound_to == Some(next_offset) => {
+                // Another answer to a chunk sent before going back: the window was already
+                // sent again from here. Sending it once more would snowball under load.
             }
             Some(_) => {
                 // No progress: the follower wants `next_offset` again (a chunk was lost).
                 self.next = next_offset;
+                self.rewound_to = Some(next_offset);
             }
             None => {
                 self.acked = Some(next_offset);

@@ -105,18 +105,10 @@ impl Tokens {
     }
 
     /// Whether access control is on: some static token is configured or some replicated token
-    /// exists. A state machine that cannot be read counts as "on" (fail closed).
+    /// exists (as of the last applied batch, kept in memory: no storage read per request; a
+    /// state machine that could not be read back counts as "on", fail closed).
     pub fn enabled(&self) -> bool {
-        if !self.tokens.is_empty() {
-            return true;
-        }
-        match &self.replicated {
-            None => false,
-            Some(kv) => kv.has_tokens().unwrap_or_else(|e| {
-                tracing::error!("cannot read the replicated tokens ({e}): access control stays on");
-                true
-            }),
-        }
+        !self.tokens.is_empty() || self.replicated.as_ref().is_some_and(KvReader::tokens_exist)
     }
 
     /// The static token whose secret is `secret`, compared in constant time (every token is

@@ -61,6 +61,9 @@ pub fn check_mode(req: &HttpRequest) -> Result<(), ApiError> {
 /// write adds it to its forwarding timeout, so it relays the leader's `202` instead of giving up
 /// first with a `504` "may or may not be applied" on a write that is committed.
 pub async fn forward_allowance(state: &AppState, req: &HttpRequest) -> Duration {
+    if !state.kv.regions_active() {
+        return Duration::ZERO;
+    }
     let Ok(regions) = read(state).await else {
         return Duration::ZERO;
     };
@@ -76,6 +79,9 @@ pub async fn forward_allowance(state: &AppState, req: &HttpRequest) -> Duration 
 /// Waits as the mode asks for the write just applied here; `None` when there is nothing to wait
 /// for (`async`, or the region replicates to no other region).
 pub async fn wait(state: &AppState, req: &HttpRequest) -> Result<Option<RegionAck>, ApiError> {
+    if !state.kv.regions_active() {
+        return Ok(None);
+    }
     let regions = read(state).await?;
     if !regions.active() {
         return Ok(None);

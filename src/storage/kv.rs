@@ -141,7 +141,9 @@ impl KvStateMachine {
                 outbox: regions.2,
             },
             ctx,
+            flags: Default::default(),
         };
+        dbs.refresh_flags()?;
         let (applied, dedup_clock) = {
             let rtxn = dbs.env.read_txn().map_err(|e| dbs.ctx.err(e))?;
             (dbs.read_applied(&rtxn)?, dbs.read_dedup_clock(&rtxn)?)
@@ -236,6 +238,11 @@ impl KvStateMachine {
             txn.commit().map_err(|e| self.dbs.ctx.err(e))?;
             self.applied = new_applied;
             self.dedup_clock = clock;
+            if let Err(err) = self.dbs.refresh_flags() {
+                tracing::error!(
+                    "cannot read the token and region flags back ({err}): access control stays on"
+                );
+            }
             if let Some(observer) = &self.observer {
                 let changes = super::kv_observe::changes_of(entries, &outputs, &self.reader());
                 if !changes.is_empty() {
@@ -379,6 +386,11 @@ impl StateMachine for KvStateMachine {
             kv_snapshot::restore(&self.dbs, last_index, data).map_err(to_state_machine_error)?;
         self.applied = last_index;
         self.dedup_clock = clock;
+        if let Err(err) = self.dbs.refresh_flags() {
+            tracing::error!(
+                "cannot read the token and region flags back ({err}): access control stays on"
+            );
+        }
         Ok(())
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct KvDbs {
     /// The multi-region tables (see [`super::kv_regions`]).
     pub(crate) regions: super::kv_regions::RegionTables,
     pub(crate) ctx: EnvContext,
+    /// What requests ask every time, kept in memory (see [`super::kv_flags`]).
+    pub(crate) flags: std::sync::Arc<super::kv_flags::KvFlags>,
 }
 
 impl KvDbs {
@@ -112,6 +114,18 @@ impl KvReader {
 
     fn read_txn(&self) -> Result<RoTxn<'_, WithoutTls>, StorageError> {
         self.dbs.env.read_txn().map_err(|e| self.dbs.ctx.err(e))
+    }
+
+    /// Whether a replicated token exists (access control is on), as of the last applied batch;
+    /// no storage read.
+    pub fn tokens_exist(&self) -> bool {
+        self.dbs.flags.tokens_exist()
+    }
+
+    /// Whether the region replicates to other regions, as of the last applied batch; no
+    /// storage read.
+    pub fn regions_active(&self) -> bool {
+        self.dbs.flags.regions_active()
     }
 
     /// The value of `key`, if any (checksum-verified: a damaged value is

@@ -33,6 +33,7 @@ mod kv;
 mod kv_command;
 mod kv_dedup;
 mod kv_exec;
+mod kv_flags;
 pub mod kv_observe;
 mod kv_reader;
 pub mod kv_regions;

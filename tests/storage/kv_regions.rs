@@ -70,12 +70,17 @@ fn writes_are_versioned_and_queued_only_once_a_remote_region_exists() {
     let reader = sm.reader();
     assert_eq!(reader.versions("before").expect("read"), None);
     assert!(reader.outbox(1, 10).expect("outbox").is_empty());
+    assert!(!reader.regions_active(), "no remote region yet");
 
     let out = apply(
         &mut sm,
         &[entry(2, 2_000, add_us()), entry(3, 3_000, put("k", "v1"))],
     );
     assert_eq!(out, vec![KvOutput::Region, KvOutput::Put]);
+    assert!(
+        reader.regions_active(),
+        "known in memory once the region change is applied"
+    );
     let versions = reader.versions("k").expect("read").expect("versioned");
     assert_eq!(versions.current(), Some(&Bytes::from("v1")));
     assert_eq!(versions.siblings[0].origin, "eu");

@@ -199,6 +199,47 @@ fn snapshots_carry_tokens_and_restores_rebuild_the_lookup() {
     assert_eq!(outputs[0], KvOutput::TokenDelete { existed: true });
 }
 
+#[test]
+fn whether_tokens_exist_is_known_in_memory_after_every_apply_restore_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sm = open(dir.path());
+    let reader = sm.reader();
+    assert!(!reader.tokens_exist(), "a fresh store has no token");
+    apply(
+        &mut sm,
+        &[put(1, "root", token(1, TokenRole::Admin, None), true)],
+    );
+    assert!(
+        reader.tokens_exist(),
+        "a reader taken before the apply sees it"
+    );
+    let with_token = snapshot_bytes(&mut sm);
+    apply(
+        &mut sm,
+        &[entry(
+            2,
+            KvCommand::TokenDelete {
+                name: "root".into(),
+            },
+        )],
+    );
+    assert!(
+        !reader.tokens_exist(),
+        "revoking the last token turns it off"
+    );
+    sm.restore(5, &mut &with_token[..]).unwrap();
+    assert!(
+        reader.tokens_exist(),
+        "a restored snapshot with a token turns it on"
+    );
+    drop(reader);
+    drop(sm);
+    assert!(
+        open(dir.path()).reader().tokens_exist(),
+        "read back when the store opens"
+    );
+}
+
 /// The version in a snapshot stream's header.
 fn version_of(bytes: &[u8]) -> u32 {
     let (at, _) = records(bytes)[0];
