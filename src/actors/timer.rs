@@ -1,10 +1,15 @@
 //! `ElectionTimer`: the node's clock. Draws randomized election timeouts from a seeded RNG and
 //! runs the leader's heartbeat interval. It never decides anything: it only reports
 //! `LeaseExpired { epoch }` (after the minimum election timeout), `ElectionTimedOut { epoch }`
-//! (after a random one) and `HeartbeatTick` to the node, whose core ignores stale epochs,
-//! so a cancelled timer that fires late is harmless.
+//! (after a random one) and `HeartbeatTick` to the node, whose core ignores stale epochs.
+//!
+//! Arming the election timer (which a follower does on every append it accepts) only records
+//! two deadlines: a tick every [`TICKS_PER_TIMEOUT`]th of the minimum election timeout checks
+//! them (as etcd counts ticks), so no timer is cancelled and armed again per append. A deadline
+//! is reported at most one tick late, which only ever delays an election or the end of a
+//! follower's lease (never shortens either).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, Handler, Recipient, SpawnHandle};
 use rand::rngs::SmallRng;
@@ -33,9 +38,21 @@ pub struct ElectionTimer {
     on_timeout: Recipient<ElectionTimedOut>,
     on_lease: Recipient<LeaseExpired>,
     on_tick: Recipient<HeartbeatTick>,
-    election: Option<SpawnHandle>,
-    lease: Option<SpawnHandle>,
+    armed: Option<Armed>,
     heartbeat: Option<SpawnHandle>,
+}
+
+/// How many ticks check the deadlines during one minimum election timeout.
+pub const TICKS_PER_TIMEOUT: u32 = 10;
+
+/// The deadlines of the last `ArmElection`.
+#[derive(Debug, Clone, Copy)]
+struct Armed {
+    epoch: u64,
+    /// When the follower's lease on its leader ends (`None` once reported).
+    lease_at: Option<Instant>,
+    /// When the election timeout fires.
+    election_at: Instant,
 }
 
 impl ElectionTimer {
@@ -52,8 +69,7 @@ impl ElectionTimer {
             on_timeout,
             on_lease,
             on_tick,
-            election: None,
-            lease: None,
+            armed: None,
             heartbeat: None,
         }
     }
@@ -65,31 +81,45 @@ impl ElectionTimer {
     }
 }
 
+impl ElectionTimer {
+    /// Reports the deadlines that passed.
+    fn tick(&mut self) {
+        let Some(armed) = self.armed.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        let epoch = armed.epoch;
+        if armed.lease_at.is_some_and(|at| now >= at) {
+            armed.lease_at = None;
+            self.on_lease.do_send(LeaseExpired { epoch });
+        }
+        if now >= armed.election_at {
+            self.armed = None;
+            self.on_timeout.do_send(ElectionTimedOut { epoch });
+        }
+    }
+}
+
 impl Actor for ElectionTimer {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let tick = (self.cfg.election_min / TICKS_PER_TIMEOUT).max(Duration::from_millis(1));
+        ctx.run_interval(tick, |timer, _| timer.tick());
+    }
 }
 
 impl Handler<ArmElection> for ElectionTimer {
     type Result = ();
 
-    fn handle(&mut self, msg: ArmElection, ctx: &mut Context<Self>) {
-        if let Some(handle) = self.election.take() {
-            ctx.cancel_future(handle);
-        }
-        if let Some(handle) = self.lease.take() {
-            ctx.cancel_future(handle);
-        }
-        let lease_target = self.on_lease.clone();
-        let epoch = msg.epoch;
-        self.lease = Some(ctx.run_later(self.cfg.election_min, move |_, _| {
-            lease_target.do_send(LeaseExpired { epoch });
-        }));
+    fn handle(&mut self, msg: ArmElection, _: &mut Context<Self>) {
+        let now = Instant::now();
         let timeout = self.random_timeout();
-        let target = self.on_timeout.clone();
-        let epoch = msg.epoch;
-        self.election = Some(ctx.run_later(timeout, move |_, _| {
-            target.do_send(ElectionTimedOut { epoch });
-        }));
+        self.armed = Some(Armed {
+            epoch: msg.epoch,
+            lease_at: Some(now + self.cfg.election_min),
+            election_at: now + timeout,
+        });
     }
 }
 
@@ -107,5 +137,93 @@ impl Handler<SetHeartbeat> for ElectionTimer {
                 target.do_send(HeartbeatTick);
             }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::mpsc;
+    use futures::StreamExt;
+
+    /// What the timer reported, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Fired {
+        Lease(u64),
+        Election(u64),
+    }
+
+    /// Forwards the timer's reports to a channel.
+    struct Recorder(mpsc::UnboundedSender<(Fired, Instant)>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ElectionTimedOut> for Recorder {
+        type Result = ();
+        fn handle(&mut self, msg: ElectionTimedOut, _: &mut Context<Self>) {
+            let _ = self
+                .0
+                .unbounded_send((Fired::Election(msg.epoch), Instant::now()));
+        }
+    }
+
+    impl Handler<LeaseExpired> for Recorder {
+        type Result = ();
+        fn handle(&mut self, msg: LeaseExpired, _: &mut Context<Self>) {
+            let _ = self
+                .0
+                .unbounded_send((Fired::Lease(msg.epoch), Instant::now()));
+        }
+    }
+
+    impl Handler<HeartbeatTick> for Recorder {
+        type Result = ();
+        fn handle(&mut self, _: HeartbeatTick, _: &mut Context<Self>) {}
+    }
+
+    #[actix_rt::test]
+    async fn rearming_moves_the_deadlines_and_only_the_last_arming_fires() {
+        let cfg = TimerConfig {
+            election_min: Duration::from_millis(60),
+            election_max: Duration::from_millis(120),
+            heartbeat: Duration::from_millis(20),
+            seed: 7,
+        };
+        let (tx, mut rx) = mpsc::unbounded();
+        let recorder = Recorder(tx).start();
+        let timer = ElectionTimer::new(
+            cfg,
+            recorder.clone().recipient(),
+            recorder.clone().recipient(),
+            recorder.recipient(),
+        )
+        .start();
+        // Re-armed every 20 ms for 200 ms (as appends keep coming): nothing may fire.
+        for epoch in 1..=10 {
+            timer.do_send(ArmElection { epoch });
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        let last_armed = Instant::now();
+        let (lease, lease_at) = rx.next().await.expect("the lease report");
+        let (election, election_at) = rx.next().await.expect("the election report");
+        assert_eq!(lease, Fired::Lease(10), "earlier armings never fire");
+        assert_eq!(election, Fired::Election(10));
+        let tick = cfg.election_min / TICKS_PER_TIMEOUT;
+        let lease_after = lease_at - last_armed;
+        assert!(
+            lease_after + Duration::from_millis(20) >= cfg.election_min,
+            "the lease ends no earlier than the minimum timeout after the last arming: {lease_after:?}"
+        );
+        let election_after = election_at - last_armed;
+        assert!(
+            election_after <= cfg.election_max + 4 * tick + Duration::from_millis(20),
+            "the election fires within the maximum timeout and a tick: {election_after:?}"
+        );
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing else fires until the timer is armed again"
+        );
     }
 }
