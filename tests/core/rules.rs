@@ -298,6 +298,41 @@ fn follower_truncates_conflicting_uncommitted_entries_and_appends() {
 }
 
 #[test]
+fn a_heartbeat_is_answered_while_entries_are_still_being_persisted() {
+    // Node 2 took entries 2..=3 at term 3; their fsync has not completed.
+    let mut c = core(2, 3, hs(3, None), &[1], true);
+    let a = recv(
+        &mut c,
+        1,
+        msg::append_request(3, LogId::new(1, 1), vec![cmd(3, 2, "a"), cmd(3, 3, "b")], 1),
+    );
+    assert!(
+        sent(&a).is_empty(),
+        "the append's answer waits for its fsync"
+    );
+    let b = recv(&mut c, 1, msg::heartbeat(3, 1, 7, 1));
+    assert_eq!(
+        sent(&b).iter().map(|e| e.msg.clone()).collect::<Vec<_>>(),
+        vec![msg::heartbeat_response(3, 7, 0)],
+        "a heartbeat's answer asserts only the (durable) term: it does not wait for the entries"
+    );
+    let done = complete_persists(&mut c, &a);
+    assert_eq!(sent(&done)[0].msg, msg::append_success(3, 3));
+}
+
+#[test]
+fn a_heartbeat_answer_after_a_term_change_waits_for_the_term_to_be_durable() {
+    let mut c = core(2, 3, hs(2, None), &[1], true);
+    let a = recv(&mut c, 1, msg::heartbeat(3, 1, 8, 1));
+    assert!(
+        sent(&a).is_empty(),
+        "the new term must be durable before the answer claims it"
+    );
+    let b = complete_persists(&mut c, &a);
+    assert_eq!(sent(&b)[0].msg, msg::heartbeat_response(3, 8, 0));
+}
+
+#[test]
 fn follower_never_truncates_committed_entries() {
     let mut c = core(2, 3, hs(3, None), &[1, 1], true);
     recv(&mut c, 1, msg::heartbeat(3, 2, 0, 0));

@@ -61,6 +61,8 @@ pub struct RaftCore {
     pub(super) io_next: u64,
     /// Latest `Persist` reported durable.
     pub(super) io_durable: u64,
+    /// The latest `Persist` that carried a hard state (term, vote) change.
+    pub(super) io_hard: u64,
     /// Issued persists not yet durable: `(io_seq, stable_last once it is durable)`.
     pub(super) io_pending: VecDeque<(u64, Index)>,
     /// Log changes made during the current step, written by one `Persist` at its end.
@@ -126,6 +128,7 @@ impl RaftCore {
             stable_last,
             io_next: 1,
             io_durable: 0,
+            io_hard: 0,
             io_pending: VecDeque::new(),
             unflushed_truncate: None,
             unflushed_entries: Vec::new(),
@@ -347,6 +350,9 @@ impl RaftCore {
         let io_seq = self.io_next;
         self.io_next += 1;
         self.io_pending.push_back((io_seq, self.log.last_index()));
+        if self.hard_dirty {
+            self.io_hard = io_seq;
+        }
         let install = self.unflushed_install.take();
         if let Some(meta) = &install {
             self.pending_restore = Some((io_seq, meta.clone()));
@@ -363,9 +369,11 @@ impl RaftCore {
 
     /// Sends a message. Leader traffic goes out at once (appends, heartbeats, and the
     /// `TimeoutNow` of a transfer, which asserts nothing about this node's disk: a leader whose
-    /// disk refuses writes can still hand over); every other message (votes, answers) states
-    /// something about this node's durable state, so it waits until all persists issued so far,
-    /// including this step's, are durable.
+    /// disk refuses writes can still hand over). Heartbeat answers and ReadIndex traffic assert
+    /// only this node's term: they wait for the hard state alone, never behind an fsync of
+    /// entries. Every other message (votes, append answers) states something about this node's
+    /// durable state, so it waits until all persists issued so far, including this step's, are
+    /// durable.
     pub(super) fn send(&mut self, to: NodeId, msg: Message) {
         let envelope = Envelope {
             from: self.cfg.id,
@@ -376,7 +384,19 @@ impl RaftCore {
             envelope.msg,
             Message::AppendRequest { .. } | Message::Heartbeat { .. } | Message::TimeoutNow { .. }
         );
-        let needed = if self.has_unflushed() {
+        let term_only = matches!(
+            envelope.msg,
+            Message::HeartbeatResponse { .. }
+                | Message::ReadIndexRequest { .. }
+                | Message::ReadIndexResponse { .. }
+        );
+        let needed = if term_only {
+            if self.hard_dirty {
+                self.io_next
+            } else {
+                self.io_hard
+            }
+        } else if self.has_unflushed() {
             self.io_next
         } else {
             self.io_next - 1
