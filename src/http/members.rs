@@ -59,7 +59,7 @@ pub async fn add_learner(
             ConfigError::Invalid { reason, .. } => reason,
             other => other.to_string(),
         };
-        ApiError::bad_request(format!("peer_addr {addr:?}: {reason}"))
+        ApiError::bad_request(format!("peer_addr `{addr}`: {reason}"))
     })?;
     change(&state, &req, &body, ConfigChange::AddLearner { id, addr }).await
 }
@@ -175,7 +175,7 @@ fn valid_id(id: Option<NodeId>) -> Result<NodeId, ApiError> {
 fn id_in_path(req: &HttpRequest) -> Result<NodeId, ApiError> {
     let raw = req.match_info().get("id").unwrap_or_default();
     let id = raw.parse::<NodeId>().map_err(|_| {
-        ApiError::bad_request(format!("{raw:?} is not a node id (a positive integer)"))
+        ApiError::bad_request(format!("`{raw}` is not a node id (a positive integer)"))
     })?;
     valid_id(Some(id))
 }

@@ -480,7 +480,7 @@ pub async fn replicate(
         let Some(remote) = regions.remotes.get(&batch.from) else {
             return Err(ApiError::not_found(
                 "region_not_found",
-                format!("no region {:?} is registered here", batch.from),
+                format!("no region `{}` is registered here", batch.from),
             ));
         };
         return Ok(HttpResponse::Ok().json(ReplicateAnswer {
