@@ -277,9 +277,9 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         ReadPlan::Relayed(response) => return Ok(response),
         ReadPlan::Local { lag } => lag,
     };
-    let versions = super::regions::versions_of(&state, &key).await?;
+    let versions = super::region_versions::versions_of(&state, &key).await?;
     if super::input::query_flag(&req, "siblings") {
-        return super::regions::siblings_answer(&key, versions);
+        return super::region_versions::siblings_answer(&key, versions);
     }
     let siblings = versions.filter(crate::regions::Versions::has_siblings);
     let (value, applied, key) = super::read::read_local(&state, key).await?;

@@ -23,6 +23,8 @@ mod metrics;
 pub mod openapi;
 pub mod read;
 pub mod region_links;
+pub mod region_replicate;
+pub mod region_versions;
 pub mod region_wait;
 pub mod regions;
 pub mod regions_schema;
@@ -162,7 +164,7 @@ fn region_routes(cfg: &mut web::ServiceConfig) {
     .service(one(
         "/v1/regions/replicate",
         Method::POST,
-        web::route().to(regions::replicate),
+        web::route().to(region_replicate::replicate),
     ))
     .service(one(
         "/v1/regions/{id}",

@@ -345,7 +345,7 @@ pub struct TokenRevoked {
         super::regions::set_policy,
         super::regions::status,
         super::regions::stats,
-        super::regions::replicate,
+        super::region_replicate::replicate,
         openapi_json,
     ),
     components(schemas(

@@ -11,8 +11,9 @@
 //!   acknowledged sequence, last error (the leader's view: a follower forwards it);
 //! - `GET /v1/conflicts/stats`: conflicts resolved here by strategy, failed merges, keys with
 //!   unresolved siblings;
-//! - `POST /v1/regions/replicate` (between regions, bincode): applies a batch from another
-//!   region through this region's log and answers `{"applied": seq}`.
+//! - `POST /v1/regions/replicate` (between regions, bincode; in [`super::region_replicate`]):
+//!   applies a batch from another region through this region's log and answers
+//!   `{"applied": seq}`.
 //!
 //! Changes go through the Raft log like writes (a follower forwards them to the leader).
 
@@ -28,22 +29,20 @@ use super::openapi::ErrorBody;
 use super::read::{prepare, ReadPlan};
 use super::regions_schema::{
     ConflictStatsAnswer, PolicyRequest, PrimaryRequest, RegionAddRequest, RegionsAnswer,
-    RegionsStatusAnswer, ReplicateAnswer, ReplicationRequest, ReplicationSetting, SiblingBody,
-    SiblingsAnswer,
+    RegionsStatusAnswer, ReplicationRequest, ReplicationSetting,
 };
 use super::write::{client_of, propose, to_leader, Proposed};
 use super::{ApiError, AppState};
 use crate::core::Role;
 use crate::messages::node::ClientError;
-use crate::region_shipping::ReplicateBatch;
 use crate::regions::{check_region_id, ConflictPolicy, Strategy};
-use crate::storage::kv_regions::{AckMode, RegionChange, RegionsState, MAX_REMOTE_BATCH};
+use crate::storage::kv_regions::{AckMode, RegionChange, RegionsState};
 use crate::storage::{KvCommand, KvOutput};
 
 /// Largest body of the small JSON routes.
 const BODY_LIMIT: usize = super::limits::SMALL_BODY_BYTES;
 
-async fn regions_state(state: &AppState) -> Result<RegionsState, ApiError> {
+pub(super) async fn regions_state(state: &AppState) -> Result<RegionsState, ApiError> {
     let kv = state.kv.clone();
     web::block(move || kv.regions_state())
         .await
@@ -120,7 +119,7 @@ fn refused_before(index: u64, reason: &str) -> ApiError {
 /// The error for a region command the state machine did not apply as asked: a retry of a
 /// refused request (409), an unknown region (404), another refusal (400), or an output that
 /// does not belong to the command (500).
-fn not_applied(output: KvOutput, duplicate: bool, index: u64) -> ApiError {
+pub(super) fn not_applied(output: KvOutput, duplicate: bool, index: u64) -> ApiError {
     match output {
         KvOutput::Rejected { reason } if duplicate => refused_before(index, &reason),
         KvOutput::Rejected { reason } if reason.starts_with("no region") => {
@@ -432,116 +431,5 @@ pub async fn stats(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
         by_strategy: regions.stats.by_strategy.clone(),
         failed: regions.stats.failed,
         unresolved: regions.unresolved,
-    }))
-}
-
-/// Applies a batch from another region.
-#[utoipa::path(
-    post,
-    path = "/v1/regions/replicate",
-    tag = "regions",
-    params(RetryOptions),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A bincode ReplicateBatch (between regions)"),
-    responses(
-        (status = 200, description = "Applied: the last sequence of the sender applied here", body = ReplicateAnswer),
-        (status = 404, description = "The sender is not a registered region", body = ErrorBody),
-        (status = 400, description = "Bad input", body = ErrorBody),
-        ForwardedWriteFailures,
-        AuthFailures,
-    ),
-)]
-pub async fn replicate(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, state.limits.max_body_bytes).await?;
-    let config = bincode::config::standard().with_limit::<{ 64 << 20 }>();
-    let (batch, used): (ReplicateBatch, usize) =
-        bincode::serde::decode_from_slice(&body, config)
-            .map_err(|e| ApiError::bad_request(format!("not a replication batch: {e}")))?;
-    if used != body.len() {
-        return Err(ApiError::bad_request("trailing bytes after the batch"));
-    }
-    if state.region.as_deref() != Some(batch.to.as_str()) {
-        return Err(ApiError::bad_request(format!(
-            "this is region {:?}, the batch is for {:?}",
-            state.region, batch.to
-        )));
-    }
-    if batch.mutations.len() > MAX_REMOTE_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "at most {MAX_REMOTE_BATCH} mutations per batch"
-        )));
-    }
-    if batch.mutations.is_empty() {
-        // A heartbeat: answer what this node applied of the sender's outbox.
-        let regions = regions_state(&state).await?;
-        let Some(remote) = regions.remotes.get(&batch.from) else {
-            return Err(ApiError::not_found(
-                "region_not_found",
-                format!("no region `{}` is registered here", batch.from),
-            ));
-        };
-        return Ok(HttpResponse::Ok().json(ReplicateAnswer {
-            applied: remote.applied,
-        }));
-    }
-    let command = KvCommand::RegionApply {
-        from: batch.from,
-        after: batch.after,
-        mutations: batch.mutations,
-    };
-    match propose(&state, &req, &body, command).await? {
-        Proposed::Relayed(response) => Ok(response),
-        Proposed::Applied {
-            output: KvOutput::RegionApplied { applied },
-            ..
-        } => Ok(HttpResponse::Ok().json(ReplicateAnswer { applied })),
-        Proposed::Applied {
-            output,
-            duplicate,
-            index,
-        } => Err(not_applied(output, duplicate, index)),
-    }
-}
-
-/// The region versions of `key` (kept while the region replicates to others).
-pub async fn versions_of(
-    state: &AppState,
-    key: &str,
-) -> Result<Option<crate::regions::Versions>, ApiError> {
-    let kv = state.kv.clone();
-    let key = key.to_string();
-    web::block(move || kv.versions(&key))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))
-}
-
-/// `GET /v1/kv/{key}?siblings=true`: every version of the key, one per sibling (one without a
-/// conflict; none when the key was never written while the region replicated).
-pub fn siblings_answer(
-    key: &str,
-    versions: Option<crate::regions::Versions>,
-) -> Result<HttpResponse, ApiError> {
-    let siblings = versions
-        .map(|v| v.siblings)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| {
-            let (value, value_base64) = super::text_and_base64(v.value.as_deref());
-            SiblingBody {
-                origin: v.origin,
-                hlc: format!("{}.{}", v.hlc.physical_ms, v.hlc.logical),
-                deleted: v.value.is_none(),
-                value,
-                value_base64,
-            }
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(SiblingsAnswer {
-        key: key.to_string(),
-        siblings,
     }))
 }
