@@ -37,6 +37,11 @@ pub const SNAPSHOT_MID_INSTALL: &str = "snapshot.mid_install";
 /// Between writing a received snapshot into the state machine and committing it.
 pub const SNAPSHOT_BEFORE_RESTORE_COMMIT: &str = "snapshot.before_restore_commit";
 
+/// Not a crash point but a deliberate defect, for the power-loss tests to show that they catch
+/// a missing fsync: when configured `return`, every LMDB environment is opened with
+/// `MDB_NOSYNC` (commits are not fsynced).
+pub const STORAGE_NO_SYNC: &str = "storage.no_sync";
+
 /// Every crash point, for tests and documentation.
 pub const ALL: [&str; 12] = [
     LOG_BEFORE_FSYNC,

@@ -77,7 +77,34 @@ impl ChaosArgs {
         config.workload.read_consistency = self.read_consistency;
         config.dir = self.dir;
         config.keep_dir = self.keep_dir;
+        // The power fault's disks are served by this same executable's hidden `lazyfs`.
+        config.lazyfs = Some(vec![config.bin.clone().into_os_string(), "lazyfs".into()]);
         Ok(config)
+    }
+}
+
+/// Arguments of the hidden `raftix lazyfs`.
+#[derive(Clone, Debug, Args)]
+pub struct LazyfsArgs {
+    /// The directory holding what is durable.
+    #[arg(value_name = "BACKING")]
+    pub backing: PathBuf,
+    /// Where to mount the lazy view of it.
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: PathBuf,
+}
+
+/// Runs `raftix lazyfs` until killed (a power cut) or unmounted.
+pub fn serve_lazyfs(args: LazyfsArgs) -> ExitCode {
+    match raftix_lazyfs::serve(&args.backing, &args.mountpoint) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: the lazy filesystem could not be served on {}: {e}",
+                args.mountpoint.display()
+            );
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 

@@ -72,6 +72,11 @@ pub enum Command {
     /// lost-write, convergence and panic checks (see docs/chaos.md).
     #[cfg(feature = "testkit")]
     Chaos(chaos::ChaosArgs),
+    /// Serve a lazy filesystem on MOUNTPOINT showing BACKING, losing unsynced writes when
+    /// killed: the power-loss disk of `raftix chaos` (see docs/power-loss.md).
+    #[cfg(feature = "testkit")]
+    #[command(hide = true)]
+    Lazyfs(chaos::LazyfsArgs),
     /// The client subcommands: `put`, `get`, `del`, `cas`, `list`, `status`, `members`, `log`,
     /// `transfer-leader`, `member ...`, `snapshot`, `backup`, `token ...`.
     #[command(flatten)]
@@ -122,6 +127,8 @@ impl Cli {
             },
             #[cfg(feature = "testkit")]
             Command::Chaos(args) => chaos::run(args),
+            #[cfg(feature = "testkit")]
+            Command::Lazyfs(args) => chaos::serve_lazyfs(args),
             Command::Certs(args) => certs::run(args),
             Command::Client(command) => command.run(),
         }

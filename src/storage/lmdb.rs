@@ -71,6 +71,12 @@ pub(crate) fn open_env(
     };
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
     options.map_size(map_size).max_dbs(max_dbs);
+    if crate::crash_points::triggered(crate::crash_points::STORAGE_NO_SYNC) {
+        tracing::warn!(store = ?store, "the storage.no_sync defect is configured: commits are NOT fsynced");
+        // SAFETY: NO_SYNC only gives up durability; it is set by a test-only defect whose
+        // purpose is to show that the power-loss tests notice.
+        unsafe { options.flags(heed::EnvFlags::NO_SYNC) };
+    }
     // SAFETY: the memory map is only unsafe if the files are modified behind LMDB's back (another
     // process ignoring its lock file, or a truncation). raftix opens each environment once per
     // process and never touches its files directly.

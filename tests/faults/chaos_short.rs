@@ -39,6 +39,8 @@ fn config(seed: u64, nodes: usize, secs: u64, mechanism: MechanismChoice) -> Cha
         PathBuf::from(env!("CARGO_BIN_EXE_raftix")),
     );
     config.mechanism = mechanism;
+    // Power faults: the data dirs on lazy filesystems served by `raftix lazyfs`.
+    config.lazyfs = Some(vec![env!("CARGO_BIN_EXE_raftix").into(), "lazyfs".into()]);
     config
 }
 
@@ -96,6 +98,47 @@ fn lease_reads_stay_linearizable_under_clock_faults_within_bounds() {
         })
         .count();
     assert!(clock_faults >= 1, "no clock fault was applied:\n{report}");
+}
+
+/// Power cuts (data dirs on `raftix lazyfs`, unsynced writes lost) of one node, of a minority
+/// and of every node, among partitions and kills: the first seed whose schedule has all three.
+#[test]
+fn power_cuts_of_one_node_a_minority_and_every_node() {
+    use raftix_testkit::chaos::nemesis::{node_ids, schedule, Capabilities, Fault, PowerScope};
+    let faults = vec![FaultKind::Power, FaultKind::Partition, FaultKind::Kill];
+    let caps = Capabilities {
+        netem: false,
+        membership: true,
+        power: true,
+    };
+    let time = Duration::from_secs(40);
+    let scopes = |seed: u64| {
+        let steps = schedule(seed, &node_ids(5), time, &faults, caps);
+        let has = |want: fn(&PowerScope) -> bool| {
+            steps
+                .iter()
+                .any(|s| matches!(&s.fault, Fault::Power(scope) if want(scope)))
+        };
+        has(|s| matches!(s, PowerScope::One(_)))
+            && has(|s| matches!(s, PowerScope::Minority(_)))
+            && has(|s| matches!(s, PowerScope::All))
+    };
+    let seed = (100..200)
+        .find(|&seed| scopes(seed))
+        .expect("a seed with every power scope");
+    let mut config = config(seed, 5, time.as_secs(), MechanismChoice::Auto);
+    config.faults = faults;
+    let report = run(&config);
+    assert_passed(&report);
+    let cuts = report
+        .events
+        .iter()
+        .filter(|e| e.text.starts_with("power cut of nodes"))
+        .count();
+    assert!(
+        cuts >= 3,
+        "fewer than three power cuts were applied:\n{report}"
+    );
 }
 
 #[test]

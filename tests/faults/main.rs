@@ -8,3 +8,4 @@ mod support;
 
 mod chaos_short;
 mod clock;
+mod power;

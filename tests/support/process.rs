@@ -395,6 +395,16 @@ impl ProcCluster {
         http: Client,
         scheme: &'static str,
     ) -> Self {
+        Self::describe(n, dir, extra, http, scheme).started()
+    }
+
+    fn describe(
+        n: u64,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        http: Client,
+        scheme: &'static str,
+    ) -> Self {
         let ports = alloc_ports(2 * n as usize);
         let nodes: Vec<ProcNode> = (1..=n)
             .map(|id| {
@@ -421,18 +431,31 @@ impl ProcCluster {
             nodes: nodes.iter().map(|n| (n.id, n.http_port)).collect(),
             scheme,
         };
-        let mut cluster = ProcCluster {
+        ProcCluster {
             nodes,
             cluster_flag,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             client,
             tails_shown: Cell::new(false),
             dir,
-        };
-        for id in cluster.ids() {
-            cluster.spawn(id);
         }
-        cluster
+    }
+
+    /// Describes `n` nodes in `dir` like [`ProcCluster::start`] without starting them (to set
+    /// their environment or put their data dirs on another filesystem first); see
+    /// [`ProcCluster::started`].
+    pub fn stopped(n: u64, dir: tempfile::TempDir) -> Self {
+        Self::describe(n, dir, &[], http_client(), "http")
+    }
+
+    /// Starts every node that is not running.
+    pub fn started(mut self) -> Self {
+        for id in self.ids() {
+            if !self.is_running(id) {
+                self.spawn(id);
+            }
+        }
+        self
     }
 
     /// The temp dir holding data dirs and logs.

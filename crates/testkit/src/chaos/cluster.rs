@@ -9,6 +9,9 @@
 //!   and reaps every child.
 //! - Entering a namespace is `setns(2)` between fork and exec (no `ip netns exec`), so the pid
 //!   held is the node's own and signals reach it directly.
+//! - The power fault: with [`ChaosCluster::use_power_disks`], every data dir is a lazy
+//!   filesystem ([`PowerDisks`]); [`ChaosCluster::power_cut`] kills nodes and loses their
+//!   unsynced writes, and their next start mounts what survived.
 //! - The read-only data dir: as root, the node gets a private mount namespace in which its data
 //!   dir is bind-mounted read-only (root ignores permission bits); otherwise the data dir's
 //!   permissions lose every write bit until the fault ends.
@@ -25,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 
 use super::clock::ClockSkew;
 use super::net::{Network, NodeAddrs, NodeId};
+use super::power::PowerDisks;
 use super::timeline::Timeline;
 
 /// How a node's storage is set up for one spawn.
@@ -115,6 +119,8 @@ pub struct ChaosCluster {
     flags: NodeFlags,
     nodes: BTreeMap<NodeId, ChaosNode>,
     timeline: Timeline,
+    /// Lazy filesystems under the data dirs (the power fault), if in use.
+    power: Option<PowerDisks>,
 }
 
 impl ChaosCluster {
@@ -150,7 +156,50 @@ impl ChaosCluster {
             flags,
             nodes,
             timeline,
+            power: None,
         }
+    }
+
+    /// Puts every node's data dir on a lazy filesystem served by `daemon` (the program and its
+    /// leading arguments), backed by `disk-n<id>` in `run_dir`. Call before any node starts.
+    pub fn use_power_disks(
+        &mut self,
+        daemon: &[std::ffi::OsString],
+        run_dir: &Path,
+    ) -> Result<(), String> {
+        let dirs: Vec<(NodeId, &Path)> = self
+            .nodes
+            .values()
+            .map(|n| (n.id, n.data_dir.as_path()))
+            .collect();
+        self.power = Some(PowerDisks::mount(daemon, run_dir, &dirs)?);
+        Ok(())
+    }
+
+    /// Whether data dirs are on power-loss disks.
+    pub fn has_power_disks(&self) -> bool {
+        self.power.is_some()
+    }
+
+    /// Cuts the power of nodes `ids` at once: every one is SIGKILLed (all signals before any
+    /// is reaped), then each disk loses what was not synced. They stay down until started.
+    pub fn power_cut(&mut self, ids: &[NodeId]) -> Result<(), String> {
+        if self.power.is_none() {
+            return Err("the data dirs are not on power-loss disks".into());
+        }
+        for id in ids {
+            if let Some(child) = self.nodes.get_mut(id).and_then(|n| n.child.as_mut()) {
+                let _ = child.kill();
+            }
+        }
+        for &id in ids {
+            self.kill9(id)?;
+        }
+        let power = self.power.as_mut().ok_or("no power-loss disks")?;
+        for &id in ids {
+            power.cut(id)?;
+        }
+        Ok(())
     }
 
     /// Every node id.
@@ -223,10 +272,13 @@ impl ChaosCluster {
     /// Starts node `id` (which must be down) with `disk`.
     pub fn start(&mut self, id: NodeId, disk: Disk) -> Result<(), String> {
         let (bin, flags) = (self.bin.clone(), self.flags.clone());
-        let node = self.node_mut(id)?;
-        if node.child.is_some() {
+        if self.is_up(id) {
             return Err(format!("node {id} is already running"));
         }
+        if let Some(power) = self.power.as_mut() {
+            power.ensure_mounted(id)?;
+        }
+        let node = self.node_mut(id)?;
         fs::create_dir_all(&node.data_dir)
             .map_err(|e| format!("create {}: {e}", node.data_dir.display()))?;
         if node.chmodded && disk != Disk::ReadOnly {
@@ -429,6 +481,7 @@ impl ChaosCluster {
 
 impl Drop for ChaosCluster {
     fn drop(&mut self) {
+        // Nodes die before their disks are unmounted (the disks drop after this body).
         self.kill_all();
         for node in self.nodes.values_mut() {
             if node.chmodded {

@@ -5,13 +5,15 @@
 //! where namespaces are unavailable, behind per-link TCP proxies ([`proxy`]); drives
 //! concurrent clients against them ([`workload`]) while a seeded nemesis ([`nemesis`]) cuts
 //! the network, kills, pauses and restarts nodes, fills or freezes a disk ([`cluster`]), skews a
-//! clock ([`clock`]); heals;
+//! clock ([`clock`]), cuts the power of nodes whose data dirs are lazy filesystems ([`power`]);
+//! heals;
 //! and then checks ([`checks`]) that every key's history is linearizable, that no acknowledged
 //! write was lost, that the replicas converged to identical contents, and that no node
 //! panicked. [`report`] turns the outcome into the verdict, with the seed, the faulty history
 //! window and the fault timeline when something failed.
 //!
 //! Modules, one job each: [`net`] (the mechanism facade), [`netns`], [`proxy`], [`cluster`],
+//! [`power`],
 //! [`api`] (the REST calls), [`nemesis`], [`workload`], [`checks`], [`report`],
 //! [`timeline`] (clock and event log), [`rng`] (seeded generator), and `run` (the orchestration).
 
@@ -23,6 +25,7 @@ pub mod cluster;
 pub mod nemesis;
 pub mod net;
 pub mod netns;
+pub mod power;
 pub mod proxy;
 pub mod report;
 pub mod rng;

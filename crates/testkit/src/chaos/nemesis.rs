@@ -49,11 +49,14 @@ pub enum FaultKind {
     /// A node restarted with its clock fast, slow or shifted (libfaketime), within the bounds
     /// lease reads tolerate.
     Clock,
+    /// A power cut of one node, a minority or every node: killed, and every write they had not
+    /// fsynced lost (data dirs on `raftix-lazyfs`); restarted from what survived.
+    Power,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::Partition,
         FaultKind::Kill,
         FaultKind::KillAll,
@@ -63,6 +66,7 @@ impl FaultKind {
         FaultKind::Disk,
         FaultKind::Membership,
         FaultKind::Clock,
+        FaultKind::Power,
     ];
 
     /// Relative frequency in a schedule.
@@ -77,6 +81,7 @@ impl FaultKind {
             FaultKind::Disk => 6,
             FaultKind::Membership => 8,
             FaultKind::Clock => 6,
+            FaultKind::Power => 8,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct Capabilities {
     pub netem: bool,
     /// Membership changes can be driven over HTTP.
     pub membership: bool,
+    /// Data dirs can be put on power-loss disks (a lazy filesystem daemon, root, `/dev/fuse`).
+    pub power: bool,
 }
 
 impl Capabilities {
@@ -95,6 +102,7 @@ impl Capabilities {
         match kind {
             FaultKind::Netem => self.netem,
             FaultKind::Membership => self.membership,
+            FaultKind::Power => self.power,
             _ => true,
         }
     }
@@ -133,6 +141,17 @@ pub enum Partition {
     },
 }
 
+/// Whose power a power fault cuts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PowerScope {
+    /// One node.
+    One(Target),
+    /// These nodes, fewer than half.
+    Minority(Vec<NodeId>),
+    /// Every node at once.
+    All,
+}
+
 /// One fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -164,6 +183,8 @@ pub enum Fault {
         /// How its clock is skewed.
         skew: ClockSkew,
     },
+    /// Cut the power: kill, lose every unsynced write; restart when the fault ends.
+    Power(PowerScope),
 }
 
 impl fmt::Display for Target {
@@ -208,6 +229,9 @@ impl fmt::Display for Fault {
             ),
             Fault::Membership(t) => write!(f, "demote {t} to learner (promoted back after)"),
             Fault::Clock { node, skew } => write!(f, "clock: {node} restarted with its {skew}"),
+            Fault::Power(PowerScope::One(t)) => write!(f, "power cut of {t}"),
+            Fault::Power(PowerScope::Minority(ids)) => write!(f, "power cut of nodes {ids:?}"),
+            Fault::Power(PowerScope::All) => write!(f, "power cut of every node"),
         }
     }
 }
@@ -257,7 +281,7 @@ pub fn schedule(
             })
             .unwrap_or(&FaultKind::Partition);
         let hold_ms = match kind {
-            FaultKind::KillAll => rng.between(500, 2000),
+            FaultKind::KillAll | FaultKind::Power => rng.between(500, 2000),
             FaultKind::Transfer => rng.between(500, 1500),
             FaultKind::Disk => rng.between(2000, 5000),
             _ => rng.between(1000, 5000),
@@ -317,6 +341,17 @@ fn make_fault(kind: FaultKind, ids: &[NodeId], rng: &mut Rng) -> Fault {
             node: target(rng, ids, 50),
             skew: ClockSkew::within_bounds(rng),
         },
+        FaultKind::Power => Fault::Power(match rng.below(3) {
+            0 => PowerScope::One(target(rng, ids, 50)),
+            1 => {
+                let mut shuffled = ids.to_vec();
+                rng.shuffle(&mut shuffled);
+                shuffled.truncate(((ids.len().max(1) - 1) / 2).max(1));
+                shuffled.sort_unstable();
+                PowerScope::Minority(shuffled)
+            }
+            _ => PowerScope::All,
+        }),
     }
 }
 
@@ -390,6 +425,7 @@ enum Active {
     Disk(NodeId),
     Demoted(NodeId),
     Clock(NodeId),
+    PoweredOff(Vec<NodeId>),
 }
 
 /// Carries out a schedule on a cluster and its network.
@@ -553,6 +589,19 @@ impl<'a> Nemesis<'a> {
                     )
                 })
             }
+            Fault::Power(scope) => {
+                let nodes = match scope {
+                    PowerScope::One(t) => vec![self.resolve(*t)],
+                    PowerScope::Minority(ids) => ids.clone(),
+                    PowerScope::All => ids.clone(),
+                };
+                self.cluster.power_cut(&nodes).map(|()| {
+                    (
+                        format!("power cut of nodes {nodes:?}: killed, unsynced writes lost"),
+                        Active::PoweredOff(nodes),
+                    )
+                })
+            }
         };
         match result {
             Ok((text, active)) => {
@@ -616,6 +665,10 @@ impl<'a> Nemesis<'a> {
             Active::Clock(n) => self
                 .restart_with_clock(n, None)
                 .map(|()| format!("node {n} restarted with the real clock")),
+            Active::PoweredOff(nodes) => nodes
+                .iter()
+                .try_for_each(|&n| self.cluster.start(n, Disk::Normal))
+                .map(|()| format!("power back: nodes {nodes:?} restarted from what survived")),
         };
         match result {
             Ok(text) => self.timeline.fault_end(id, text),
@@ -721,6 +774,7 @@ mod tests {
     const CAPS: Capabilities = Capabilities {
         netem: true,
         membership: false,
+        power: true,
     };
 
     #[test]
@@ -746,12 +800,13 @@ mod tests {
         let caps = Capabilities {
             netem: false,
             membership: false,
+            power: false,
         };
         for seed in 0..50 {
             for step in schedule(seed, &ids, Duration::from_secs(120), &FaultKind::ALL, caps) {
                 assert!(!matches!(
                     step.fault,
-                    Fault::Netem(_) | Fault::Membership(_)
+                    Fault::Netem(_) | Fault::Membership(_) | Fault::Power(_)
                 ));
             }
         }

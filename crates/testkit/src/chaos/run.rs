@@ -45,6 +45,10 @@ pub struct ChaosConfig {
     pub keep_dir: bool,
     /// Print the timeline to stderr as it happens.
     pub echo: bool,
+    /// The program (and leading arguments) that serves a lazy filesystem as
+    /// `<program> BACKING MOUNTPOINT` (`raftix lazyfs`): the power fault's disks. `None`: no
+    /// power fault.
+    pub lazyfs: Option<Vec<std::ffi::OsString>>,
 }
 
 impl ChaosConfig {
@@ -63,6 +67,7 @@ impl ChaosConfig {
             dir: None,
             keep_dir: false,
             echo: true,
+            lazyfs: None,
         }
     }
 
@@ -152,6 +157,23 @@ fn wait_converged(
     Err(last_seen)
 }
 
+/// The lazy filesystem daemon, if this run can cut power: one is configured, the process is
+/// root (mounting) and `/dev/fuse` exists.
+fn power_available(config: &ChaosConfig) -> Result<&[std::ffi::OsString], String> {
+    let daemon = config
+        .lazyfs
+        .as_deref()
+        .ok_or("this build has no lazy filesystem to cut the power of")?;
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("mounting the power-loss disks needs root".into());
+    }
+    if !std::path::Path::new("/dev/fuse").exists() {
+        return Err("/dev/fuse is missing".into());
+    }
+    Ok(daemon)
+}
+
 fn make_run_dir(config: &ChaosConfig) -> Result<PathBuf, String> {
     let parent = config.dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = parent.join(format!(
@@ -182,9 +204,14 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
     let mut net = Network::setup(config.mechanism, &ids, &timeline)?;
     let mechanism = net.mechanism();
     timeline.info(format!("mechanism: {}", net.describe()));
+    let power = power_available(config);
+    if let (Err(why), true) = (&power, config.faults.contains(&FaultKind::Power)) {
+        timeline.warn(format!("no power fault in this run: {why}"));
+    }
     let caps = Capabilities {
         netem: net.netem_available(),
         membership: true,
+        power: power.is_ok(),
     };
     let steps = schedule(config.seed, &ids, config.time, &config.faults, caps);
     timeline.info(format!("{} faults scheduled", steps.len()));
@@ -197,6 +224,10 @@ pub fn run(config: &ChaosConfig) -> Result<RunReport, String> {
         config.node_flags.clone(),
         timeline.clone(),
     );
+    if let (Ok(daemon), true) = (&power, config.faults.contains(&FaultKind::Power)) {
+        cluster.use_power_disks(daemon, &dir)?;
+        timeline.info("data dirs are on power-loss disks (raftix-lazyfs; node data in disk-n<id>)");
+    }
     let logs = cluster.log_paths();
     let api = Api::new(cluster.http_bases());
     let mut failures: Vec<Failure> = Vec::new();
