@@ -86,9 +86,8 @@ pub fn need_of(method: &Method, path: &str, query: &str) -> Need {
             role(TokenRole::Write, Keys::ListPrefix(prefix))
         };
     }
-    if let Some(raw) = path.strip_prefix("/v1/kv/") {
+    if let Some(raw) = super::input::raw_key_in_path(method, path) {
         // As `input::key_of` reads it.
-        let raw = raw.strip_suffix("/cas").unwrap_or(raw);
         let key = percent_encoding::percent_decode_str(raw)
             .decode_utf8_lossy()
             .into_owned();
@@ -362,6 +361,18 @@ mod tests {
                 "/v1/kv/a/cas",
                 "",
                 Some((Write, Keys::Key("a".into()))),
+            ),
+            (
+                Method::POST,
+                "/v1/kv/user/1/cas",
+                "",
+                Some((Write, Keys::Key("user/1".into()))),
+            ),
+            (
+                Method::PUT,
+                "/v1/kv/a/cas",
+                "",
+                Some((Write, Keys::Key("a/cas".into()))),
             ),
             (
                 Method::GET,

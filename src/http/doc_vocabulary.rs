@@ -47,30 +47,46 @@ impl IntoParams for KeyPath {
 pub struct RetryOptions;
 
 impl IntoParams for RetryOptions {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            parameter::<String>(
-                "Idempotency-Key",
-                ParameterIn::Header,
-                false,
-                "Retries with the same key apply at most once",
-            ),
-            parameter::<bool>(
-                "redirect",
-                ParameterIn::Query,
-                false,
-                "On a follower: answer 307 instead of forwarding",
-            ),
-        ]
+    fn into_params(in_provider: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut params = vec![parameter::<String>(
+            "Idempotency-Key",
+            ParameterIn::Header,
+            false,
+            "Retries with the same key apply at most once",
+        )];
+        params.extend(RedirectOption::into_params(in_provider));
+        params
     }
 }
 
-/// [`RetryOptions`] and `?replication=`: what a key-value write or transaction takes.
+/// `?redirect=`: what a route that a follower hands to the leader takes.
+pub struct RedirectOption;
+
+impl IntoParams for RedirectOption {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![parameter::<bool>(
+            "redirect",
+            ParameterIn::Query,
+            false,
+            "On a follower: answer 307 instead of forwarding",
+        )]
+    }
+}
+
+/// [`RetryOptions`], `?ack=` and `?replication=`: what a key-value write or transaction takes.
 pub struct WriteOptions;
 
 impl IntoParams for WriteOptions {
     fn into_params(in_provider: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         let mut params = RetryOptions::into_params(in_provider);
+        params.push(parameter::<String>(
+            "ack",
+            ParameterIn::Query,
+            false,
+            "quorum (default): answered once committed and applied; all: once every voter \
+             has the entry too; leader (alias one, single-key PUT and DELETE only): once \
+             durable on the leader, before it is committed",
+        ));
         params.push(parameter::<String>(
             "replication",
             ParameterIn::Query,
@@ -82,7 +98,7 @@ impl IntoParams for WriteOptions {
     }
 }
 
-/// `?consistency=` and `?redirect=`: what a read of replicated state takes.
+/// `?consistency=`, `?max_lag=` and `?redirect=`: what a read of replicated state takes.
 pub struct ReadOptions;
 
 impl IntoParams for ReadOptions {
@@ -93,6 +109,13 @@ impl IntoParams for ReadOptions {
                 ParameterIn::Query,
                 false,
                 "linearizable (default, alias quorum) or stale (alias one)",
+            ),
+            parameter::<u64>(
+                "max_lag",
+                ParameterIn::Query,
+                false,
+                "With consistency=stale: refuse (503) when this node is more than this many \
+                 entries behind the leader",
             ),
             parameter::<bool>(
                 "redirect",
@@ -218,6 +241,6 @@ mod tests {
             .into_iter()
             .map(|p| p.name)
             .collect();
-        assert_eq!(names, ["Idempotency-Key", "redirect", "replication"]);
+        assert_eq!(names, ["Idempotency-Key", "redirect", "ack", "replication"]);
     }
 }

@@ -9,16 +9,22 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, Limits};
 
-/// The key in `/v1/kv/{key}` (and `/v1/kv/{key}/cas`), percent-decoded strictly: UTF-8 text of
-/// 1 to `limits.max_key_bytes` bytes. Invalid UTF-8 or an empty key is a 400, a key over the
-/// limit a 413.
+/// The raw (still percent-encoded) key of a `/v1/kv/{key}` path: everything after `/v1/kv/`,
+/// less a trailing `/cas` on a POST (the compare-and-swap route; every other method on a path
+/// ending in `/cas` is about the key of that name). `None` for other paths.
+pub fn raw_key_in_path<'p>(method: &actix_web::http::Method, path: &'p str) -> Option<&'p str> {
+    let raw = path.strip_prefix("/v1/kv/")?;
+    if method == actix_web::http::Method::POST {
+        return Some(raw.strip_suffix("/cas").unwrap_or(raw));
+    }
+    Some(raw)
+}
+
+/// The key in `/v1/kv/{key}` (and `POST /v1/kv/{key}/cas`), percent-decoded strictly: UTF-8
+/// text of 1 to `limits.max_key_bytes` bytes. Keys may hold `/`. Invalid UTF-8 or an empty key
+/// is a 400, a key over the limit a 413.
 pub fn key_of(req: &HttpRequest, limits: &Limits) -> Result<String, ApiError> {
-    let path = req.uri().path();
-    let raw = path.strip_prefix("/v1/kv/").unwrap_or_default();
-    let raw = raw
-        .strip_suffix("/cas")
-        .filter(|_| path.ends_with("/cas"))
-        .unwrap_or(raw);
+    let raw = raw_key_in_path(req.method(), req.uri().path()).unwrap_or_default();
     let key = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ApiError::bad_request("the key is not valid UTF-8 once percent-decoded"))?;

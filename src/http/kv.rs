@@ -262,6 +262,7 @@ pub async fn cas(
     params(
         KeyPath,
         ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum): reflects every write acknowledged before the read; stale (alias one): this node's applied state at once"),
+        ("max_lag" = Option<u64>, Query, description = "With consistency=stale: refuse (503) when this node is more than this many entries behind the leader"),
         ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding a linearizable read"),
         ("siblings" = Option<bool>, Query, description = "Multi-region: answer every version of the key as JSON (siblings of a multi-value conflict)"),
     ),

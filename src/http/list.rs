@@ -45,7 +45,9 @@ pub struct ListQuery {
         ("prefix" = Option<String>, Query, description = "Only keys with this prefix"),
         ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
         ("after" = Option<String>, Query, description = "Continue after this key"),
-        ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum) or stale (alias one)"),
+        ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum), lease, stale (alias one) or all"),
+        ("max_lag" = Option<u64>, Query, description = "With consistency=stale: refuse (503) when this node is more than this many entries behind the leader"),
+        ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding a linearizable read"),
     ),
     responses(
         (status = 200, description = "Keys in order", body = ListAnswer),

@@ -15,7 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 
 #[allow(unused_imports)]
-use super::doc_vocabulary::MembershipFailures;
+use super::doc_vocabulary::{MembershipFailures, RedirectOption};
 use super::input::{json_body, read_body};
 use super::openapi::{ErrorBody, LearnerRequest, MembershipAnswer};
 use super::write::{client_of, to_leader};
@@ -32,6 +32,7 @@ const BODY_LIMIT: usize = 4096;
     post,
     path = "/v1/cluster/learners",
     tag = "cluster",
+    params(RedirectOption),
     request_body = LearnerRequest,
     responses(
         (status = 200, description = "The configuration now in force", body = MembershipAnswer),
@@ -69,7 +70,7 @@ pub async fn add_learner(
     post,
     path = "/v1/cluster/voters/{id}",
     tag = "cluster",
-    params(("id" = u64, Path, description = "The learner")),
+    params(("id" = u64, Path, description = "The learner"), RedirectOption),
     responses(
         (status = 200, description = "The configuration now in force", body = MembershipAnswer),
         (status = 404, description = "Not a member", body = ErrorBody),
@@ -90,7 +91,7 @@ pub async fn promote(
     delete,
     path = "/v1/cluster/voters/{id}",
     tag = "cluster",
-    params(("id" = u64, Path, description = "The voter")),
+    params(("id" = u64, Path, description = "The voter"), RedirectOption),
     responses(
         (status = 200, description = "The configuration now in force", body = MembershipAnswer),
         (status = 404, description = "Not a member", body = ErrorBody),
@@ -111,7 +112,7 @@ pub async fn demote(
     delete,
     path = "/v1/cluster/members/{id}",
     tag = "cluster",
-    params(("id" = u64, Path, description = "The member")),
+    params(("id" = u64, Path, description = "The member"), RedirectOption),
     responses(
         (status = 200, description = "The configuration now in force", body = MembershipAnswer),
         (status = 409, description = "It is the last voter", body = ErrorBody),

@@ -21,6 +21,7 @@ pub mod log_view;
 mod members;
 mod metrics;
 pub mod openapi;
+mod query_rules;
 pub mod read;
 pub mod region_links;
 pub mod region_replicate;
@@ -234,6 +235,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 // Outermost first: metrics, in-flight limits, body limits, access control.
                 web::scope("")
+                    .wrap(actix_web::middleware::from_fn(query_rules::reject_unknown))
                     .wrap(actix_web::middleware::from_fn(auth::check))
                     .wrap(actix_web::middleware::from_fn(limits::bodies))
                     .wrap(actix_web::middleware::from_fn(limits::inflight))
@@ -244,9 +246,10 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                             .default_service(web::to(error::method_not_allowed)),
                     )
                     .service(
-                        web::resource("/v1/kv/{key}/cas")
-                            .route(web::post().to(kv::cas))
-                            .default_service(web::to(error::method_not_allowed)),
+                        // POST only: any other method on a key ending in `/cas` is that key's.
+                        web::resource("/v1/kv/{key:.+}/cas")
+                            .guard(actix_web::guard::Post())
+                            .route(web::post().to(kv::cas)),
                     )
                     .service(
                         web::resource("/v1/kv/{key:.+}")

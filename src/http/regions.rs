@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 #[allow(unused_imports)]
 use super::doc_vocabulary::{
-    AuthFailures, ForwardedWriteFailures, ReadFailures, ReadOptions, RetryOptions,
+    AuthFailures, ForwardedWriteFailures, ReadFailures, ReadOptions, RedirectOption, RetryOptions,
 };
 use super::input::{json_body, read_body};
 use super::openapi::ErrorBody;
@@ -370,6 +370,7 @@ pub async fn set_policy(
     get,
     path = "/v1/regions/status",
     tag = "regions",
+    params(RedirectOption),
     responses(
         (status = 200, description = "Every link as the leader sees it (a follower forwards)", body = RegionsStatusAnswer),
         (status = 503, description = "No leader known (Retry-After)", body = ErrorBody),

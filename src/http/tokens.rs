@@ -74,6 +74,7 @@ fn new_secret() -> Result<String, ApiError> {
     post,
     path = "/v1/auth/tokens",
     tag = "auth",
+    params(super::doc_vocabulary::RetryOptions),
     request_body = TokenRequest,
     responses(
         (status = 201, description = "Created: the secret is in `token`, shown this once", body = TokenCreated),
@@ -194,7 +195,10 @@ pub async fn create(
     delete,
     path = "/v1/auth/tokens/{name}",
     tag = "auth",
-    params(("name" = String, Path, description = "The token's name")),
+    params(
+        ("name" = String, Path, description = "The token's name"),
+        super::doc_vocabulary::RetryOptions
+    ),
     responses(
         (status = 200, description = "Revoked", body = TokenRevoked),
         (status = 400, description = "Malformed token name", body = ErrorBody),
@@ -258,9 +262,7 @@ pub async fn revoke(
     get,
     path = "/v1/auth/tokens",
     tag = "auth",
-    params(
-        ("consistency" = Option<String>, Query, description = "linearizable (default) or stale"),
-    ),
+    params(super::doc_vocabulary::ReadOptions),
     responses(
         (status = 200, description = "The tokens, without secrets", body = TokenList),
         (status = 400, description = "Bad consistency level", body = ErrorBody),

@@ -15,6 +15,7 @@ use crate::messages::node::ClientError;
     post,
     path = "/v1/cluster/transfer-leader",
     tag = "cluster",
+    params(super::doc_vocabulary::RedirectOption),
     request_body = TransferRequest,
     responses(
         (status = 200, description = "The new leader took office", body = TransferAnswer),

@@ -12,6 +12,7 @@ mod dashboard_api;
 mod fuzz;
 mod limits;
 mod membership;
+mod paths;
 mod requests;
 mod schemathesis;
 mod tokens;

@@ -242,9 +242,13 @@ impl Session {
             let sep = if path.contains('?') { '&' } else { '?' };
             path = format!("{path}{sep}{param}");
         };
+        let replicated_data = request.path.starts_with("/v1/kv") || request.path == "/v1/txn";
         if request.write {
-            add("redirect=true".to_string());
-            if let Some(ack) = &self.ack {
+            // A snapshot is taken by the node asked, never forwarded: it takes no `redirect`.
+            if !request.path.starts_with("/v1/admin/") {
+                add("redirect=true".to_string());
+            }
+            if let (Some(ack), true) = (&self.ack, replicated_data) {
                 add(format!("ack={ack}"));
             }
             if let (Some(mode), true) = (&self.replication, request.path.starts_with("/v1/kv")) {
