@@ -6,6 +6,8 @@ const POLL_MS = 500;
 const FETCH_TIMEOUT_MS = 1500;
 const LOG_LIMIT = 40;
 const KV_LIMIT = 50;
+// Values longer than this are cut by the node (the log view's are cut at the same size).
+const VALUE_BYTES = 256;
 
 const $ = (id) => document.getElementById(id);
 // The latest status each node answered, shown (dimmed) on its card once it stops answering.
@@ -72,14 +74,27 @@ async function getJson(url, options) {
 
 const show = (v) => (v === null || v === undefined ? "–" : v);
 
+// "… (1.0 MiB in all)" after a value the node cut, else nothing.
+function cutNote(size) {
+  if (size === undefined || size === null) return "";
+  const units = [["GiB", 1 << 30], ["MiB", 1 << 20], ["KiB", 1 << 10]];
+  const unit = units.find(([, n]) => size >= n);
+  return `… (${unit ? `${(size / unit[1]).toFixed(1)} ${unit[0]}` : `${size} bytes`} in all)`;
+}
+
 function describeCommand(entry) {
   if (entry.type === "noop") return "no-op (new leader's first entry)";
   const c = entry.command || {};
-  const value = (v, b64) => (v !== null && v !== undefined ? JSON.stringify(v) : b64 ? "<binary>" : "null");
+  if (entry.type === "config") {
+    const ids = (list) => `[${(list || []).join(", ")}]`;
+    return `CONFIG voters ${ids(c.voters)} learners ${ids(c.learners)}`;
+  }
+  const value = (v, b64, size) =>
+    (v !== null && v !== undefined ? JSON.stringify(v) : b64 ? "<binary>" : "null") + cutNote(size);
   switch (c.op) {
-    case "put": return `PUT ${c.key} = ${value(c.value, c.value_base64)}`;
+    case "put": return `PUT ${c.key} = ${value(c.value, c.value_base64, c.value_size)}`;
     case "delete": return `DELETE ${c.key}`;
-    case "cas": return `CAS ${c.key}: ${value(c.expected, c.expected_base64)} -> ${value(c.value, c.value_base64)}`;
+    case "cas": return `CAS ${c.key}: ${value(c.expected, c.expected_base64, c.expected_size)} -> ${value(c.value, c.value_base64, c.value_size)}`;
     case "token_put": return `TOKEN PUT ${c.name} (${c.role}${c.prefix ? `, prefix ${c.prefix}` : ""})`;
     case "token_delete": return `TOKEN DELETE ${c.name}`;
     case "region": return `REGION ${c.change || ""}`;
@@ -87,7 +102,8 @@ function describeCommand(entry) {
     case "region_acked": return `REGION ACKED by ${c.region} up to seq ${c.seq}`;
     case "txn": return `TXN ${(c.ops || []).map((o) => `${o.op.toUpperCase()} ${o.key}`).join(", ")}` +
       ((c.guards || []).length ? ` if ${c.guards.length} guard(s)` : "");
-    default: return `${c.op || "?"} ${c.raw !== undefined ? c.raw : ""}`;
+    case "unknown": return `UNKNOWN ${c.raw !== null && c.raw !== undefined ? c.raw : "<binary>"}`;
+    default: return `${c.op || "entry"} ${JSON.stringify(c)}`;
   }
 }
 
@@ -181,7 +197,9 @@ function renderKv(page) {
   const rows = page.items.map((item) =>
     el("tr", { "data-key": item.key },
       el("td", {}, item.key),
-      el("td", { class: "value" }, item.value !== null && item.value !== undefined ? item.value : `<binary ${item.value_base64}>`)));
+      el("td", { class: "value" },
+        (item.value !== null && item.value !== undefined ? item.value : `<binary ${item.value_base64}>`) +
+        cutNote(item.value_size))));
   $("kv-count").textContent = `${page.items.length}${page.next ? "+" : ""} key(s), applied index ${page.applied}`;
   $("kv-view").tBodies[0].replaceChildren(...(rows.length ? rows
     : [el("tr", { class: "empty" }, el("td", { colspan: 2 }, "No keys yet: try SET greeting hello world"))]));
@@ -234,7 +252,7 @@ function setConnection(state, text) {
 
 async function refresh() {
   const [status, log, kv, regions, conflicts] = await Promise.allSettled([
-    getJson("/api/status"), getJson(`/api/logs?limit=${LOG_LIMIT}`), getJson(`/v1/kv?limit=${KV_LIMIT}`),
+    getJson("/api/status"), getJson(`/api/logs?limit=${LOG_LIMIT}`), getJson(`/v1/kv?limit=${KV_LIMIT}&max_value_bytes=${VALUE_BYTES}`),
     getJson("/v1/regions/status"), getJson("/v1/conflicts/stats"),
   ]);
   const problems = [];

@@ -102,10 +102,7 @@ impl Handler<ChangeMembership> for RaftNode {
             Ok(ok) => ok,
             Err(err) => {
                 let err = match err {
-                    ChangeError::NotLeader(leader) => ClientError::NotLeader {
-                        leader_id: leader,
-                        leader_addr: self.leader_addr(leader),
-                    },
+                    ChangeError::NotLeader(leader) => self.not_leader_naming(leader),
                     ChangeError::InProgress => ClientError::Unavailable(err.to_string()),
                     ChangeError::UnknownNode(_) => ClientError::NotFound(err.to_string()),
                     ChangeError::BadAddress => ClientError::Invalid(err.to_string()),

@@ -134,10 +134,23 @@ impl RaftNode {
 
     /// `NotLeader` naming the leader this node knows.
     pub(super) fn not_leader(&self) -> ClientError {
-        let leader = self.parts.core.leader();
+        self.not_leader_naming(self.parts.core.leader())
+    }
+
+    /// `NotLeader` naming `leader`; with none, how many voters this node reaches.
+    pub(super) fn not_leader_naming(&self, leader: Option<crate::core::NodeId>) -> ClientError {
+        let reach = leader.is_none().then(|| {
+            let voters = &self.parts.core.membership().voters;
+            let me = usize::from(voters.contains(&self.parts.core.id()));
+            crate::messages::node::Reach {
+                reachable: self.peers_in_contact() + me,
+                voters: voters.len(),
+            }
+        });
         ClientError::NotLeader {
             leader_id: leader,
             leader_addr: self.leader_addr(leader),
+            reach,
         }
     }
 }

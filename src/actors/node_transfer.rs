@@ -56,10 +56,7 @@ impl Handler<TransferLeader> for RaftNode {
                 })
             }
             Err(TransferError::NotLeader(leader)) => {
-                let err = ClientError::NotLeader {
-                    leader_id: leader,
-                    leader_addr: self.leader_addr(leader),
-                };
+                let err = self.not_leader_naming(leader);
                 Box::pin(async move { Err(err) })
             }
             Err(TransferError::UnknownTarget(id)) => {

@@ -21,10 +21,7 @@ impl Handler<ClientWrite> for RaftNode {
         let core = &self.parts.core;
         if core.role() != Role::Leader {
             NodeMetrics::bump(&self.parts.metrics.proposals_failed);
-            let err = ClientError::NotLeader {
-                leader_id: core.leader(),
-                leader_addr: self.leader_addr(core.leader()),
-            };
+            let err = self.not_leader();
             return Box::pin(async move { Err(err) });
         }
         if let Some(reason) = self.disk_refusal() {
@@ -81,13 +78,10 @@ impl Handler<ProposeBatch> for RaftNode {
             }
             Err(not_leader) => {
                 // Leadership was lost between queuing and proposing.
-                let addr = self.leader_addr(not_leader.leader);
+                let err = self.not_leader_naming(not_leader.leader);
                 for (_, waiter) in waiters {
                     NodeMetrics::bump(&self.parts.metrics.proposals_failed);
-                    let _ = waiter.send(Err(ClientError::NotLeader {
-                        leader_id: not_leader.leader,
-                        leader_addr: addr.clone(),
-                    }));
+                    let _ = waiter.send(Err(err.clone()));
                 }
             }
         }

@@ -76,6 +76,8 @@ pub struct LogQuery {
     from: Option<u64>,
     /// Most entries (1..=1000, default 100).
     limit: Option<usize>,
+    /// Cut values longer than this many bytes (their whole size in `<field>_size`).
+    max_value_bytes: Option<usize>,
 }
 
 /// Entries with index, term, type and decoded command, plus where the log starts and ends.
@@ -86,6 +88,7 @@ pub struct LogQuery {
     params(
         ("from" = Option<u64>, Query, description = "First index (default: the last `limit` entries)"),
         ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("max_value_bytes" = Option<usize>, Query, description = "Cut values longer than this many bytes; the whole size is in `value_size` (`expected_size`, `equals_size`, `raw_size`). Default: whole values"),
     ),
     responses(
         (status = 200, description = "Log entries", body = LogAnswer),
@@ -115,7 +118,11 @@ pub async fn log(
         first_index: slice.first_index,
         last_index: slice.last_index,
         commit: slice.commit,
-        entries: slice.entries.iter().map(LogEntryView::of).collect(),
+        entries: slice
+            .entries
+            .iter()
+            .map(|entry| LogEntryView::cut(entry, query.max_value_bytes))
+            .collect(),
     }))
 }
 

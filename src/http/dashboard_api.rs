@@ -213,14 +213,18 @@ pub struct LogsQuery {
     limit: Option<usize>,
 }
 
-/// `GET /api/logs`: the latest entries of this node's log, each marked `committed`.
+/// How much of a value the dashboard's log view shows (the whole size comes alongside).
+pub const DASHBOARD_VALUE_BYTES: usize = 256;
+
+/// `GET /api/logs`: the latest entries of this node's log, each marked `committed`, values cut
+/// to [`DASHBOARD_VALUE_BYTES`] (a page polled every half second must stay small).
 #[utoipa::path(
     get,
     path = "/api/logs",
     tag = "dashboard",
     params(("limit" = Option<usize>, Query, description = "1 to 1000, default 50")),
     responses(
-        (status = 200, description = "The latest log entries of this node, each marked committed", body = DashboardLogs),
+        (status = 200, description = "The latest log entries of this node, each marked committed; values longer than 256 bytes are cut, with their whole size in `value_size` (the whole value: `GET /v1/log?from=INDEX&limit=1`)", body = DashboardLogs),
         (status = 400, description = "Bad query", body = ErrorBody),
     ),
 )]
@@ -242,7 +246,7 @@ pub async fn logs(
         .iter()
         .map(|entry| LogEntryView {
             committed: Some(entry.index <= slice.commit),
-            ..LogEntryView::of(entry)
+            ..LogEntryView::cut(entry, Some(DASHBOARD_VALUE_BYTES))
         })
         .collect();
     Ok(HttpResponse::Ok().json(DashboardLogs {

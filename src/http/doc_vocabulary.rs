@@ -128,7 +128,7 @@ impl IntoParams for ReadOptions {
 }
 
 /// An error answer (`{"error", "message", "leader"}`) described by `description`.
-fn error(description: &str) -> RefOr<Response> {
+pub(crate) fn error_response(description: &str) -> RefOr<Response> {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -142,7 +142,7 @@ fn error(description: &str) -> RefOr<Response> {
 /// Error answers by status code.
 fn errors(list: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
     list.iter()
-        .map(|(status, description)| (status.to_string(), error(description)))
+        .map(|(status, description)| (status.to_string(), error_response(description)))
         .collect()
 }
 

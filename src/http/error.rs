@@ -127,6 +127,7 @@ impl From<ClientError> for ApiError {
             ClientError::NotLeader {
                 leader_id,
                 leader_addr,
+                ..
             } => {
                 let (status, code) = if leader_addr.is_some() {
                     (StatusCode::TEMPORARY_REDIRECT, "not_leader")
@@ -269,6 +270,15 @@ fn allowed_methods(req: &actix_web::HttpRequest) -> Option<String> {
         if !in_regex {
             path.push(c);
         }
+    }
+    // A key ending in `/cas` is served by the key route, but POST on it is compare-and-swap:
+    // the document's `/v1/kv/{key}/cas` lists every method such a path takes.
+    let cas_key = req
+        .path()
+        .strip_prefix("/v1/kv/")
+        .and_then(|rest| rest.strip_suffix("/cas"));
+    if path == "/v1/kv/{key}" && cas_key.is_some_and(|key| !key.is_empty()) {
+        path.push_str("/cas");
     }
     let item = doc.paths.paths.get(&path)?;
     let methods: Vec<&str> = [

@@ -7,7 +7,7 @@ use super::input::check_key;
 #[allow(unused_imports)]
 use super::openapi::{ErrorBody, ListAnswer, ListItem};
 use super::read::{prepare, ReadPlan};
-use super::{text_and_base64, ApiError, AppState};
+use super::{ApiError, AppState};
 
 /// Default and largest page size.
 const DEFAULT_LIMIT: usize = 100;
@@ -33,6 +33,8 @@ pub struct ListQuery {
     /// Answer 307 on a follower instead of forwarding.
     #[allow(dead_code)]
     redirect: Option<bool>,
+    /// Cut values longer than this many bytes (their whole size in `value_size`).
+    max_value_bytes: Option<usize>,
 }
 
 /// Answers `{"items": [{"key", "value"}...], "next": key|null, "applied": index}`; `next` is set
@@ -48,6 +50,7 @@ pub struct ListQuery {
         ("consistency" = Option<String>, Query, description = "linearizable (default, alias quorum), lease, stale (alias one) or all"),
         ("max_lag" = Option<u64>, Query, description = "With consistency=stale: refuse (503) when this node is more than this many entries behind the leader"),
         ("redirect" = Option<bool>, Query, description = "On a follower: answer 307 instead of forwarding a linearizable read"),
+        ("max_value_bytes" = Option<usize>, Query, description = "Cut values longer than this many bytes; the whole size is in `value_size`. Default: whole values"),
     ),
     responses(
         (status = 200, description = "Keys in order", body = ListAnswer),
@@ -92,11 +95,12 @@ pub async fn list(
     let items = rows
         .into_iter()
         .map(|(key, value)| {
-            let (value, value_base64) = text_and_base64(Some(&value));
+            let value = super::shown_value::shown(Some(&value), query.max_value_bytes);
             ListItem {
                 key,
-                value,
-                value_base64,
+                value: value.text,
+                value_base64: value.base64,
+                value_size: value.size,
             }
         })
         .collect();

@@ -2,14 +2,15 @@
 //! entry and of the command it holds, from which the answers and their OpenAPI schemas derive.
 //!
 //! A byte string is shown as text when it is UTF-8; otherwise its text field is null and the
-//! same name with `_base64` holds it encoded.
+//! same name with `_base64` holds it encoded. With `max_value_bytes`, values longer than that
+//! are cut, and the same name with `_size` gives their whole size.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::text_and_base64;
+use super::shown_value::shown;
 use crate::core::{Entry, EntryPayload, Membership};
 use crate::storage::kv_regions::RegionChange;
 use crate::storage::{GuardExpect, KvCommand, KvRequest, TxnGuard, TxnOp};
@@ -92,6 +93,9 @@ pub enum KvCommandView {
         /// The value, base64, when not UTF-8.
         #[serde(skip_serializing_if = "Option::is_none")]
         value_base64: Text,
+        /// The value's whole size in bytes, when the value shown is cut.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value_size: Option<usize>,
     },
     /// `DELETE /v1/kv/{key}`.
     Delete {
@@ -107,11 +111,17 @@ pub enum KvCommandView {
         /// `expected`, base64, when not UTF-8.
         #[serde(skip_serializing_if = "Option::is_none")]
         expected_base64: Text,
+        /// `expected`'s whole size in bytes, when what is shown is cut.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expected_size: Option<usize>,
         /// The value set (null: delete).
         value: Text,
         /// `value`, base64, when not UTF-8.
         #[serde(skip_serializing_if = "Option::is_none")]
         value_base64: Text,
+        /// `value`'s whole size in bytes, when what is shown is cut.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value_size: Option<usize>,
     },
     /// `POST /v1/txn`.
     Txn {
@@ -166,6 +176,9 @@ pub enum KvCommandView {
         /// The bytes, base64, when not UTF-8.
         #[serde(skip_serializing_if = "Option::is_none")]
         raw_base64: Text,
+        /// Their whole size, when what is shown is cut.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        raw_size: Option<usize>,
     },
 }
 
@@ -182,6 +195,9 @@ pub enum TxnOpView {
         /// The value, base64, when not UTF-8.
         #[serde(skip_serializing_if = "Option::is_none")]
         value_base64: Text,
+        /// The value's whole size in bytes, when the value shown is cut.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value_size: Option<usize>,
     },
     /// Remove the key.
     Delete {
@@ -204,16 +220,27 @@ pub struct GuardView {
     /// `equals`, base64, when not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub equals_base64: Text,
+    /// `equals`' whole size in bytes, when what is shown is cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equals_size: Option<usize>,
 }
 
 impl LogEntryView {
-    /// The view of `entry`.
+    /// The view of `entry`, values whole.
     pub fn of(entry: &Entry) -> Self {
+        Self::cut(entry, None)
+    }
+
+    /// The view of `entry` with values longer than `max_value_bytes` cut.
+    pub fn cut(entry: &Entry, max_value_bytes: Option<usize>) -> Self {
         let (kind, command) = match &entry.payload {
             EntryPayload::Noop => (EntryKind::Noop, None),
             EntryPayload::Command(bytes) => (
                 EntryKind::Command,
-                Some(EntryCommand::Command(CommandView::decode(bytes))),
+                Some(EntryCommand::Command(CommandView::decode(
+                    bytes,
+                    max_value_bytes,
+                ))),
             ),
             EntryPayload::Config(members) => (
                 EntryKind::Config,
@@ -241,9 +268,9 @@ impl ConfigView {
 }
 
 impl CommandView {
-    /// A command entry's payload (with or without an idempotency key); an undecodable payload
-    /// is shown raw.
-    pub fn decode(bytes: &[u8]) -> Self {
+    /// A command entry's payload (with or without an idempotency key), values longer than
+    /// `limit` cut; an undecodable payload is shown raw.
+    pub fn decode(bytes: &[u8], limit: Option<usize>) -> Self {
         let decoded = if KvRequest::is_request(bytes) {
             KvRequest::decode(bytes).map(|r| (r.command, r.request_id))
         } else {
@@ -251,13 +278,17 @@ impl CommandView {
         };
         match decoded {
             Ok((command, request_id)) => CommandView {
-                command: KvCommandView::of(command),
+                command: KvCommandView::of(command, limit),
                 request_id,
             },
             Err(_) => {
-                let (raw, raw_base64) = text_and_base64(Some(bytes));
+                let raw = shown(Some(bytes), limit);
                 CommandView {
-                    command: KvCommandView::Unknown { raw, raw_base64 },
+                    command: KvCommandView::Unknown {
+                        raw: raw.text,
+                        raw_base64: raw.base64,
+                        raw_size: raw.size,
+                    },
                     request_id: None,
                 }
             }
@@ -266,14 +297,15 @@ impl CommandView {
 }
 
 impl KvCommandView {
-    fn of(command: KvCommand) -> Self {
+    fn of(command: KvCommand, limit: Option<usize>) -> Self {
         match command {
             KvCommand::Put { key, value } => {
-                let (value, value_base64) = text_and_base64(Some(&value));
+                let value = shown(Some(&value), limit);
                 KvCommandView::Put {
                     key,
-                    value,
-                    value_base64,
+                    value: value.text,
+                    value_base64: value.base64,
+                    value_size: value.size,
                 }
             }
             KvCommand::Delete { key } => KvCommandView::Delete { key },
@@ -282,27 +314,33 @@ impl KvCommandView {
                 expected,
                 value,
             } => {
-                let (expected, expected_base64) = text_and_base64(expected.as_deref());
-                let (value, value_base64) = text_and_base64(value.as_deref());
+                let expected = shown(expected.as_deref(), limit);
+                let value = shown(value.as_deref(), limit);
                 KvCommandView::Cas {
                     key,
-                    expected,
-                    expected_base64,
-                    value,
-                    value_base64,
+                    expected: expected.text,
+                    expected_base64: expected.base64,
+                    expected_size: expected.size,
+                    value: value.text,
+                    value_base64: value.base64,
+                    value_size: value.size,
                 }
             }
             KvCommand::Txn { guards, ops } => KvCommandView::Txn {
-                guards: guards.into_iter().map(GuardView::of).collect(),
+                guards: guards
+                    .into_iter()
+                    .map(|guard| GuardView::of(guard, limit))
+                    .collect(),
                 ops: ops
                     .into_iter()
                     .map(|op| match op {
                         TxnOp::Put { key, value } => {
-                            let (value, value_base64) = text_and_base64(Some(&value));
+                            let value = shown(Some(&value), limit);
                             TxnOpView::Put {
                                 key,
-                                value,
-                                value_base64,
+                                value: value.text,
+                                value_base64: value.base64,
+                                value_size: value.size,
                             }
                         }
                         TxnOp::Delete { key } => TxnOpView::Delete { key },
@@ -338,18 +376,19 @@ impl KvCommandView {
 }
 
 impl GuardView {
-    fn of(guard: TxnGuard) -> Self {
+    fn of(guard: TxnGuard, limit: Option<usize>) -> Self {
         let (expect, equals) = match guard.expect {
             GuardExpect::Absent => (Some("absent"), None),
             GuardExpect::Present => (Some("present"), None),
             GuardExpect::Equals(value) => (None, Some(value)),
         };
-        let (equals, equals_base64) = text_and_base64(equals.as_deref());
+        let equals = shown(equals.as_deref(), limit);
         GuardView {
             key: guard.key,
             expect,
-            equals,
-            equals_base64,
+            equals: equals.text,
+            equals_base64: equals.base64,
+            equals_size: equals.size,
         }
     }
 }
@@ -414,10 +453,13 @@ mod tests {
 
     #[test]
     fn commands_keep_their_json_shape() {
-        let put = KvCommandView::of(KvCommand::Put {
-            key: "k".into(),
-            value: bytes::Bytes::from_static(&[0xff, 0x00]),
-        });
+        let put = KvCommandView::of(
+            KvCommand::Put {
+                key: "k".into(),
+                value: bytes::Bytes::from_static(&[0xff, 0x00]),
+            },
+            None,
+        );
         assert_eq!(
             serde_json::to_value(CommandView {
                 command: put,
@@ -427,13 +469,17 @@ mod tests {
             Some(serde_json::json!({"op": "put", "key": "k", "value": null,
                 "value_base64": "/wA=", "request_id": "r1"}))
         );
-        let guard = GuardView::of(TxnGuard {
-            key: "g".into(),
-            expect: GuardExpect::Equals(bytes::Bytes::from_static(b"v")),
-        });
+        let guard = GuardView::of(
+            TxnGuard {
+                key: "g".into(),
+                expect: GuardExpect::Equals(bytes::Bytes::from_static(b"v")),
+            },
+            Some(1),
+        );
         assert_eq!(
             serde_json::to_value(guard).ok(),
-            Some(serde_json::json!({"key": "g", "equals": "v"}))
+            Some(serde_json::json!({"key": "g", "equals": "v"})),
+            "a value within the limit is whole and has no size"
         );
         let noop = LogEntryView::of(&Entry {
             index: 1,

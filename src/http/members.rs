@@ -139,6 +139,7 @@ async fn change(
         Err(ClientError::NotLeader {
             leader_id,
             leader_addr: Some(addr),
+            ..
         }) => {
             let client = client_of(req);
             to_leader(state, &client, req, body, leader_id, addr).await

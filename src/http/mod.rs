@@ -21,6 +21,7 @@ pub mod log_view;
 mod members;
 mod metrics;
 pub mod openapi;
+mod openapi_amend;
 mod query_rules;
 pub mod read;
 pub mod region_links;
@@ -29,6 +30,7 @@ pub mod region_versions;
 pub mod region_wait;
 pub mod regions;
 pub mod regions_schema;
+mod shown_value;
 /// The former name of [`dashboard_api`].
 #[doc(hidden)]
 pub use dashboard_api as seed_api;

@@ -2,6 +2,7 @@
 //! `#[utoipa::path]` annotations and the schemas below (shapes of the JSON bodies the handlers
 //! build).
 
+use super::openapi_amend::Amend;
 use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -104,6 +105,10 @@ pub struct ListItem {
     /// The value, base64, when not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_base64: Option<String>,
+    /// With `max_value_bytes`: the value's whole size in bytes, when the value shown is cut
+    /// (the whole value: `GET /v1/kv/{key}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_size: Option<usize>,
 }
 
 /// Answer of `GET /v1/kv`.
@@ -306,6 +311,7 @@ pub struct TokenRevoked {
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&Amend),
     info(
         title = "raftix",
         description = "REST API of a raftix node: a replicated key-value store on Raft."

@@ -106,6 +106,7 @@ pub async fn prepare(state: &AppState, req: &HttpRequest) -> Result<ReadPlan, Ap
         Err(ClientError::NotLeader {
             leader_id,
             leader_addr: Some(addr),
+            ..
         }) => {
             let client = client_of(req);
             to_leader(state, &client, req, &Bytes::new(), leader_id, addr)

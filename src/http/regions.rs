@@ -389,11 +389,7 @@ pub async fn status(
         .map_err(|e| ApiError::from(ClientError::Unavailable(e.to_string())))?;
     if node.role != Role::Leader {
         let Some(addr) = node.leader_addr else {
-            return Err(ClientError::NotLeader {
-                leader_id: None,
-                leader_addr: None,
-            }
-            .into());
+            return Err(ClientError::not_leader(None, None).into());
         };
         let client = client_of(&req);
         return to_leader(&state, &client, &req, &Bytes::new(), node.leader, addr).await;

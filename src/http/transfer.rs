@@ -47,6 +47,7 @@ pub async fn transfer_leader(
         Err(ClientError::NotLeader {
             leader_id,
             leader_addr: Some(addr),
+            ..
         }) => {
             let client = client_of(&req);
             to_leader(&state, &client, &req, &body, leader_id, addr).await

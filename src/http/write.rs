@@ -58,6 +58,7 @@ async fn submit(
         Err(ClientError::NotLeader {
             leader_id,
             leader_addr: Some(addr),
+            ..
         }) => to_leader(state, client, req, body, leader_id, addr)
             .await
             .map(Written::Relayed),
@@ -233,10 +234,7 @@ pub async fn to_leader(
 
 fn redirect(req: &HttpRequest, leader_id: Option<u64>, addr: String) -> HttpResponse {
     let location = format!("{}{}", super::url_of(&addr), req.uri());
-    let err = ApiError::from(ClientError::NotLeader {
-        leader_id,
-        leader_addr: Some(addr),
-    });
+    let err = ApiError::from(ClientError::not_leader(leader_id, Some(addr)));
     let mut response = actix_web::ResponseError::error_response(&err);
     if let Ok(value) = header::HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);

@@ -92,12 +92,15 @@ pub struct PeerIntroduced {
 #[serde(tag = "error", rename_all = "snake_case")]
 pub enum ClientError {
     /// This node is not the leader; retry on the leader if one is known.
-    #[error("not the leader (leader: {leader_id:?} at {leader_addr:?})")]
+    #[error("{}", not_leader_text(*leader_id, leader_addr.as_deref(), *reach))]
     NotLeader {
         /// The leader this node knows of.
         leader_id: Option<NodeId>,
         /// Its HTTP address, when known.
         leader_addr: Option<String>,
+        /// With no leader known: how many voters this node reaches, when it knows.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reach: Option<Reach>,
     },
     /// The entry was overwritten by a new leader before it committed: it was NOT applied and
     /// may be retried.
@@ -132,6 +135,50 @@ pub enum ClientError {
         /// Its term.
         term: Term,
     },
+}
+
+/// How many voters a node without a leader is in contact with (itself included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reach {
+    /// Voters heard from within an election timeout, this node included when it votes.
+    pub reachable: usize,
+    /// Voters in the configuration.
+    pub voters: usize,
+}
+
+/// The sentence a person reads for [`ClientError::NotLeader`].
+fn not_leader_text(leader: Option<NodeId>, addr: Option<&str>, reach: Option<Reach>) -> String {
+    match (leader, addr, reach) {
+        (Some(id), Some(addr), _) => {
+            format!("this node is not the leader: node {id} is, at {addr}")
+        }
+        (Some(id), None, _) => format!(
+            "this node is not the leader: node {id} is, but its address is not known here yet"
+        ),
+        (None, _, Some(Reach { reachable, voters })) => {
+            let quorum = voters / 2 + 1;
+            let tail = if reachable >= quorum {
+                "; an election is under way"
+            } else {
+                "; no leader can be elected until more of them are back"
+            };
+            format!(
+                "no leader: {reachable} of {voters} nodes reachable, a quorum needs {quorum}{tail}"
+            )
+        }
+        (None, _, None) => "no leader is known yet: an election may be under way".to_string(),
+    }
+}
+
+impl ClientError {
+    /// [`ClientError::NotLeader`] naming `leader` (at `addr`), without reachability.
+    pub fn not_leader(leader: Option<NodeId>, addr: Option<String>) -> Self {
+        ClientError::NotLeader {
+            leader_id: leader,
+            leader_addr: addr,
+            reach: None,
+        }
+    }
 }
 
 /// When a write is answered.
@@ -274,4 +321,46 @@ pub struct ChangeResult {
     pub changed: bool,
     /// The configuration now in force.
     pub membership: crate::core::Membership,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_leader_answers_are_sentences() {
+        let text = |leader, addr: Option<&str>, reach| {
+            ClientError::NotLeader {
+                leader_id: leader,
+                leader_addr: addr.map(str::to_string),
+                reach,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            text(Some(2), Some("http://10.0.0.2:8080"), None),
+            "this node is not the leader: node 2 is, at http://10.0.0.2:8080"
+        );
+        assert_eq!(
+            text(Some(2), None, None),
+            "this node is not the leader: node 2 is, but its address is not known here yet"
+        );
+        let reach = |reachable, voters| Some(Reach { reachable, voters });
+        assert_eq!(
+            text(None, None, reach(1, 3)),
+            "no leader: 1 of 3 nodes reachable, a quorum needs 2; no leader can be elected \
+             until more of them are back"
+        );
+        assert_eq!(
+            text(None, None, reach(3, 5)),
+            "no leader: 3 of 5 nodes reachable, a quorum needs 3; an election is under way"
+        );
+        assert_eq!(
+            text(None, None, None),
+            "no leader is known yet: an election may be under way"
+        );
+        for t in [text(None, None, None), text(Some(1), None, reach(1, 1))] {
+            assert!(!t.contains("None") && !t.contains("Some("), "{t}");
+        }
+    }
 }

@@ -212,14 +212,34 @@ pub fn log(args: LogArgs) -> Result<u8, ClientError> {
     Ok(EXIT_OK)
 }
 
-/// One entry's payload for people: `noop`, `put KEY = VALUE`, `delete KEY`,
-/// `cas KEY expected=V value=V`, or the command's JSON for anything else.
+/// One entry's payload for people: `noop`, `config voters=[1, 2, 3] learners=[4]`,
+/// `put KEY = VALUE`, `delete KEY`, `cas KEY expected=V value=V`, `txn put a, delete b if 1
+/// guard(s)`, the token and region records in words, and `unknown: RAW` for a payload this
+/// version cannot decode. Every kind `/v1/log` documents is decoded.
 fn describe(entry: &Value) -> String {
     let command = &entry["command"];
-    if entry["type"] == "noop" {
-        return "noop".to_string();
+    match entry["type"].as_str() {
+        Some("noop") => return "noop".to_string(),
+        Some("config") => {
+            let ids = |name: &str| {
+                let list: Vec<String> = command[name]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(Value::to_string)
+                    .collect();
+                format!("[{}]", list.join(", "))
+            };
+            return format!(
+                "config voters={} learners={}",
+                ids("voters"),
+                ids("learners")
+            );
+        }
+        _ => {}
     }
-    let key = command["key"].as_str().map(show_text).unwrap_or_default();
+    let text = |name: &str| command[name].as_str().map(show_text).unwrap_or_default();
+    let key = text("key");
     let field = |name: &str| show_field(command, name).unwrap_or_else(|| "<absent>".to_string());
     match command["op"].as_str() {
         Some("put") => format!("put {key} = {}", field("value")),
@@ -229,15 +249,41 @@ fn describe(entry: &Value) -> String {
             field("expected"),
             field("value")
         ),
+        Some("txn") => {
+            let ops: Vec<String> = command["ops"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|op| {
+                    let key = op["key"].as_str().map(show_text).unwrap_or_default();
+                    format!("{} {key}", op["op"].as_str().unwrap_or("op"))
+                })
+                .collect();
+            let guards = command["guards"].as_array().map_or(0, Vec::len);
+            let mut line = format!("txn {}", ops.join(", "));
+            if guards > 0 {
+                line.push_str(&format!(" if {guards} guard(s)"));
+            }
+            line
+        }
         Some("token_put") => format!(
             "token put {} role={}",
-            command["name"].as_str().map(show_text).unwrap_or_default(),
-            command["role"].as_str().unwrap_or("?")
+            text("name"),
+            command["role"].as_str().unwrap_or("unknown")
         ),
-        Some("token_delete") => format!(
-            "token delete {}",
-            command["name"].as_str().map(show_text).unwrap_or_default()
+        Some("token_delete") => format!("token delete {}", text("name")),
+        Some("region") => format!("region {}", text("change")),
+        Some("region_apply") => format!(
+            "region apply from {}: {} mutation(s)",
+            text("from"),
+            command["mutations"].as_u64().unwrap_or(0)
         ),
+        Some("region_acked") => format!(
+            "region acked by {} up to seq {}",
+            text("region"),
+            command["seq"].as_u64().unwrap_or(0)
+        ),
+        Some("unknown") => format!("unknown: {}", field("raw")),
         _ => command.to_string(),
     }
 }
@@ -270,4 +316,35 @@ pub fn transfer_leader(args: super::args::TransferArgs) -> Result<u8, ClientErro
         line(&format!("OK leader={} term={}", done.leader, done.term))?;
     }
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn every_entry_kind_is_described_in_words() {
+        let cases = [
+            (json!({"type": "noop", "command": null}), "noop"),
+            (
+                json!({"type": "config", "command": {"voters": [1, 2, 3], "learners": [4], "addrs": {}}}),
+                "config voters=[1, 2, 3] learners=[4]",
+            ),
+            (
+                json!({"type": "command", "command": {"op": "txn", "guards": [{"key": "a"}], "ops": [{"op": "put", "key": "a", "value": "1"}, {"op": "delete", "key": "b"}]}}),
+                "txn put a, delete b if 1 guard(s)",
+            ),
+            (
+                json!({"type": "command", "command": {"op": "region", "change": "add region us at http://10.0.0.9:8080"}}),
+                "region add region us at http://10.0.0.9:8080",
+            ),
+            (
+                json!({"type": "command", "command": {"op": "region_acked", "region": "us", "seq": 7}}),
+                "region acked by us up to seq 7",
+            ),
+        ];
+        for (entry, words) in cases {
+            assert_eq!(super::describe(&entry), words);
+        }
+    }
 }

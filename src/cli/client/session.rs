@@ -289,7 +289,10 @@ impl Session {
                     )))
                 }
                 StatusCode::SERVICE_UNAVAILABLE => {
-                    return Err(Failure::NoLeader(format!("{at}: {}", message_of(response))))
+                    // Shown after `no leader: `: the node's own sentence, once.
+                    let message = message_of(response);
+                    let message = message.strip_prefix("no leader: ").unwrap_or(&message);
+                    return Err(Failure::NoLeader(format!("{message} (asked {at})")));
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
                     return Err(Failure::Busy(format!("{at}: {}", message_of(response))))

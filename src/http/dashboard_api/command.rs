@@ -269,11 +269,7 @@ async fn read_on_leader(
     let relayed = req.headers().contains_key(FORWARDED_BY);
     if status.role != Role::Leader && !relayed {
         let Some(addr) = status.leader_addr else {
-            return Err(ClientError::NotLeader {
-                leader_id: status.leader,
-                leader_addr: None,
-            }
-            .into());
+            return Err(ClientError::not_leader(status.leader, None).into());
         };
         return relay(state, req, body, &addr).await;
     }
