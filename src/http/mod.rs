@@ -92,6 +92,9 @@ pub struct AppState {
     pub redirect_writes: bool,
     /// How long a forwarded write may take before its outcome is reported unknown.
     pub forward_timeout: Duration,
+    /// How long a follower waits for a (new) leader before refusing a write it could not hand
+    /// over (never sent): two longest election timeouts, time to notice and replace a leader.
+    pub leader_wait: Duration,
     /// The bearer tokens accepted (none: access control off); see [`auth`].
     pub tokens: auth::Tokens,
     /// TLS of calls to other nodes' gateways (forwarding, dashboard probes); `None`: plain
@@ -121,6 +124,7 @@ impl AppState {
             },
             redirect_writes: config.redirect_writes,
             forward_timeout: config.proposal_timeout() + Duration::from_secs(1),
+            leader_wait: 2 * config.election_timeout_max(),
             tokens: auth::Tokens::new(config.tokens.clone(), Some(kv.clone())),
             client_tls: None,
             inflight: Arc::new(limits::Inflight::new(

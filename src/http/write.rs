@@ -9,6 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use awc::error::{ConnectError, SendRequestError};
 use bytes::Bytes;
+use std::time::{Duration, Instant};
 
 use super::input::query_flag;
 use super::{ApiError, AppState};
@@ -44,7 +45,9 @@ enum Written {
 }
 
 /// Submits `command` to the local node; on a follower forwards `req` with `body` to the leader
-/// or redirects to it.
+/// or redirects to it. While no leader is known, or the leader cannot be reached (the request
+/// was never sent), it waits for one for up to [`AppState::leader_wait`] and tries again: the
+/// command was proposed nowhere, so trying again cannot apply it twice.
 async fn submit(
     state: &AppState,
     client: &awc::Client,
@@ -53,18 +56,47 @@ async fn submit(
     command: Bytes,
     ack: crate::messages::node::Ack,
 ) -> Result<Written, ApiError> {
-    match state.node.submit_with(command, ack).await {
-        Ok(done) => Ok(Written::Applied(done)),
-        Err(ClientError::NotLeader {
-            leader_id,
-            leader_addr: Some(addr),
-            ..
-        }) => to_leader(state, client, req, body, leader_id, addr)
-            .await
-            .map(Written::Relayed),
-        Err(other) => Err(other.into()),
+    let deadline = Instant::now() + state.leader_wait;
+    loop {
+        let refused = match state.node.submit_with(command.clone(), ack).await {
+            Ok(done) => return Ok(Written::Applied(done)),
+            Err(ClientError::NotLeader {
+                leader_id,
+                leader_addr: Some(addr),
+                ..
+            }) => match to_leader(state, client, req, body, leader_id, addr.clone()).await {
+                Err(err) if err.code == "leader_unreachable" => (err, Some(addr)),
+                other => return other.map(Written::Relayed),
+            },
+            Err(err @ ClientError::NotLeader { .. }) => (err.into(), None),
+            Err(other) => return Err(other.into()),
+        };
+        if !another_leader(state, refused.1.as_deref(), deadline).await {
+            return Err(refused.0);
+        }
     }
 }
+
+/// Waits until this node knows a leader other than the one at `unreachable` (or leads), and
+/// says whether one came before `deadline`.
+async fn another_leader(state: &AppState, unreachable: Option<&str>, deadline: Instant) -> bool {
+    loop {
+        if let Ok(status) = state.node.status().await {
+            let known =
+                status.leader_addr.is_some() && status.leader_addr.as_deref() != unreachable;
+            if status.role == crate::core::Role::Leader || known {
+                return true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        actix_rt::time::sleep(LEADER_POLL).await;
+    }
+}
+
+/// How often a follower waiting for a leader looks again.
+const LEADER_POLL: Duration = Duration::from_millis(10);
 
 /// What became of a proposed state machine command.
 pub enum Proposed {

@@ -286,3 +286,36 @@ fn lagging_follower_scenario(flags: &[&str]) {
     );
     assert_eq!(cluster.get(follower, "l199").as_deref(), Some(&b"x"[..]));
 }
+
+/// A write sent to a follower just after the leader died is not refused at once (the follower
+/// still names the dead leader, and the forward cannot connect): the follower waits, bounded by
+/// two election timeouts, for the next leader and hands the write to it (or takes it itself).
+#[test]
+fn a_write_through_a_follower_waits_for_the_next_leader_when_the_leader_dies() {
+    let mut c = ProcCluster::start(3, tempdir());
+    let (leader, _) = c.wait_leader(LEADER_TIMEOUT);
+    let follower = c.follower_of(leader);
+    c.put_ok("before", b"1");
+    c.wait_for(
+        LEADER_TIMEOUT,
+        "the follower to know the leader's address",
+        || {
+            let status = c.status(follower)?;
+            (status["leader"].as_u64() == Some(leader) && status["leader_addr"].is_string())
+                .then_some(())
+        },
+    );
+    c.kill9(leader);
+    let started = Instant::now();
+    let answer = process::http_client()
+        .put(format!("{}/v1/kv/after", c.client().base(follower)))
+        .body("2")
+        .send()
+        .expect("the follower answers");
+    let (status, elapsed) = (answer.status().as_u16(), started.elapsed());
+    let body = answer.text().unwrap_or_default();
+    assert_eq!(status, 200, "after {elapsed:?}: {body}");
+    let (new_leader, _) = c.wait_leader(LEADER_TIMEOUT);
+    assert_ne!(new_leader, leader);
+    assert_eq!(c.get(new_leader, "after").as_deref(), Some(&b"2"[..]));
+}
