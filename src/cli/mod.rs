@@ -16,6 +16,8 @@ pub mod restore;
 pub mod serve;
 mod supervise;
 pub mod up;
+pub mod up_control;
+mod up_node;
 
 #[cfg(test)]
 mod settings_tests;

@@ -1,144 +1,116 @@
-//! Supervision of the child processes of `raftix up`.
+//! Supervision of the nodes of `raftix up`.
 //!
-//! Each child runs in its own process group, so a Ctrl-C in the terminal reaches only `up`, which
-//! then stops the nodes in order: SIGTERM, a bounded grace period, SIGKILL. A second Ctrl-C kills
-//! them at once. On Linux each child also gets SIGTERM if `up` itself dies. Children's stderr is
-//! forwarded line by line with a `nodeN | ` prefix. A child that exits on its own is reported and
-//! the others keep running.
+//! Each node is kept by its own task ([`super::up_node`]): a node that crashes is started again
+//! after a backoff (1 s, doubling to 30 s) unless `--no-restart`, and `restart N` (typed on up's
+//! terminal, or `raftix up --restart N` from another one, see [`super::up_control`]) restarts
+//! one. A Ctrl-C in the terminal reaches only `up` (each node runs in its own process group),
+//! which then stops the nodes: SIGTERM, a bounded grace period, SIGKILL; a second Ctrl-C kills
+//! them at once. On Linux each node also gets SIGTERM if `up` itself dies.
 
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStderr, Command};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::up::{NodePlan, UpError};
+use super::up_control;
+use super::up_node::{keep, Keeper, NodeEvent, Phase};
 
-/// What the supervisor asks of the child tasks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
-    /// Keep the child running.
-    Run,
-    /// Stop it: SIGTERM, then SIGKILL after the grace period.
-    Stop,
-    /// Kill it now.
-    Kill,
+/// How `up` supervises its nodes.
+#[derive(Clone, Debug)]
+pub(super) struct Supervision {
+    /// The raftix executable.
+    pub exe: PathBuf,
+    /// The nodes.
+    pub plans: Vec<NodePlan>,
+    /// How long a node gets to stop after SIGTERM.
+    pub grace: Duration,
+    /// Restart crashed nodes.
+    pub restart_crashed: bool,
+    /// Where `raftix up --restart N` finds this `up`.
+    pub control: PathBuf,
 }
 
-/// Sends `sig` to process `pid`. A process that is already gone is not an error.
-fn send_signal(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
-    let pid = libc::pid_t::try_from(pid)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid out of range"))?;
-    // SAFETY: kill(2) has no memory-safety preconditions. The pid belongs to a child we have not
-    // reaped yet (tokio's `Child::id` returns None once it is reaped), so it cannot be reused.
-    let rc = unsafe { libc::kill(pid, sig) };
-    if rc == -1 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ESRCH) {
-            return Err(err);
-        }
+/// Prints where to find each node and the command line it runs.
+fn announce(sup: &Supervision) {
+    for plan in &sup.plans {
+        println!(
+            "node {}: {}  (peer 127.0.0.1:{}, data {})",
+            plan.id,
+            plan.url(),
+            plan.peer_port,
+            plan.data_dir.display()
+        );
     }
-    Ok(())
-}
-
-/// Starts one node.
-fn spawn(exe: &PathBuf, plan: &NodePlan) -> std::io::Result<Child> {
-    let mut cmd = Command::new(exe);
-    cmd.args(&plan.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
-        // which is async-signal-safe; it allocates nothing and takes no lock.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+    for plan in &sup.plans {
+        let args: Vec<String> = plan
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        println!(
+            "  node {}: {} {}",
+            plan.id,
+            sup.exe.display(),
+            args.join(" ")
+        );
     }
-    cmd.spawn()
-}
-
-/// Copies a child's stderr to ours, each line prefixed with `node{id} | `.
-async fn forward_stderr(id: u64, stderr: ChildStderr) {
-    let mut reader = BufReader::new(stderr);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end_matches(['\n', '\r']);
-                // Nothing sensible to do if our own stderr is gone.
-                let _ = writeln!(std::io::stderr().lock(), "node{id} | {text}");
-            }
-        }
+    println!(
+        "dashboard: {}  -- press Ctrl-C to stop; `restart N` here (or `raftix up --restart N` \
+         elsewhere) restarts a node",
+        sup.plans[0].url()
+    );
+    if sup.plans[0].https {
+        let ca = sup.plans[0]
+            .data_dir
+            .parent()
+            .map(|d| d.join("certs").join(crate::tls::certs::CA_CERT))
+            .unwrap_or_default();
+        println!(
+            "HTTPS: the CLI needs --endpoints {} --cacert {} (browsers: trust that CA)",
+            sup.plans[0].url().trim_end_matches('/'),
+            ca.display()
+        );
     }
 }
 
-/// Owns one child: reports an exit on its own, or stops it when the phase says so.
-async fn watch_child(
-    id: u64,
-    mut child: Child,
-    mut phase: watch::Receiver<Phase>,
-    exits: mpsc::UnboundedSender<(u64, std::io::Result<ExitStatus>)>,
-    grace: Duration,
-) {
-    tokio::select! {
-        status = child.wait() => {
-            // The supervisor stops listening once it shuts down; then nobody needs to know.
-            let _ = exits.send((id, status));
-            return;
-        }
-        _ = phase.wait_for(|p| *p >= Phase::Stop) => {}
-    }
-    let kill_now = *phase.borrow() >= Phase::Kill;
-    if !kill_now {
-        if let Some(pid) = child.id() {
-            if let Err(e) = send_signal(pid, libc::SIGTERM) {
-                eprintln!("raftix up: cannot send SIGTERM to node {id} (pid {pid}): {e}");
+/// Says what happened to a node; updates the set of nodes that are down.
+fn report(event: NodeEvent, down: &mut BTreeSet<u64>, total: usize) {
+    match event {
+        NodeEvent::Started { id, pid, restarts } => {
+            down.remove(&id);
+            if restarts > 0 {
+                eprintln!("raftix up: node {id} started again (pid {pid})");
             }
         }
-        tokio::select! {
-            status = child.wait() => {
-                match status {
-                    Ok(status) => eprintln!("raftix up: node {id} stopped ({status})"),
-                    Err(e) => eprintln!("raftix up: cannot wait for node {id}: {e}"),
-                }
-                return;
+        NodeEvent::Exited {
+            id,
+            status,
+            restart_in,
+        } => {
+            down.insert(id);
+            let up = total - down.len();
+            match restart_in {
+                Some(after) => eprintln!(
+                    "raftix up: node {id} exited unexpectedly ({status}); restarting it in {} s \
+                     ({up} of {total} running; --no-restart leaves crashed nodes down)",
+                    after.as_secs()
+                ),
+                None => eprintln!(
+                    "raftix up: node {id} exited unexpectedly ({status}); {up} of {total} \
+                     running; `restart {id}` starts it again"
+                ),
             }
-            _ = tokio::time::sleep(grace) => {
-                eprintln!("raftix up: node {id} did not stop within {grace:?}; killing it");
-            }
-            _ = phase.wait_for(|p| *p >= Phase::Kill) => {}
         }
-    }
-    // `kill` sends SIGKILL and reaps the child.
-    match child.kill().await {
-        Ok(()) => eprintln!("raftix up: node {id} killed"),
-        Err(e) => eprintln!("raftix up: cannot kill node {id}: {e}"),
     }
 }
 
 /// Starts every node, prints where to find them, and supervises them until SIGINT or SIGTERM.
-pub(super) async fn supervise(
-    exe: PathBuf,
-    plans: Vec<NodePlan>,
-    grace: Duration,
-) -> Result<(), UpError> {
+pub(super) async fn supervise(sup: Supervision) -> Result<(), UpError> {
     let io = |what: &str| {
         let what = what.to_owned();
         move |source| UpError::Io { what, source }
@@ -146,81 +118,72 @@ pub(super) async fn supervise(
     // Install the handlers before any child exists, so no signal goes unhandled.
     let mut sigint = signal(SignalKind::interrupt()).map_err(io("cannot handle SIGINT"))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io("cannot handle SIGTERM"))?;
+    let control = up_control::listen(&sup.control)?;
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
-    let (exit_tx, mut exit_rx) = mpsc::unbounded_channel();
-    let mut children: Vec<JoinHandle<()>> = Vec::new();
-    let mut forwarders: Vec<JoinHandle<()>> = Vec::new();
-
-    let mut spawn_error = None;
-    for plan in &plans {
-        let mut child = match spawn(&exe, plan) {
-            Ok(child) => child,
-            Err(source) => {
-                spawn_error = Some(UpError::Io {
-                    what: format!("cannot start node {} ({})", plan.id, exe.display()),
-                    source,
-                });
-                break;
-            }
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
+    let mut restarts = BTreeMap::new();
+    let mut keepers: Vec<JoinHandle<()>> = Vec::new();
+    for plan in &sup.plans {
+        let (tx, rx) = mpsc::unbounded_channel();
+        restarts.insert(plan.id, tx);
+        let keeper = Keeper {
+            exe: sup.exe.clone(),
+            plan: plan.clone(),
+            restart_crashed: sup.restart_crashed,
+            grace: sup.grace,
         };
-        if let Some(stderr) = child.stderr.take() {
-            forwarders.push(tokio::spawn(forward_stderr(plan.id, stderr)));
-        }
-        let task = watch_child(plan.id, child, phase_rx.clone(), exit_tx.clone(), grace);
-        children.push(tokio::spawn(task));
+        keepers.push(tokio::spawn(keep(
+            keeper,
+            phase_rx.clone(),
+            rx,
+            event_tx.clone(),
+        )));
     }
-    drop(exit_tx);
+    drop(event_tx);
+    announce(&sup);
 
+    let total = sup.plans.len();
+    let mut down = BTreeSet::new();
+    let mut terminal = BufReader::new(tokio::io::stdin()).lines();
+    let mut terminal_open = true;
     let mut outcome = Ok(());
-    let mut running = children.len();
-    if let Some(e) = spawn_error {
-        outcome = Err(e);
-    } else {
-        for plan in &plans {
-            println!(
-                "node {}: {}  (peer 127.0.0.1:{}, data {})",
-                plan.id,
-                plan.url(),
-                plan.peer_port,
-                plan.data_dir.display()
-            );
-        }
-        println!("dashboard: {}  -- press Ctrl-C to stop", plans[0].url());
-        if plans[0].https {
-            let ca = plans[0]
-                .data_dir
-                .parent()
-                .map(|d| d.join("certs").join(crate::tls::certs::CA_CERT))
-                .unwrap_or_default();
-            println!(
-                "HTTPS: the CLI needs --endpoints {} --cacert {} (browsers: trust that CA)",
-                plans[0].url().trim_end_matches('/'),
-                ca.display()
-            );
-        }
-        loop {
-            tokio::select! {
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
-                Some((id, status)) = exit_rx.recv() => {
-                    running -= 1;
-                    match status {
-                        Ok(status) => eprintln!("raftix up: node {id} exited unexpectedly ({status}); {running} node(s) still running"),
-                        Err(e) => eprintln!("raftix up: lost track of node {id}: {e}; {running} node(s) still running"),
-                    }
-                    if running == 0 {
-                        outcome = Err(UpError::AllExited);
-                        break;
-                    }
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            Some(event) = event_rx.recv() => {
+                report(event, &mut down, total);
+                if !sup.restart_crashed && down.len() == total {
+                    outcome = Err(UpError::AllExited);
+                    break;
                 }
             }
+            line = terminal.next_line(), if terminal_open => match line {
+                Ok(Some(line)) => {
+                    let reply = up_control::handle(&line, &restarts);
+                    if !reply.is_empty() {
+                        eprintln!("raftix up: {reply}");
+                    }
+                }
+                // No terminal (stdin closed or not readable): commands come by socket only.
+                _ => terminal_open = false,
+            },
+            Ok((stream, _)) = control.accept() => {
+                let restarts = restarts.clone();
+                tokio::spawn(up_control::serve_one(stream, move |line| {
+                    let reply = up_control::handle(line, &restarts);
+                    eprintln!("raftix up: {line} (from raftix up --restart): {reply}");
+                    reply
+                }));
+            }
         }
     }
 
-    eprintln!("raftix up: stopping {running} node(s)");
-    // Receivers live in the child tasks; if all are gone there is nothing to stop.
+    let _ = std::fs::remove_file(&sup.control);
+    eprintln!("raftix up: stopping {} node(s)", total - down.len());
+    // Receivers live in the keeper tasks; if all are gone there is nothing to stop.
     let _ = phase_tx.send(Phase::Stop);
-    let mut waiting = std::pin::pin!(futures::future::join_all(children));
+    let mut waiting = std::pin::pin!(futures::future::join_all(keepers));
     loop {
         tokio::select! {
             _ = &mut waiting => break,
@@ -228,11 +191,5 @@ pub(super) async fn supervise(
             _ = sigterm.recv() => { let _ = phase_tx.send(Phase::Kill); }
         }
     }
-    // The children are gone; give the forwarders a moment to print their last lines.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        futures::future::join_all(forwarders),
-    )
-    .await;
     outcome
 }

@@ -47,6 +47,14 @@ pub struct UpArgs {
     /// On shutdown, how long nodes get to exit after SIGTERM before they are killed.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub grace_ms: u64,
+    /// Leave a node that exits on its own down (by default it is started again after a
+    /// backoff of 1 s, doubling up to 30 s).
+    #[arg(long)]
+    pub no_restart: bool,
+    /// Do not start a cluster: ask the `raftix up` running over --data-dir to restart node N
+    /// (SIGTERM, then start it again; or start it if it is down) and print its answer.
+    #[arg(long, value_name = "N")]
+    pub restart: Option<u64>,
     /// Serve the HTTP API and dashboards over HTTPS, with test certificates made in
     /// DATA_DIR/certs (as `raftix certs` does; reused on later runs). Clients then need
     /// `--endpoints https://127.0.0.1:PORT --cacert DATA_DIR/certs/ca.pem`.
@@ -338,6 +346,15 @@ pub fn check_ports_free(plans: &[NodePlan]) -> Result<(), UpError> {
 
 /// Runs `raftix up` until SIGINT or SIGTERM, then stops the nodes.
 pub fn run(args: UpArgs) -> Result<(), UpError> {
+    if let Some(n) = args.restart {
+        let reply = super::up_control::request_restart(&args.data_dir, n)?;
+        println!("{reply}");
+        return if reply.starts_with("restarting") {
+            Ok(())
+        } else {
+            Err(UpError::Usage(reply))
+        };
+    }
     let plans = args.plan()?;
     check_data_dirs_free(&plans)?;
     check_ports_free(&plans)?;
@@ -358,6 +375,11 @@ pub fn run(args: UpArgs) -> Result<(), UpError> {
             what: "cannot start the async runtime".into(),
             source,
         })?;
-    let grace = Duration::from_millis(args.grace_ms);
-    runtime.block_on(super::supervise::supervise(exe, plans, grace))
+    runtime.block_on(super::supervise::supervise(super::supervise::Supervision {
+        exe,
+        plans,
+        grace: Duration::from_millis(args.grace_ms),
+        restart_crashed: !args.no_restart,
+        control: super::up_control::socket_path(&args.data_dir),
+    }))
 }

@@ -163,61 +163,109 @@ fn status(port: u16) -> Option<serde_json::Value> {
     resp.json().ok()
 }
 
+/// A `raftix up --nodes 3` over `data`, with its stdout piped and its stderr drained by a
+/// thread (so the nodes' logs never fill the pipe), and the HTTP port of node 1.
+struct Up {
+    child: std::process::Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    stderr: std::thread::JoinHandle<String>,
+    http: u16,
+}
+
+impl Up {
+    fn start(data: &std::path::Path, extra: &[&str]) -> Up {
+        // Three consecutive free ports for each range (up numbers the nodes' ports from a base).
+        let (http, peer) = loop {
+            let h = free_port();
+            let p = free_port();
+            let all_free = (0..3).all(|i| {
+                TcpListener::bind((Ipv4Addr::LOCALHOST, h + i)).is_ok()
+                    && TcpListener::bind((Ipv4Addr::LOCALHOST, p + i)).is_ok()
+            });
+            if all_free && h.abs_diff(p) > 3 && h < 65000 && p < 65000 {
+                break (h, p);
+            }
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_raftix"))
+            .args(["up", "--nodes", "3", "--grace-ms", "5000"])
+            .args(["--base-http-port", &http.to_string()])
+            .args(["--base-peer-port", &peer.to_string()])
+            .arg("--data-dir")
+            .arg(data)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut err = String::new();
+            let _ = stderr_pipe.read_to_string(&mut err);
+            err
+        });
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Up {
+            child,
+            stdout,
+            stderr,
+            http,
+        }
+    }
+
+    /// Waits (bounded) for all three nodes to agree on a leader; returns its HTTP port.
+    fn leader_port(&self) -> u16 {
+        let http = self.http;
+        wait_until(Duration::from_secs(20), "a leader all 3 agree on", || {
+            let statuses: Vec<serde_json::Value> =
+                (0..3).filter_map(|i| status(http + i)).collect();
+            let leaders: Vec<u64> = statuses
+                .iter()
+                .filter_map(|s| s["leader"].as_u64())
+                .collect();
+            if statuses.len() == 3 && leaders.len() == 3 && leaders.iter().all(|&l| l == leaders[0])
+            {
+                Ok(http + (leaders[0] as u16 - 1))
+            } else {
+                Err(statuses)
+            }
+        })
+    }
+
+    /// Ctrl-C: waits for `up` to exit; its exit code and everything it wrote on stderr.
+    fn interrupt(mut self) -> (Option<i32>, String) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child, which has not been reaped.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let exit = child_exits(
+            &mut self.child,
+            Duration::from_secs(20),
+            "raftix up after Ctrl-C",
+        );
+        (exit.code(), self.stderr.join().unwrap())
+    }
+}
+
+/// The PID holding node `id`'s data dir under `data` (`None`: no process runs it).
+fn node_pid(data: &std::path::Path, id: u64) -> Option<u32> {
+    raftix::storage::DataDirLock::probe(&data.join(format!("node{id}")))
+        .expect("probe the lock")
+        .flatten()
+}
+
 /// `raftix up` starts a working 3-node cluster (a leader is elected and a write commits) and
 /// Ctrl-C (SIGINT) stops every node cleanly: exit 0 and no node left listening.
 #[test]
 fn up_starts_a_working_cluster_and_ctrl_c_stops_every_node() {
     let tmp = tempfile::tempdir().unwrap();
-    // Three consecutive free ports for each range (up numbers the nodes' ports from a base).
-    let (http, peer) = loop {
-        let h = free_port();
-        let p = free_port();
-        let all_free = (0..3).all(|i| {
-            TcpListener::bind((Ipv4Addr::LOCALHOST, h + i)).is_ok()
-                && TcpListener::bind((Ipv4Addr::LOCALHOST, p + i)).is_ok()
-        });
-        if all_free && h.abs_diff(p) > 3 && h < 65000 && p < 65000 {
-            break (h, p);
-        }
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_raftix"))
-        .args(["up", "--nodes", "3", "--grace-ms", "5000"])
-        .args(["--base-http-port", &http.to_string()])
-        .args(["--base-peer-port", &peer.to_string()])
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain stderr continuously so the nodes' logs can never fill the pipe and stall them.
-    let mut stderr_pipe = child.stderr.take().unwrap();
-    let drain = std::thread::spawn(move || {
-        let mut err = String::new();
-        let _ = stderr_pipe.read_to_string(&mut err);
-        err
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut up = Up::start(tmp.path(), &[]);
     let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    up.stdout.read_line(&mut line).unwrap();
     assert!(
-        line.starts_with(&format!("node 1: http://127.0.0.1:{http}/")),
+        line.starts_with(&format!("node 1: http://127.0.0.1:{}/", up.http)),
         "{line}"
     );
-
-    // Wait (bounded) for all three nodes to agree on a leader.
-    let leader_port = wait_until(Duration::from_secs(20), "a leader all 3 agree on", || {
-        let statuses: Vec<serde_json::Value> = (0..3).filter_map(|i| status(http + i)).collect();
-        let leaders: Vec<u64> = statuses
-            .iter()
-            .filter_map(|s| s["leader"].as_u64())
-            .collect();
-        if statuses.len() == 3 && leaders.len() == 3 && leaders.iter().all(|&l| l == leaders[0]) {
-            Ok(http + (leaders[0] as u16 - 1))
-        } else {
-            Err(statuses)
-        }
-    });
+    let leader_port = up.leader_port();
     let put = reqwest::blocking::Client::new()
         .put(format!("http://127.0.0.1:{leader_port}/v1/kv/hello"))
         .body("world")
@@ -225,16 +273,8 @@ fn up_starts_a_working_cluster_and_ctrl_c_stops_every_node() {
         .unwrap();
     assert_eq!(put.status(), 200);
 
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill(2) on our own child, which has not been reaped.
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    let exit = child_exits(
-        &mut child,
-        Duration::from_secs(20),
-        "raftix up after Ctrl-C",
-    );
-    let err = drain.join().unwrap();
-    assert_eq!(exit.code(), Some(0), "{err}");
+    let (code, err) = up.interrupt();
+    assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("stopping 3 node"), "{err}");
     assert!(err.contains("became leader at term"), "{err}");
     // No node process is left: each one held its data dir's lock for as long as it ran (a
@@ -249,73 +289,88 @@ fn up_starts_a_working_cluster_and_ctrl_c_stops_every_node() {
     }
 }
 
+/// A node killed under `raftix up` is started again; `raftix up --restart N` from another
+/// terminal restarts one; `up` prints each node's `serve` command line.
 #[test]
-fn print_config_shows_flags_over_environment_over_file_over_defaults_with_secrets_redacted() {
+fn up_restarts_a_killed_node_and_restarts_one_on_request() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("raftix.toml");
-    std::fs::write(
-        &file,
-        r#"
-id = 1
-data_dir = "/from/file"
-listen_peer = "127.0.0.1:7001"
-listen_http = "127.0.0.1:8001"
-cluster = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
-heartbeat_interval_ms = 20
-election_timeout_min_ms = 160
-max_inflight = 8
-
-[[tokens]]
-name = "ops"
-token = "a-secret-that-must-not-be-printed"
-role = "admin"
-"#,
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_raftix"))
-        .args(["serve", "--print-config", "--config"])
-        .arg(&file)
-        .args(["--heartbeat-interval-ms", "40"])
-        .env("RAFTIX_HEARTBEAT_INTERVAL_MS", "30")
-        .env("RAFTIX_ELECTION_TIMEOUT_MIN_MS", "170")
-        .env("RAFTIX_NO_CHECK_QUORUM", "true")
-        .env("RAFTIX_DATA_DIR", "/from/env")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let printed: toml::Table = toml::from_str(&text).expect("the output is TOML");
-    let int = |key: &str| printed.get(key).and_then(|v| v.as_integer());
-    assert_eq!(
-        int("heartbeat_interval_ms"),
-        Some(40),
-        "the flag wins: {text}"
-    );
-    assert_eq!(
-        int("election_timeout_min_ms"),
-        Some(170),
-        "env over file: {text}"
-    );
-    assert_eq!(
-        int("max_inflight"),
-        Some(8),
-        "the file over the default: {text}"
-    );
-    assert_eq!(int("snapshot_keep"), Some(5000), "the default: {text}");
-    assert_eq!(printed["check_quorum"].as_bool(), Some(false), "{text}");
-    assert_eq!(printed["data_dir"].as_str(), Some("/from/env"), "{text}");
-    assert_eq!(
-        printed["cluster"].as_table().map(|c| c.len()),
-        Some(3),
-        "{text}"
-    );
+    let mut up = Up::start(tmp.path(), &[]);
+    let mut printed = String::new();
+    for _ in 0..6 {
+        up.stdout.read_line(&mut printed).unwrap();
+    }
     assert!(
-        !text.contains("a-secret-that-must-not-be-printed"),
-        "{text}"
+        printed.contains("  node 2: ") && printed.contains(" serve --id 2 "),
+        "each node's command line: {printed}"
     );
-    assert!(text.contains("<redacted>"), "{text}");
-    // Nothing was started or created.
-    assert!(!std::path::Path::new("/from/env").exists());
+    up.leader_port();
+    let first = node_pid(tmp.path(), 2).expect("node 2 runs");
+    // SAFETY: kill(2) of a process this test started (through up), found by its data dir lock.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    let second = wait_until(
+        Duration::from_secs(20),
+        "node 2 started again",
+        || match node_pid(tmp.path(), 2) {
+            Some(pid) if pid != first => Ok(pid),
+            other => Err(other),
+        },
+    );
+    up.leader_port();
+
+    let asked = raftix(&[
+        "up",
+        "--restart",
+        "2",
+        "--data-dir",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(asked.status.code(), Some(0), "{}", stderr(&asked));
+    assert_eq!(
+        String::from_utf8_lossy(&asked.stdout).trim(),
+        "restarting node 2"
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "node 2 restarted on request",
+        || match node_pid(tmp.path(), 2) {
+            Some(pid) if pid != first && pid != second => Ok(pid),
+            other => Err(other),
+        },
+    );
+    let unknown = raftix(&[
+        "up",
+        "--restart",
+        "9",
+        "--data-dir",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stdout).contains("there is no node 9: nodes are 1, 2, 3"),
+        "{unknown:?}"
+    );
+
+    let (code, err) = up.interrupt();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("raftix up: node 2 exited unexpectedly")
+            && err.contains("restarting it in 1 s"),
+        "{err}"
+    );
+    assert!(err.contains("raftix up: node 2 started again"), "{err}");
+    let none = raftix(&[
+        "up",
+        "--restart",
+        "2",
+        "--data-dir",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(none.status.code(), Some(1), "no up runs any more");
+    assert!(
+        stderr(&none).contains("no `raftix up` is running over"),
+        "{}",
+        stderr(&none)
+    );
 }
 
 #[test]
@@ -330,5 +385,24 @@ fn a_bad_value_in_the_environment_exits_2_naming_the_variable() {
         stderr(&out).contains("soon") && stderr(&out).contains("--heartbeat-interval-ms"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// The sample configuration file the README points to is accepted as it is.
+#[test]
+fn the_sample_config_file_works_as_it_is() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/node.example.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_raftix"))
+        .args(["serve", "--print-config", "--config", sample])
+        .env_remove("RAFTIX_DATA_DIR")
+        .output()
+        .expect("run raftix");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed: toml::Table =
+        toml::from_str(&String::from_utf8_lossy(&out.stdout)).expect("the output is TOML");
+    assert_eq!(printed.get("id").and_then(|v| v.as_integer()), Some(1));
+    assert_eq!(
+        printed.get("listen_http").and_then(|v| v.as_str()),
+        Some("127.0.0.1:8001")
     );
 }

@@ -263,6 +263,71 @@ fn list_all_follows_pages() {
     let after = run(&eps, &["list", "--prefix", "page/", "--after", "page/3"]);
     let after = expect(&cluster, after, 0, "list --after");
     assert_eq!(after.stdout, "page/4\tv4\n");
+
+    // An empty listing says so (on stderr: a script reading lines still sees none).
+    let none = expect(
+        &cluster,
+        run(&eps, &["list", "--prefix", "nothing/"]),
+        0,
+        "empty list",
+    );
+    assert_eq!(none.stdout, "", "{none:?}");
+    assert!(
+        none.stderr.contains("no keys start with \"nothing/\""),
+        "{none:?}"
+    );
+}
+
+#[test]
+fn txn_applies_all_or_nothing_and_flags_that_do_not_apply_are_not_offered() {
+    let (cluster, leader) = start();
+    let eps = endpoints(&cluster, leader);
+    expect(&cluster, run(&eps, &["put", "acct/a", "10"]), 0, "put");
+    let applied = run(
+        &eps,
+        &[
+            "txn",
+            "--if",
+            "acct/a=10",
+            "--if-absent",
+            "acct/b",
+            "--put",
+            "acct/a=5",
+            "--put",
+            "acct/b=5",
+        ],
+    );
+    let applied = expect(&cluster, applied, 0, "txn whose guards hold");
+    assert!(
+        applied
+            .stdout
+            .starts_with("OK applied 2 operation(s) index="),
+        "{applied:?}"
+    );
+    let refused = run(&eps, &["txn", "--if", "acct/a=10", "--delete", "acct/b"]);
+    let refused = expect(&cluster, refused, 4, "txn whose guard fails");
+    assert!(
+        refused
+            .stdout
+            .starts_with("NOT APPLIED: guard 1 (acct/a = \"10\") did not hold"),
+        "{refused:?}"
+    );
+    let get = expect(&cluster, run(&eps, &["get", "acct/b"]), 0, "get");
+    assert_eq!(
+        get.stdout.trim_end(),
+        "5",
+        "nothing of the refused txn was applied"
+    );
+
+    // --ack is a write's flag, --consistency a read's: neither is offered where it means nothing.
+    for args in [
+        &["get", "acct/a", "--ack", "all"][..],
+        &["put", "k", "v", "--consistency", "stale"],
+    ] {
+        let wrong = run(&eps, args);
+        assert_eq!(wrong.code, 2, "{args:?} is a usage error: {wrong:?}");
+        assert!(wrong.stderr.contains("unexpected argument"), "{wrong:?}");
+    }
 }
 
 #[test]
@@ -275,6 +340,7 @@ fn status_members_and_log_in_both_forms() {
 
     let human = expect(&cluster, run(&eps, &["status"]), 0, "status");
     assert!(human.stdout.contains("FOLLOWER"), "{human:?}");
+    assert!(human.stdout.contains("health    ACTIVE"), "{human:?}");
     assert!(
         human.stdout.contains(&format!("leader    {leader} at")),
         "{human:?}"
@@ -294,10 +360,14 @@ fn status_members_and_log_in_both_forms() {
     let lines: Vec<&str> = human.stdout.lines().collect();
     assert_eq!(lines.len(), 5, "header, 3 members, footnote: {human:?}");
     assert!(lines[0].starts_with("ID  ROLE"), "{human:?}");
-    let leader_row = format!("{leader}*  leader");
+    let leader_row = format!("{leader}*  leader    ACTIVE");
     assert!(
         lines.iter().any(|l| l.starts_with(&leader_row)),
         "{human:?}"
+    );
+    assert!(
+        lines[1..4].iter().all(|l| l.contains("ACTIVE")),
+        "each member's health state as the leader sees it: {human:?}"
     );
     let json = expect(
         &cluster,

@@ -102,6 +102,12 @@ fn member_commands_add_promote_demote_and_remove_with_their_exit_codes() {
         "promote a learner that never ran",
     );
     assert!(early.stderr.contains("409"), "{early:?}");
+    assert!(
+        early
+            .stderr
+            .contains("learner 4 has never answered the leader"),
+        "the refusal says why: {early:?}"
+    );
     let remove = expect(&cluster, run(&eps, &["member", "remove", "4"]), 0, "remove");
     assert!(
         remove

@@ -148,6 +148,12 @@ impl std::fmt::Display for ChangeError {
             ),
             ChangeError::UnknownNode(id) => write!(f, "node {id} is not such a member"),
             ChangeError::AlreadyVoter(id) => write!(f, "node {id} is already a voter"),
+            ChangeError::NotCaughtUp { id, matched: 0, .. } => write!(
+                f,
+                "learner {id} has never answered the leader: is `raftix serve --id {id}` \
+                 running, and can the leader reach its peer address? It can be promoted once \
+                 it has caught up"
+            ),
             ChangeError::NotCaughtUp { id, matched, last } => write!(
                 f,
                 "learner {id} holds the log up to {matched} of {last}: {} entries behind, at \

@@ -52,17 +52,28 @@ pub struct ClientOpts {
         value_parser = clap::value_parser!(u64).range(1..),
     )]
     pub timeout_ms: u64,
-    /// Read consistency of `get` and `list`: linearizable (default), lease, stale or all.
+}
+
+/// `--consistency`: how a read (`get`, `list`) is served. Only reads offer it.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ReadLevel {
+    /// Read consistency: linearizable (default), lease, stale or all.
     #[arg(long, value_name = "LEVEL", value_parser = ["linearizable", "quorum", "lease", "stale", "one", "all"])]
     pub consistency: Option<String>,
-    /// When `put`, `del`, `cas` answer: quorum (default), all (applied on every voter) or
-    /// leader (durable on the leader only; `put`/`del` only).
+}
+
+/// `--ack` and `--replication`: when a write (`put`, `del`, `cas`, `txn`) is answered. Only
+/// writes offer them.
+#[derive(Clone, Debug, Default, Args)]
+pub struct WriteLevel {
+    /// When the write is answered: quorum (default), all (applied on every voter) or leader
+    /// (durable on the leader only; `put` and `del` only).
     #[arg(long, value_name = "LEVEL", value_parser = ["quorum", "all", "leader"])]
     pub ack: Option<String>,
-    /// Multi-region: what `put`, `del` and `cas` wait for besides the local commit: async,
-    /// semi-sync (the primary region) or sync (every region); default: the region's setting
-    /// (`raftix region replication`). A wait that times out prints a warning (committed
-    /// here, not yet remotely) and exits 0; --timeout-ms must exceed the region's wait timeout.
+    /// Multi-region: what the write waits for besides the local commit: async, semi-sync (the
+    /// primary region) or sync (every region); default: the region's setting (`raftix region
+    /// replication`). A wait that times out prints a warning (committed here, not yet
+    /// remotely) and exits 0; --timeout-ms must exceed the region's wait timeout.
     #[arg(long, value_name = "MODE", value_parser = ["async", "semi-sync", "sync"])]
     pub replication: Option<String>,
 }
@@ -75,13 +86,17 @@ pub enum ClientCommand {
     Put(PutArgs),
     /// Print the value of KEY, bytes as stored (a newline is added only on a terminal).
     #[command(after_help = EXIT_CODES_HELP)]
-    Get(KeyArgs),
+    Get(GetArgs),
     /// Delete KEY; prints whether it existed (an absent key is not an error).
     #[command(after_help = EXIT_CODES_HELP)]
-    Del(KeyArgs),
+    Del(DelArgs),
     /// Compare-and-swap: change KEY only if it currently holds the expected value.
     #[command(after_help = EXIT_CODES_HELP)]
     Cas(CasArgs),
+    /// Transaction: puts and deletes applied together, only if every guard holds (one log
+    /// entry: all or nothing).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Txn(super::txn::TxnArgs),
     /// List keys in order, with their values.
     #[command(after_help = EXIT_CODES_HELP)]
     List(ListArgs),
@@ -277,16 +292,35 @@ pub struct PutArgs {
     pub key: String,
     /// The value; `-` reads it (as bytes) from stdin.
     pub value: String,
+    /// When it is answered.
+    #[command(flatten)]
+    pub level: WriteLevel,
     /// Common flags.
     #[command(flatten)]
     pub opts: ClientOpts,
 }
 
-/// A subcommand on one key.
+/// `get KEY`.
 #[derive(Clone, Debug, Args)]
-pub struct KeyArgs {
+pub struct GetArgs {
     /// The key.
     pub key: String,
+    /// How the read is served.
+    #[command(flatten)]
+    pub level: ReadLevel,
+    /// Common flags.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `del KEY`.
+#[derive(Clone, Debug, Args)]
+pub struct DelArgs {
+    /// The key.
+    pub key: String,
+    /// When it is answered.
+    #[command(flatten)]
+    pub level: WriteLevel,
     /// Common flags.
     #[command(flatten)]
     pub opts: ClientOpts,
@@ -311,6 +345,9 @@ pub struct CasArgs {
     /// Delete the key instead of setting a new value.
     #[arg(long)]
     pub delete: bool,
+    /// When it is answered.
+    #[command(flatten)]
+    pub level: WriteLevel,
     /// Common flags.
     #[command(flatten)]
     pub opts: ClientOpts,
@@ -331,6 +368,9 @@ pub struct ListArgs {
     /// Follow `next` until the last page and print every key.
     #[arg(long)]
     pub all: bool,
+    /// How the read is served.
+    #[command(flatten)]
+    pub level: ReadLevel,
     /// Common flags.
     #[command(flatten)]
     pub opts: ClientOpts,

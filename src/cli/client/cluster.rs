@@ -26,6 +26,15 @@ struct Status {
     members: Vec<u64>,
     #[serde(default)]
     peers: BTreeMap<u64, Peer>,
+    #[serde(default)]
+    health: Option<Health>,
+}
+
+/// A node's health state and why.
+#[derive(Debug, Deserialize)]
+struct Health {
+    state: String,
+    reason: Option<String>,
 }
 
 /// A follower's progress on the leader.
@@ -54,6 +63,17 @@ pub fn status(args: OptsOnly) -> Result<u8, ClientError> {
     let mut rows = vec![
         vec!["node".into(), format!("{} at {}", status.id, answer.from)],
         vec!["role".into(), status.role.clone()],
+        vec![
+            "health".into(),
+            match &status.health {
+                Some(Health {
+                    state,
+                    reason: Some(reason),
+                }) => format!("{state}: {reason}"),
+                Some(Health { state, .. }) => state.clone(),
+                None => "unknown".into(),
+            },
+        ],
         vec!["term".into(), status.term.to_string()],
         vec!["leader".into(), leader],
         vec!["commit".into(), status.commit.to_string()],
@@ -97,6 +117,9 @@ struct Member {
     lag: Option<u64>,
     #[serde(default)]
     suffrage: Option<String>,
+    /// ACTIVE, SYNCING or DEGRADED, as the answering node sees the member.
+    #[serde(default)]
+    state: Option<String>,
 }
 
 /// `members`: a table of the members. Asked of the leader when the first answer names one
@@ -141,12 +164,19 @@ pub fn members(args: OptsOnly) -> Result<u8, ClientError> {
             (true, _) => "leader",
             (false, _) if learner => "learner",
             (false, Some(_)) => "follower",
-            (false, None) => "?",
+            (false, None) => "voter (no leader)",
+        };
+        // The member's health state as the answering node sees it (the leader, when it could
+        // be reached); `unreachable` when it cannot be reached at all.
+        let health = match (m.health.as_str(), &m.state) {
+            ("unreachable", _) => "unreachable".to_string(),
+            (_, Some(state)) => state.clone(),
+            (other, None) => other.to_string(),
         };
         rows.push(vec![
             format!("{}{}", m.id, if m.is_self { "*" } else { "" }),
             role.to_string(),
-            m.health.clone(),
+            health,
             m.lag.map_or("-".to_string(), |l| l.to_string()),
             m.http_addr.clone().unwrap_or_else(|| "-".to_string()),
         ]);

@@ -9,7 +9,7 @@ pub const EXIT_UNAVAILABLE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status: the key does not exist (`get`).
 pub const EXIT_NOT_FOUND: u8 = 3;
-/// Exit status: a compare-and-swap did not swap.
+/// Exit status: a compare-and-swap did not swap, or a transaction's guard did not hold.
 pub const EXIT_NOT_SWAPPED: u8 = 4;
 /// Exit status: the request is invalid (refused by the server with a 4xx other than a missing
 /// key, or by the client before sending, such as an empty key).
@@ -24,7 +24,8 @@ Exit status:
      failure, or a local I/O error (reading stdin, writing stdout)
   2  usage error
   3  key not found (get)
-  4  compare-and-swap not swapped (cas; the current value is printed)
+  4  compare-and-swap not swapped (cas; the current value is printed), or a
+     transaction guard that did not hold (txn; nothing was applied)
   5  invalid request, refused by the server (4xx) or by the client (e.g. an empty key)";
 
 /// A failed client command.

@@ -6,16 +6,16 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::args::{CasArgs, KeyArgs, PutArgs};
+use super::args::{CasArgs, DelArgs, GetArgs, PutArgs};
 use super::endpoint::key_path;
 use super::error::{ClientError, EXIT_NOT_SWAPPED, EXIT_OK};
 use super::output::{check, decode, json_line, line, raw, show_field};
 use super::session::Request;
-use super::session_of;
+use super::{read_session, write_session};
 
 /// The index and term every write answer carries.
 #[derive(Debug, Deserialize)]
-struct Written {
+pub(super) struct Written {
     index: u64,
     term: u64,
     #[serde(default)]
@@ -23,7 +23,8 @@ struct Written {
 }
 
 impl Written {
-    fn describe(&self) -> String {
+    /// `index=N term=T` (and `duplicate` for an answered retry).
+    pub(super) fn describe(&self) -> String {
         let dup = if self.duplicate { " duplicate" } else { "" };
         format!("index={} term={}{dup}", self.index, self.term)
     }
@@ -31,7 +32,7 @@ impl Written {
 
 /// Multi-region: warns on stderr when a write that waited for other regions answered before
 /// they acknowledged it (202: committed here, not yet remotely).
-fn warn_unreplicated(body: &Value) {
+pub(super) fn warn_unreplicated(body: &Value) {
     let replication = &body["replication"];
     if replication["replicated"].as_bool() != Some(false) {
         return;
@@ -51,7 +52,7 @@ fn warn_unreplicated(body: &Value) {
 }
 
 /// Refuses an empty key before sending anything (the server would refuse it too).
-fn check_key(key: &str) -> Result<(), ClientError> {
+pub(super) fn check_key(key: &str) -> Result<(), ClientError> {
     if key.is_empty() {
         return Err(ClientError::Invalid("the key is empty".to_string()));
     }
@@ -71,7 +72,7 @@ pub fn put(args: PutArgs) -> Result<u8, ClientError> {
     } else {
         args.value.into_bytes()
     };
-    let mut session = session_of(&args.opts)?;
+    let mut session = write_session(&args.opts, &args.level)?;
     let request = Request::write(
         Method::PUT,
         key_path(&args.key),
@@ -90,9 +91,9 @@ pub fn put(args: PutArgs) -> Result<u8, ClientError> {
 
 /// `get KEY`: the value's bytes exactly; on a terminal a newline is added when the value does
 /// not end with one. `--json`: `{"key", "value"|"value_base64", "index"}`.
-pub fn get(args: KeyArgs) -> Result<u8, ClientError> {
+pub fn get(args: GetArgs) -> Result<u8, ClientError> {
     check_key(&args.key)?;
-    let mut session = session_of(&args.opts)?;
+    let mut session = read_session(&args.opts, &args.level)?;
     let answer = session.send(&Request::get(key_path(&args.key)))?;
     let answer = check(answer, Some(&args.key))?;
     if args.opts.json {
@@ -123,9 +124,9 @@ struct Deleted {
 }
 
 /// `del KEY`: prints `OK deleted=true|false index=N term=T`; an absent key is a success.
-pub fn del(args: KeyArgs) -> Result<u8, ClientError> {
+pub fn del(args: DelArgs) -> Result<u8, ClientError> {
     check_key(&args.key)?;
-    let mut session = session_of(&args.opts)?;
+    let mut session = write_session(&args.opts, &args.level)?;
     let request = Request::write(Method::DELETE, key_path(&args.key), None);
     let answer = check(session.send(&request)?, Some(&args.key))?;
     let (body, deleted): (Value, Deleted) = decode(&answer)?;
@@ -154,7 +155,7 @@ struct Swapped {
 /// `NOT SWAPPED current=<value>|<absent> ...`.
 pub fn cas(args: CasArgs) -> Result<u8, ClientError> {
     check_key(&args.key)?;
-    let mut session = session_of(&args.opts)?;
+    let mut session = write_session(&args.opts, &args.level)?;
     // The argument groups guarantee exactly one of each pair: `None` means absent / delete.
     let body = json!({ "expected": args.expected, "value": args.value });
     let path = format!("{}/cas", key_path(&args.key));

@@ -7,8 +7,8 @@ use super::args::ListArgs;
 use super::endpoint::encode_query_value;
 use super::error::{ClientError, EXIT_OK};
 use super::output::{check, decode, json_line, line, show_field, show_text};
+use super::read_session;
 use super::session::{Request, Session};
-use super::session_of;
 
 /// Most pages `--all` follows (a guard against a server that never ends the listing).
 const MAX_PAGES: usize = 1_000_000;
@@ -23,9 +23,10 @@ struct Page {
 /// `list`: human output is one `KEY<TAB>VALUE` line per key (see [`show_field`] for values);
 /// `--json` prints the server's page, or with `--all` `{"items": [every item], "next": null}`.
 pub fn list(args: ListArgs) -> Result<u8, ClientError> {
-    let mut session = session_of(&args.opts)?;
+    let mut session = read_session(&args.opts, &args.level)?;
     let mut after = args.after.clone();
     let mut all_items = Vec::new();
+    let mut printed = 0usize;
     for _ in 0..MAX_PAGES {
         let (raw, page) = fetch(&mut session, &args, after.as_deref())?;
         if !args.all && args.opts.json {
@@ -35,6 +36,7 @@ pub fn list(args: ListArgs) -> Result<u8, ClientError> {
             for item in &page.items {
                 print_item(item)?;
             }
+            printed += page.items.len();
         } else {
             all_items.extend(page.items);
         }
@@ -52,6 +54,13 @@ pub fn list(args: ListArgs) -> Result<u8, ClientError> {
     }
     if args.opts.json {
         json_line(&json!({ "items": all_items, "next": null }))?;
+    } else if printed == 0 {
+        // Said on stderr: a script reading KEY<TAB>VALUE lines still sees none.
+        match (&args.prefix, &args.after) {
+            (Some(prefix), _) => eprintln!("no keys start with {prefix:?}"),
+            (None, Some(after)) => eprintln!("no keys after {after:?}"),
+            (None, None) => eprintln!("no keys: the store is empty"),
+        }
     }
     Ok(EXIT_OK)
 }

@@ -20,6 +20,7 @@ mod regions;
 pub mod session;
 pub mod tls;
 mod tokens;
+mod txn;
 
 #[cfg(test)]
 mod tests;
@@ -28,8 +29,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub use args::{
-    BackupArgs, CasArgs, ClientCommand, ClientOpts, KeyArgs, ListArgs, LogArgs, MemberAddArgs,
-    MemberCommand, MemberIdArgs, OptsOnly, PutArgs, TokenCommand, TokenCreateArgs, TokenRevokeArgs,
+    BackupArgs, CasArgs, ClientCommand, ClientOpts, DelArgs, GetArgs, ListArgs, LogArgs,
+    MemberAddArgs, MemberCommand, MemberIdArgs, OptsOnly, PutArgs, TokenCommand, TokenCreateArgs,
+    TokenRevokeArgs,
 };
 pub use endpoint::parse_endpoint;
 pub use error::ClientError;
@@ -46,6 +48,7 @@ impl ClientCommand {
             ClientCommand::Get(args) => kv::get(args),
             ClientCommand::Del(args) => kv::del(args),
             ClientCommand::Cas(args) => kv::cas(args),
+            ClientCommand::Txn(args) => txn::txn(args),
             ClientCommand::List(args) => list::list(args),
             ClientCommand::Status(args) => cluster::status(args),
             ClientCommand::Members(args) => cluster::members(args),
@@ -75,9 +78,18 @@ fn session_of(opts: &ClientOpts) -> Result<Session, ClientError> {
         Duration::from_millis(opts.timeout_ms),
         &opts.tls,
     )
-    .map(|s| {
-        s.with_levels(opts.consistency.clone(), opts.ack.clone())
-            .with_token(opts.token.clone())
-            .with_replication(opts.replication.clone())
+    .map(|s| s.with_token(opts.token.clone()))
+}
+
+/// A session for reads served at `level`.
+fn read_session(opts: &ClientOpts, level: &args::ReadLevel) -> Result<Session, ClientError> {
+    session_of(opts).map(|s| s.with_levels(level.consistency.clone(), None))
+}
+
+/// A session for writes answered at `level`.
+fn write_session(opts: &ClientOpts, level: &args::WriteLevel) -> Result<Session, ClientError> {
+    session_of(opts).map(|s| {
+        s.with_levels(None, level.ack.clone())
+            .with_replication(level.replication.clone())
     })
 }

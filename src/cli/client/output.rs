@@ -24,7 +24,12 @@ pub fn check(answer: Answer, key: Option<&str>) -> Result<Answer, ClientError> {
         .and_then(|b| b["message"].as_str())
         .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
-    let detail = format!("{} answered {status}: {message}", answer.from);
+    let hint = match status.as_u16() {
+        401 => " (pass a token with --token or the RAFTIX_TOKEN variable)",
+        403 => " (this token's role or key prefix does not cover the request: use another one)",
+        _ => "",
+    };
+    let detail = format!("{} answered {status}: {message}{hint}", answer.from);
     match (status.as_u16(), code, key) {
         (404, Some("key_not_found"), Some(key)) => Err(ClientError::NotFound(key.to_string())),
         (400..=499, _, _) => Err(ClientError::Invalid(detail)),

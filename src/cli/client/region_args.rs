@@ -213,9 +213,6 @@ impl RegionConn {
             tls: self.tls,
             json: self.json,
             timeout_ms: 5000,
-            consistency: None,
-            ack: None,
-            replication: None,
         })
     }
 }
@@ -270,6 +267,5 @@ mod tests {
         assert_eq!(opts.token.as_deref(), Some("t"));
         assert!(opts.json);
         assert_eq!(opts.timeout_ms, 5000);
-        assert_eq!(opts.replication, None);
     }
 }

@@ -339,7 +339,17 @@ impl Session {
                 .body(body.clone());
         }
         builder.send().map_err(|e| {
-            let what = format!("{}: {}", base_of(url).unwrap_or_default(), root_cause(&e));
+            let mut what = format!("{}: {}", base_of(url).unwrap_or_default(), root_cause(&e));
+            // A node serving HTTPS drops a plain HTTP request without an HTTP answer.
+            if url.starts_with("http://") && !e.is_connect() && !e.is_timeout() {
+                what.push_str(&format!(
+                    " (if this node serves HTTPS, try {})",
+                    url.replacen("http://", "https://", 1)
+                        .split("/v1/")
+                        .next()
+                        .unwrap_or_default()
+                ));
+            }
             if e.is_connect() {
                 Failure::Refused(what)
             } else {
