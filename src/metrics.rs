@@ -83,6 +83,13 @@ impl NodeMetrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let r = &registry;
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ... from
+        // /proc (prometheus's own collector, the names every Prometheus user knows).
+        #[cfg(target_os = "linux")]
+        register(
+            r,
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        );
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "raftix_http_requests_total",

@@ -256,21 +256,7 @@ pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
 fn allowed_methods(req: &actix_web::HttpRequest) -> Option<String> {
     static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
     let doc = DOC.get_or_init(<super::openapi::ApiDoc as utoipa::OpenApi>::openapi);
-    // `/v1/kv/{key:.+}` is documented as `/v1/kv/{key}`: drop the segment regexes.
-    let pattern = req.match_pattern()?;
-    let mut path = String::with_capacity(pattern.len());
-    let (mut in_name, mut in_regex) = (false, false);
-    for c in pattern.chars() {
-        match c {
-            '{' => in_name = true,
-            ':' if in_name => in_regex = true,
-            '}' => (in_name, in_regex) = (false, false),
-            _ => {}
-        }
-        if !in_regex {
-            path.push(c);
-        }
-    }
+    let mut path = super::route_template(&req.match_pattern()?);
     // A key ending in `/cas` is served by the key route, but POST on it is compare-and-swap:
     // the document's `/v1/kv/{key}/cas` lists every method such a path takes.
     let cas_key = req

@@ -16,8 +16,8 @@ use super::{ApiError, AppState};
 use crate::core::Role;
 use crate::messages::node::{ClientError, GetCluster, HealthState};
 
-/// Counts and times a request under its route pattern (`/v1/kv/{key:.+}`, not the key: label
-/// values stay few).
+/// Counts and times a request under its route (`/v1/kv/{key}`, not the key: label values stay
+/// few), written as the OpenAPI document writes it.
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -32,7 +32,7 @@ pub async fn track(
         let route = response
             .request()
             .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
+            .map_or_else(|| "unmatched".to_string(), |p| super::route_template(&p));
         let status = response.status().as_u16().to_string();
         metrics
             .http_requests
@@ -51,6 +51,12 @@ fn gauge(registry: &Registry, name: &str, help: &str, value: i64) {
         g.set(value);
         let _ = registry.register(Box::new(g));
     }
+}
+
+fn float_gauge_vec(registry: &Registry, name: &str, help: &str, label: &str) -> Option<GaugeVec> {
+    let g = GaugeVec::new(Opts::new(name, help), &[label]).ok()?;
+    registry.register(Box::new(g.clone())).ok()?;
+    Some(g)
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, label: &str) -> Option<IntGaugeVec> {
@@ -151,15 +157,15 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         "Entries a follower is behind (leader only)",
         "peer",
     );
-    let rtt = gauge_vec(
+    let rtt = float_gauge_vec(
         &now,
-        "raftix_peer_rtt_microseconds",
+        "raftix_peer_rtt_seconds",
         "Round trip of the latest acknowledged append (leader only)",
         "peer",
     );
-    let silence = gauge_vec(
+    let silence = float_gauge_vec(
         &now,
-        "raftix_peer_last_contact_milliseconds",
+        "raftix_peer_last_contact_seconds",
         "Time since a follower last answered (leader only)",
         "peer",
     );
@@ -169,10 +175,10 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             g.with_label_values(&[&peer]).set(v as i64);
         }
         if let (Some(g), Some(v)) = (&rtt, member.rtt_ms) {
-            g.with_label_values(&[&peer]).set((v * 1000.0) as i64);
+            g.with_label_values(&[&peer]).set(v / 1000.0);
         }
         if let (Some(g), Some(v)) = (&silence, member.last_ack_ms_ago) {
-            g.with_label_values(&[&peer]).set(v as i64);
+            g.with_label_values(&[&peer]).set(v as f64 / 1000.0);
         }
     }
     gauge(

@@ -223,6 +223,25 @@ pub(crate) fn text_or_base64(target: &mut Value, field: &str, value: Option<&[u8
     }
 }
 
+/// A router pattern as the OpenAPI document (and the metrics' `route` label) write it:
+/// `/v1/kv/{key:.+}` is `/v1/kv/{key}`, without the segment regexes.
+pub(crate) fn route_template(pattern: &str) -> String {
+    let mut path = String::with_capacity(pattern.len());
+    let (mut in_name, mut in_regex) = (false, false);
+    for c in pattern.chars() {
+        match c {
+            '{' => in_name = true,
+            ':' if in_name => in_regex = true,
+            '}' => (in_name, in_regex) = (false, false),
+            _ => {}
+        }
+        if !in_regex {
+            path.push(c);
+        }
+    }
+    path
+}
+
 /// Registers every route on an actix-web app (call it inside `HttpServer::new`'s factory: each
 /// worker gets its own HTTP client for forwarding).
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {

@@ -499,10 +499,48 @@ async fn metrics_export_state_counters_histograms_and_http_traffic() {
     );
     assert!(text.contains("raftix_lag_entries "), "{text}");
     assert!(
-        value(r#"raftix_http_requests_total{method="PUT",route="/v1/kv/{key:.+}",status="200"} "#)
+        value(r#"raftix_http_requests_total{method="PUT",route="/v1/kv/{key}",status="200"} "#)
             >= 3.0
     );
     assert!(text.contains("raftix_peer_lag_entries{peer="), "{text}");
+    // Times in seconds; process metrics from /proc.
+    assert!(text.contains("raftix_peer_rtt_seconds{peer="), "{text}");
+    assert!(
+        text.contains("raftix_peer_last_contact_seconds{peer="),
+        "{text}"
+    );
+    assert!(value("process_resident_memory_bytes ") > 1e6);
+    assert!(value("process_open_fds ") >= 3.0);
+    assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    // Every metric the Grafana dashboard in docs/ draws exists.
+    let board: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/grafana-dashboard.json"
+    )))
+    .expect("the dashboard is JSON");
+    let exprs: Vec<&str> = board["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 10, "{} queries", exprs.len());
+    for expr in exprs {
+        let names = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("raftix_") || w.starts_with("process_"));
+        for name in names {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "the dashboard's `{expr}` uses {name}, which /metrics does not export"
+            );
+        }
+    }
     // No region (`--region`): no multi-region series.
     assert!(!text.contains("raftix_region_"), "{text}");
     assert!(!text.contains("raftix_conflicts_"), "{text}");
