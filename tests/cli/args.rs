@@ -406,3 +406,20 @@ fn the_sample_config_file_works_as_it_is() {
         Some("127.0.0.1:8001")
     );
 }
+
+/// The README's state machine is the one `examples/register.rs` compiles and runs.
+#[test]
+fn the_readme_shows_the_register_example_as_it_is() {
+    let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/register.rs"));
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+    let start = example
+        .find("impl StateMachine for Register {")
+        .expect("the impl in the example");
+    let end = example
+        .find("/// A snapshot of the register")
+        .expect("the end of the impl");
+    assert!(
+        readme.contains(example[start..end].trim_end()),
+        "README.md's embedding snippet differs from examples/register.rs"
+    );
+}
