@@ -12,6 +12,8 @@ const VALUE_BYTES = 256;
 const $ = (id) => document.getElementById(id);
 // The latest status each node answered, shown (dimmed) on its card once it stops answering.
 const lastSeen = new Map();
+// When each node last answered (ms since the epoch), for "last seen 12 s ago" on a down node.
+const lastSeenAt = new Map();
 
 // Builds an element: el("td", {class: "x", "data-k": 1}, "text", childNode, ...).
 function el(tag, attrs, ...children) {
@@ -74,6 +76,23 @@ async function getJson(url, options) {
 
 const show = (v) => (v === null || v === undefined ? "–" : v);
 
+// 3725 -> "1 h 2 min", 42 -> "42 s".
+function duration(secs) {
+  if (secs === null || secs === undefined) return "–";
+  if (secs < 120) return `${Math.round(secs)} s`;
+  if (secs < 7200) return `${Math.floor(secs / 60)} min`;
+  if (secs < 172800) return `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`;
+  return `${Math.floor(secs / 86400)} d`;
+}
+
+// 1536000 -> "1.5 MiB".
+function bytes(n) {
+  if (n === null || n === undefined) return "–";
+  const units = [["GiB", 1 << 30], ["MiB", 1 << 20], ["KiB", 1 << 10]];
+  const unit = units.find(([, size]) => n >= size);
+  return unit ? `${(n / unit[1]).toFixed(1)} ${unit[0]}` : `${n} B`;
+}
+
 // "… (1.0 MiB in all)" after a value the node cut, else nothing.
 function cutNote(size) {
   if (size === undefined || size === null) return "";
@@ -127,7 +146,11 @@ function nodeCard(node, member, leader) {
   card.append(el("div", { class: "node-addr" }, show(node.http_addr)));
   const known = down ? lastSeen.get(node.id) : node;
   const rows = [];
-  if (down) card.append(el("div", { class: "node-seen" }, known ? "unreachable; last seen:" : "unreachable"));
+  if (down) {
+    const at = lastSeenAt.get(node.id);
+    const ago = at ? `unreachable; last seen ${duration((Date.now() - at) / 1000)} ago:` : "unreachable";
+    card.append(el("div", { class: "node-seen", "data-field": "last-seen" }, known ? ago : "unreachable"));
+  }
   if (!down && node.health) {
     const state = node.health.state;
     card.setAttribute("data-state", state);
@@ -137,6 +160,10 @@ function nodeCard(node, member, leader) {
   if (known) {
     rows.push(["term", known.term], ["leader", show(known.leader)], ["commit", known.commit],
       ["applied", known.applied], ["last log", `${known.last_log_index} (t${known.last_log_term})`]);
+  }
+  if (!down && node.version) {
+    rows.push(["version", node.version], ["uptime", duration(node.uptime_secs)]);
+    if (node.disk) rows.push(["disk", `${bytes(node.disk.data_dir_bytes)} (log ${bytes(node.disk.log_bytes)}, state ${bytes(node.disk.state_machine_bytes)})`]);
   }
   const progress = leader && leader.peers ? leader.peers[node.id] : null;
   if (progress) rows.push(["lag", `${progress.lag} entr${progress.lag === 1 ? "y" : "ies"}`]);
@@ -154,11 +181,36 @@ function renderStatus(status) {
   const members = new Map((status.cluster.members || []).map((m) => [m.id, m]));
   const fromLeader = status.leader_cluster || { members: [] };
   const leaderMembers = new Map((fromLeader.members || []).map((m) => [m.id, m]));
-  for (const n of status.nodes) if (!n.error) lastSeen.set(n.id, n);
+  for (const n of status.nodes) {
+    if (!n.error) {
+      lastSeen.set(n.id, n);
+      lastSeenAt.set(n.id, Date.now());
+    }
+  }
+  renderQuorum(status);
   const leader = status.nodes.find((n) => !n.error && n.id === status.leader);
   const cards = status.nodes.map((n) => nodeCard(n, members.get(n.id), leader));
   $("nodes").replaceChildren(...cards);
   renderReplication(status, leaderMembers);
+}
+
+// "quorum OK, tolerates 1 more failure" or "NO QUORUM: 1 of 3 voters reachable, 2 needed".
+function renderQuorum(status) {
+  const voters = (status.cluster.members || []).filter((m) => m.suffrage !== "learner").map((m) => m.id);
+  const up = status.nodes.filter((n) => !n.error && voters.includes(n.id)).length;
+  const needed = Math.floor(voters.length / 2) + 1;
+  const box = $("summary-quorum");
+  if (!voters.length) {
+    box.textContent = "quorum ?";
+    box.dataset.state = "unknown";
+  } else if (up >= needed) {
+    const spare = up - needed;
+    box.textContent = `quorum OK, tolerates ${spare} more failure${spare === 1 ? "" : "s"}`;
+    box.dataset.state = "ok";
+  } else {
+    box.textContent = `NO QUORUM: ${up} of ${voters.length} voters reachable, ${needed} needed`;
+    box.dataset.state = "lost";
+  }
 }
 
 function renderReplication(status, members) {

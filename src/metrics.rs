@@ -257,7 +257,16 @@ mod tests {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 17, "{names:?}");
+        let raftix = names.iter().filter(|n| n.starts_with("raftix_")).count();
+        assert_eq!(raftix, 17, "{names:?}");
+        #[cfg(target_os = "linux")]
+        for process in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            assert!(names.iter().any(|n| n == process), "{process}: {names:?}");
+        }
         assert_eq!(NodeMetrics::get(&m.persisted_entries), 7);
         assert_eq!(NodeMetrics::get(&m.persist_ops), 3);
         assert_eq!(NodeMetrics::get(&m.applied_entries), 5);

@@ -31,18 +31,6 @@ pub(crate) fn unavailable(err: actix::MailboxError) -> ApiError {
     ClientError::Unavailable(err.to_string()).into()
 }
 
-/// This node: id, role, term, leader, commit, applied, last log index, members, and per-peer
-/// match index and lag when leader.
-#[utoipa::path(
-    get,
-    path = "/v1/status",
-    tag = "cluster",
-    responses((status = 200, description = "This node", body = NodeStatus)),
-)]
-pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.node.status().await?))
-}
-
 /// Every member with its addresses and health, as this node sees them.
 #[utoipa::path(
     get,

@@ -179,9 +179,9 @@ async fn probe(
         })
     };
     let mut answer = if member.is_self {
-        match state.node.status().await {
+        match super::node_facts::status_answer(state).await {
             Ok(status) => serde_json::to_value(status).unwrap_or_else(|e| down(e.to_string())),
-            Err(err) => down(err.to_string()),
+            Err(err) => down(err.message),
         }
     } else {
         let Some(addr) = &member.http_addr else {

@@ -20,6 +20,7 @@ mod list;
 pub mod log_view;
 mod members;
 mod metrics;
+pub(crate) mod node_facts;
 pub mod openapi;
 mod openapi_amend;
 mod query_rules;
@@ -92,6 +93,10 @@ pub struct AppState {
     pub redirect_writes: bool,
     /// How long a forwarded write may take before its outcome is reported unknown.
     pub forward_timeout: Duration,
+    /// The node's data dir (for the disk use `GET /v1/status` reports).
+    pub data_dir: std::path::PathBuf,
+    /// When the gateway started (the uptime `GET /v1/status` reports).
+    pub started: std::time::Instant,
     /// How long a follower waits for a (new) leader before refusing a write it could not hand
     /// over (never sent): two longest election timeouts, time to notice and replace a leader.
     pub leader_wait: Duration,
@@ -124,6 +129,8 @@ impl AppState {
             },
             redirect_writes: config.redirect_writes,
             forward_timeout: config.proposal_timeout() + Duration::from_secs(1),
+            data_dir: config.data_dir.clone(),
+            started: std::time::Instant::now(),
             leader_wait: 2 * config.election_timeout_max(),
             tokens: auth::Tokens::new(config.tokens.clone(), Some(kv.clone())),
             client_tls: None,
@@ -318,7 +325,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .service(get("/v1/admin/backup", web::to(admin::backup)))
                     .configure(tokens::routes)
                     .configure(region_routes)
-                    .service(get("/v1/status", web::to(cluster::status)))
+                    .service(get("/v1/status", web::to(node_facts::status)))
                     .service(get("/v1/cluster", web::to(cluster::cluster)))
                     .service(get("/v1/log", web::to(cluster::log)))
                     .service(get("/healthz", web::to(cluster::healthz)))

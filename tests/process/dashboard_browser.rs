@@ -34,7 +34,12 @@ const text = (id) => { const e = document.getElementById(id); return e ? e.textC
 return {
   cards: [...document.querySelectorAll('#nodes .node-card')].map((c) => ({
     id: Number(c.dataset.nodeId), role: c.dataset.role, health: c.dataset.health,
-    state: c.dataset.state ?? null })),
+    state: c.dataset.state ?? null,
+    version: c.querySelector('[data-field=version]')?.textContent ?? null,
+    uptime: c.querySelector('[data-field=uptime]')?.textContent ?? null,
+    disk: c.querySelector('[data-field=disk]')?.textContent ?? null,
+    last_seen: c.querySelector('[data-field=last-seen]')?.textContent ?? null })),
+  quorum: text('summary-quorum'),
   kv: [...document.querySelectorAll('#kv-view tr[data-key]')].map((r) => ({
     key: r.dataset.key, value: r.cells[1].textContent })),
   log: [...document.querySelectorAll('#log-view tr[data-index]')].map((r) => ({
@@ -234,6 +239,22 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     );
     let page = fx.snapshot();
     assert_eq!(page["regions_hidden"], true, "no --region: {page:#}");
+    // Facts: each node's version, uptime and disk use, and whether the cluster has a quorum.
+    for card in page["cards"].as_array().expect("cards") {
+        assert_eq!(card["version"], env!("CARGO_PKG_VERSION"), "{page:#}");
+        assert!(
+            card["uptime"].as_str().is_some_and(|u| u.ends_with(" s")),
+            "{page:#}"
+        );
+        assert!(
+            card["disk"].as_str().is_some_and(|d| d.contains("(log ")),
+            "{page:#}"
+        );
+    }
+    assert_eq!(
+        page["quorum"], "quorum OK, tolerates 1 more failure",
+        "{page:#}"
+    );
     assert_eq!(page["conflicts_hidden"], true, "no --region: {page:#}");
 
     // A put typed into the command box shows up in the key-value view and the log.
@@ -255,6 +276,15 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
         let old_down = cards(page)
             .iter()
             .any(|(id, role, health)| *id == leader && health == "down" && role == "DOWN");
+        let seen = page["cards"].as_array().is_some_and(|cards| {
+            cards.iter().any(|c| {
+                c["id"] == leader
+                    && c["last_seen"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("unreachable; last seen "))
+            })
+        });
+        let old_down = old_down && seen && page["quorum"] == "quorum OK, tolerates 0 more failures";
         match leaders(page)[..] {
             [new] if new != leader && old_down && summary_leader(page) == Some(new) => Some(new),
             _ => None,
