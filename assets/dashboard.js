@@ -188,6 +188,7 @@ function renderStatus(status) {
     }
   }
   renderQuorum(status);
+  renderActions(status, members);
   const leader = status.nodes.find((n) => !n.error && n.id === status.leader);
   const cards = status.nodes.map((n) => nodeCard(n, members.get(n.id), leader));
   $("nodes").replaceChildren(...cards);
@@ -344,6 +345,140 @@ async function pollForever() {
     await new Promise((r) => setTimeout(r, Math.max(50, POLL_MS - (Date.now() - started))));
   }
 }
+
+// The action waiting for its confirming click: its key and until when (ms since the epoch).
+let armed = null;
+// What the actions panel was last drawn from: it is redrawn only when that changes, so a
+// button is never replaced under the pointer between two polls.
+let actionsDrawn = "";
+
+// The actions each node offers, from the page's view of the cluster.
+function actionsOf(status, members) {
+  const rows = [];
+  for (const node of status.nodes) {
+    const member = members.get(node.id) || {};
+    const down = Boolean(node.error);
+    const learner = member.suffrage === "learner";
+    const acts = [];
+    if (!down && !learner && node.role !== "LEADER") {
+      acts.push({ kind: "transfer", label: "Make leader", confirm: `Confirm: make node ${node.id} the leader?` });
+    }
+    if (learner) acts.push({ kind: "promote", label: "Promote", confirm: `Confirm: make learner ${node.id} a voter?` });
+    if (member.is_self && !down) acts.push({ kind: "snapshot", label: "Snapshot", confirm: `Confirm: node ${node.id} takes a snapshot now?` });
+    acts.push({ kind: "remove", label: "Remove", confirm: `Confirm: remove node ${node.id} from the cluster?` });
+    const what = down ? "down" : learner ? "learner" : (node.role || "").toLowerCase();
+    rows.push({ id: node.id, what, acts });
+  }
+  return rows;
+}
+
+function renderActions(status, members) {
+  const rows = actionsOf(status, members);
+  const now = Date.now();
+  const armedKey = armed && armed.until > now ? armed.key : null;
+  const drawn = JSON.stringify([rows, armedKey]);
+  if (drawn === actionsDrawn) return;
+  actionsDrawn = drawn;
+  const lines = rows.map((row) => el("div", { class: "action-row", "data-node": row.id },
+    el("span", { class: "action-node" }, `Node ${row.id} (${row.what})`),
+    ...row.acts.map((a) => {
+      const key = `${a.kind}:${row.id}`;
+      return el("button", {
+        type: "button", class: `action${key === armedKey ? " armed" : ""}`, "data-action": a.kind,
+        "data-node": row.id, "data-armed": key === armedKey, "data-confirm": a.confirm,
+      }, key === armedKey ? a.confirm : a.label);
+    })));
+  $("actions").replaceChildren(...lines);
+}
+
+// What an action does: one request to the node serving the page (a follower forwards
+// membership changes and transfers to the leader).
+function performAction(kind, id) {
+  const post = (url, body) => getJson(url, {
+    method: "POST", headers: { "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined,
+  });
+  switch (kind) {
+    case "transfer": return post("/v1/cluster/transfer-leader", { to: id });
+    case "promote": return post(`/v1/cluster/voters/${id}`);
+    case "snapshot": return post("/v1/admin/snapshot");
+    case "remove": return getJson(`/v1/cluster/members/${id}`, { method: "DELETE" });
+    default: return Promise.resolve({ ok: false, status: 0, body: { error: "unknown", message: kind } });
+  }
+}
+
+function describeAction(kind, id, result) {
+  const b = result.body || {};
+  if (!result.ok) return `${b.error || result.status}: ${b.message || ""}`;
+  switch (kind) {
+    case "transfer": return `node ${b.leader} leads in term ${b.term}`;
+    case "snapshot": return `snapshot at index ${b.index} (${bytes(b.size)})`;
+    case "add-learner":
+    case "promote":
+    case "remove": return `voters ${(b.voters || []).join(", ") || "none"}, learners ${(b.learners || []).join(", ") || "none"}`;
+    default: return "done";
+  }
+}
+
+// Runs a confirmed action and writes its outcome in the command history.
+async function runAction(kind, id, label, request) {
+  let result;
+  try {
+    result = await request();
+  } catch (err) {
+    result = { ok: false, status: 0, body: { error: "network", message: String(err) } };
+  }
+  const item = el("li", { class: result.ok ? "ok" : "error", "data-ok": result.ok, "data-action": kind },
+    el("span", { class: "cmd" }, label), " → ", describeAction(kind, id, result));
+  $("command-history").prepend(item);
+  refresh().catch(() => {});
+}
+
+// The first click on an action arms it; a second one within 5 s carries it out.
+function confirmed(key) {
+  const now = Date.now();
+  if (armed && armed.key === key && armed.until > now) {
+    armed = null;
+    return true;
+  }
+  armed = { key, until: now + 5000 };
+  return false;
+}
+
+$("actions").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const kind = button.dataset.action;
+  const id = Number(button.dataset.node);
+  const key = `${kind}:${id}`;
+  if (!confirmed(key)) {
+    button.textContent = button.dataset.confirm;
+    button.classList.add("armed");
+    button.dataset.armed = "true";
+    actionsDrawn = "";
+    return;
+  }
+  actionsDrawn = "";
+  runAction(kind, id, `${button.dataset.confirm.replace(/^Confirm: /, "").replace(/\?$/, "")}`, () => performAction(kind, id));
+});
+
+$("learner-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = Number($("learner-id").value);
+  const addr = $("learner-addr").value.trim();
+  const button = $("learner-submit");
+  const key = `add-learner:${id}:${addr}`;
+  if (!confirmed(key)) {
+    button.textContent = `Confirm: add node ${id} at ${addr} as a learner?`;
+    button.dataset.armed = "true";
+    setTimeout(() => { button.textContent = "Add learner"; delete button.dataset.armed; }, 5000);
+    return;
+  }
+  button.textContent = "Add learner";
+  delete button.dataset.armed;
+  runAction("add-learner", id, `add node ${id} at ${addr} as a learner`, () => getJson("/v1/cluster/learners", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id, peer_addr: addr }),
+  }));
+});
 
 function addHistory(command, result) {
   const ok = result.ok;

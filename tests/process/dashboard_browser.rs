@@ -40,6 +40,9 @@ return {
     disk: c.querySelector('[data-field=disk]')?.textContent ?? null,
     last_seen: c.querySelector('[data-field=last-seen]')?.textContent ?? null })),
   quorum: text('summary-quorum'),
+  actions: [...document.querySelectorAll('#actions button[data-action]')].map((b) => ({
+    action: b.dataset.action, node: Number(b.dataset.node), armed: b.dataset.armed === 'true',
+    text: b.textContent })),
   kv: [...document.querySelectorAll('#kv-view tr[data-key]')].map((r) => ({
     key: r.dataset.key, value: r.cells[1].textContent })),
   log: [...document.querySelectorAll('#log-view tr[data-index]')].map((r) => ({
@@ -269,6 +272,31 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     );
     let before = target.join("dashboard-before.png");
     fx.must("screenshot", fx.browser.screenshot(&before));
+
+    // The "Make leader" action on the third node (neither the leader nor the page's node) asks
+    // for a confirming click, then moves the leader there.
+    let third = fx
+        .cluster
+        .ids()
+        .into_iter()
+        .find(|&id| id != leader && id != page_node)
+        .expect("a third node");
+    let button = format!("#actions button[data-action=transfer][data-node=\"{third}\"]");
+    let first = fx.must("find Make leader", fx.browser.find(&button));
+    fx.must("click Make leader", fx.browser.click(&first));
+    fx.wait_page("the transfer button armed", |page| {
+        page["actions"]
+            .as_array()?
+            .iter()
+            .any(|b| b["action"] == "transfer" && b["node"] == third && b["armed"] == true)
+            .then_some(())
+    });
+    let again = fx.must("find the armed button", fx.browser.find(&button));
+    fx.must("confirm Make leader", fx.browser.click(&again));
+    fx.wait_page("the leader moved to the third node", |page| {
+        (summary_leader(page) == Some(third) && leaders(page) == [third]).then_some(())
+    });
+    let leader = third;
 
     // kill -9 the leader: the page shows another leader and the old one down.
     fx.cluster.kill9(leader);
