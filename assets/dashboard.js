@@ -246,17 +246,148 @@ function renderLog(log) {
     : [el("tr", { class: "empty" }, el("td", { colspan: 4 }, "The log is empty."))]));
 }
 
+// The key browser: the prefix typed, the `after` cursors of the pages before this one, this
+// page's cursor and the next one's (null on the last page).
+const kvState = { prefix: "", before: [], after: null, next: null };
+// What the key table was last drawn from (redrawn only when it changes, like the actions).
+let kvDrawn = "";
+
+function kvUrl() {
+  const q = new URLSearchParams({ limit: KV_LIMIT, max_value_bytes: VALUE_BYTES });
+  if (kvState.prefix) q.set("prefix", kvState.prefix);
+  if (kvState.after !== null) q.set("after", kvState.after);
+  return `/v1/kv?${q}`;
+}
+
+const keyPath = (key) => `/v1/kv/${encodeURIComponent(key)}`;
+
+// The size of a listed value in bytes: the node's whole size when it cut the value.
+function sizeOf(item) {
+  if (item.value_size !== undefined && item.value_size !== null) return item.value_size;
+  if (item.value !== null && item.value !== undefined) return new TextEncoder().encode(item.value).length;
+  const b64 = item.value_base64 || "";
+  return Math.floor((b64.length * 3) / 4) - (b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0);
+}
+
 function renderKv(page) {
-  const rows = page.items.map((item) =>
-    el("tr", { "data-key": item.key },
+  kvState.next = page.next;
+  $("kv-prev").disabled = kvState.before.length === 0;
+  $("kv-next").disabled = !page.next;
+  const armedKey = armed && armed.until > Date.now() ? armed.key : null;
+  const drawn = JSON.stringify([page.items, armedKey]);
+  $("kv-count").textContent = `${page.items.length}${page.next ? "+" : ""} key(s)` +
+    `${kvState.prefix ? ` under ${JSON.stringify(kvState.prefix)}` : ""}, page ${kvState.before.length + 1}, applied index ${page.applied}`;
+  if (drawn === kvDrawn) return;
+  kvDrawn = drawn;
+  const used = new Set();
+  const button = (kind, key, text, extra) => {
+    used.add(`kv:${kind}:${key}`);
+    return keptButton(`kv:${kind}:${key}`, { class: "action", "data-kv": kind, "data-key": key, ...extra }, text);
+  };
+  const rows = page.items.map((item) => {
+    const del = `delete-key:${item.key}`;
+    return el("tr", { "data-key": item.key },
       el("td", {}, item.key),
       el("td", { class: "value" },
         (item.value !== null && item.value !== undefined ? item.value : `<binary ${item.value_base64}>`) +
-        cutNote(item.value_size))));
-  $("kv-count").textContent = `${page.items.length}${page.next ? "+" : ""} key(s), applied index ${page.applied}`;
+        cutNote(item.value_size)),
+      el("td", { "data-field": "size" }, bytes(sizeOf(item))),
+      el("td", { class: "kv-actions" },
+        button("view", item.key, "View"),
+        button("edit", item.key, "Edit"),
+        button("delete", item.key, del === armedKey ? "Confirm delete?" : "Delete", {
+          class: `action${del === armedKey ? " armed" : ""}`, "data-armed": del === armedKey,
+        })));
+  });
+  pruneButtons("kv:", used);
+  const empty = kvState.prefix ? `No keys start with ${JSON.stringify(kvState.prefix)}.` : "No keys yet: try SET greeting hello world";
   $("kv-view").tBodies[0].replaceChildren(...(rows.length ? rows
-    : [el("tr", { class: "empty" }, el("td", { colspan: 2 }, "No keys yet: try SET greeting hello world"))]));
+    : [el("tr", { class: "empty" }, el("td", { colspan: 4 }, empty))]));
 }
+
+// A key's whole value as text (the listing cuts long ones), or a note when it is not text.
+async function fullValue(key) {
+  const headers = {};
+  const token = storedToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const resp = await fetch(keyPath(key), { cache: "no-store", headers });
+  if (!resp.ok) {
+    const body = await resp.json().catch(() => ({}));
+    throw new Error(`${body.error || resp.status}: ${body.message || resp.statusText}`);
+  }
+  const raw = new Uint8Array(await resp.arrayBuffer());
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(raw);
+  } catch (_) {
+    throw new Error(`the value of ${key} is ${bytes(raw.length)} of binary data: read it with raftix get`);
+  }
+}
+
+function kvHistory(label, result) {
+  const b = result.body || {};
+  const text = result.ok ? `committed at index ${b.index}, term ${b.term}` : `${b.error || result.status}: ${b.message || ""}`;
+  $("command-history").prepend(el("li", { class: result.ok ? "ok" : "error", "data-ok": result.ok },
+    el("span", { class: "cmd" }, label), " → ", text));
+}
+
+$("kv-view").addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-kv]");
+  if (!button) return;
+  const key = button.dataset.key;
+  const full = $("kv-full");
+  try {
+    if (button.dataset.kv === "view") {
+      full.textContent = `${key} =\n${await fullValue(key)}`;
+      full.hidden = false;
+    } else if (button.dataset.kv === "edit") {
+      $("kv-edit-key").value = key;
+      $("kv-edit-value").value = await fullValue(key);
+      $("kv-edit-value").focus();
+    } else if (button.dataset.kv === "delete") {
+      kvDrawn = "";
+      if (!confirmed(`delete-key:${key}`)) {
+        button.textContent = "Confirm delete?";
+        button.dataset.armed = "true";
+        return;
+      }
+      kvHistory(`delete ${key}`, await getJson(keyPath(key), { method: "DELETE" }));
+    }
+  } catch (err) {
+    full.textContent = String(err.message || err);
+    full.hidden = false;
+  }
+  refresh().catch(() => {});
+});
+
+$("kv-editor").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const key = $("kv-edit-key").value;
+  if (!key) return;
+  const value = $("kv-edit-value").value;
+  const result = await getJson(keyPath(key), { method: "PUT", body: value })
+    .catch((err) => ({ ok: false, status: 0, body: { error: "network", message: String(err) } }));
+  kvHistory(`save ${key}`, result);
+  refresh().catch(() => {});
+});
+
+$("kv-prefix").addEventListener("input", () => {
+  kvState.prefix = $("kv-prefix").value;
+  kvState.before = [];
+  kvState.after = null;
+  refresh().catch(() => {});
+});
+$("kv-filter").addEventListener("submit", (event) => event.preventDefault());
+$("kv-next").addEventListener("click", () => {
+  if (!kvState.next) return;
+  kvState.before.push(kvState.after);
+  kvState.after = kvState.next;
+  refresh().catch(() => {});
+});
+$("kv-prev").addEventListener("click", () => {
+  if (!kvState.before.length) return;
+  kvState.after = kvState.before.pop();
+  refresh().catch(() => {});
+});
 
 // Multi-region: one row per link to a remote region (the leader's view). The Regions and
 // Conflicts panels stay hidden while the node has no region (`raftix serve` without --region).
@@ -305,7 +436,7 @@ function setConnection(state, text) {
 
 async function refresh() {
   const [status, log, kv, regions, conflicts] = await Promise.allSettled([
-    getJson("/api/status"), getJson(`/api/logs?limit=${LOG_LIMIT}`), getJson(`/v1/kv?limit=${KV_LIMIT}&max_value_bytes=${VALUE_BYTES}`),
+    getJson("/api/status"), getJson(`/api/logs?limit=${LOG_LIMIT}`), getJson(kvUrl()),
     getJson("/v1/regions/status"), getJson("/v1/conflicts/stats"),
   ]);
   const problems = [];
@@ -346,6 +477,31 @@ async function pollForever() {
   }
 }
 
+// Buttons kept across redraws by key: a redraw moves them into the new rows instead of
+// replacing them, so a button never disappears under the pointer (or a WebDriver reference).
+const keptButtons = new Map();
+
+function keptButton(key, attrs, text) {
+  let button = keptButtons.get(key);
+  if (!button) {
+    button = el("button", { type: "button" });
+    keptButtons.set(key, button);
+  }
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") button.className = value;
+    else button.setAttribute(name, value);
+  }
+  if (button.textContent !== text) button.textContent = text;
+  return button;
+}
+
+// Forgets the kept buttons a redraw did not use.
+function pruneButtons(prefix, used) {
+  for (const key of keptButtons.keys()) {
+    if (key.startsWith(prefix) && !used.has(key)) keptButtons.delete(key);
+  }
+}
+
 // The action waiting for its confirming click: its key and until when (ms since the epoch).
 let armed = null;
 // What the actions panel was last drawn from: it is redrawn only when that changes, so a
@@ -379,16 +535,19 @@ function renderActions(status, members) {
   const drawn = JSON.stringify([rows, armedKey]);
   if (drawn === actionsDrawn) return;
   actionsDrawn = drawn;
+  const used = new Set();
   const lines = rows.map((row) => el("div", { class: "action-row", "data-node": row.id },
     el("span", { class: "action-node" }, `Node ${row.id} (${row.what})`),
     ...row.acts.map((a) => {
       const key = `${a.kind}:${row.id}`;
-      return el("button", {
-        type: "button", class: `action${key === armedKey ? " armed" : ""}`, "data-action": a.kind,
+      used.add(`action:${key}`);
+      return keptButton(`action:${key}`, {
+        class: `action${key === armedKey ? " armed" : ""}`, "data-action": a.kind,
         "data-node": row.id, "data-armed": key === armedKey, "data-confirm": a.confirm,
       }, key === armedKey ? a.confirm : a.label);
     })));
   $("actions").replaceChildren(...lines);
+  pruneButtons("action:", used);
 }
 
 // What an action does: one request to the node serving the page (a follower forwards

@@ -330,6 +330,48 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     fx.must("screenshot", fx.browser.screenshot(&after));
     assert_png(&before);
     assert_png(&after);
+
+    // The key browser: filter by prefix, write a key with the editor, delete it (two clicks).
+    let prefix = fx.must("find the prefix box", fx.browser.find("#kv-prefix"));
+    fx.must("type a prefix", fx.browser.type_into(&prefix, "dash"));
+    fx.wait_page("only keys starting with dash", |page| {
+        let keys: Vec<&str> = page["kv"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["key"].as_str())
+            .collect();
+        (keys == ["dash-key"]).then_some(())
+    });
+    let key = fx.must("find the editor's key", fx.browser.find("#kv-edit-key"));
+    fx.must("type the key", fx.browser.type_into(&key, "dash-edited"));
+    let value = fx.must("find the editor's value", fx.browser.find("#kv-edit-value"));
+    fx.must(
+        "type the value",
+        fx.browser.type_into(&value, "saved from the browser"),
+    );
+    let save = fx.must("find Save", fx.browser.find("#kv-save"));
+    fx.must("click Save", fx.browser.click(&save));
+    fx.wait_page("the saved key in the filtered view", |page| {
+        shows_key(page, "dash-edited", "saved from the browser").then_some(())
+    });
+    let delete = "#kv-view button[data-kv=delete][data-key=\"dash-edited\"]";
+    let first = fx.must("find Delete", fx.browser.find(delete));
+    fx.must("click Delete", fx.browser.click(&first));
+    let again = fx.must("find the armed Delete", fx.browser.find(delete));
+    fx.must("confirm Delete", fx.browser.click(&again));
+    fx.wait_page("the deleted key gone", |page| {
+        let keys: Vec<&str> = page["kv"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["key"].as_str())
+            .collect();
+        (keys == ["dash-key"]).then_some(())
+    });
+    assert_eq!(
+        fx.cluster.get(new_leader, "dash-edited"),
+        None,
+        "the delete reached the cluster"
+    );
 }
 
 #[test]
