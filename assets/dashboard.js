@@ -674,5 +674,29 @@ $("command-form").addEventListener("submit", async (event) => {
   }
 });
 
+// The charts are SVG drawn by the node (GET /api/charts/{name}); redrawn every 2 s.
+const CHART_MS = 2000;
+
+async function refreshCharts() {
+  const headers = {};
+  const token = storedToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  for (const box of document.querySelectorAll("#charts .chart")) {
+    const resp = await fetch(`/api/charts/${box.dataset.chart}`, { cache: "no-store", headers }).catch(() => null);
+    if (!resp || !resp.ok) continue;
+    // The SVG comes from the node itself and holds only its own labels and numbers.
+    box.innerHTML = await resp.text();
+    box.dataset.updated = String(Date.now());
+  }
+}
+
+async function chartsForever() {
+  for (;;) {
+    await refreshCharts().catch(() => {});
+    await new Promise((r) => setTimeout(r, CHART_MS));
+  }
+}
+
 setupTokenForm();
 pollForever();
+chartsForever();

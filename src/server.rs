@@ -125,6 +125,7 @@ pub async fn start(
         actix_rt::spawn(shipper.run());
     }
     crate::tls::log_gateway_tls(&config);
+    http::history::start_sampling(state.clone());
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(HTTP_WORKERS)
         .max_connections(config.max_connections.div_ceil(HTTP_WORKERS).max(1))

@@ -7,12 +7,14 @@
 
 mod admin;
 pub mod auth;
+mod charts;
 pub(crate) mod cluster;
 pub mod credentials;
 pub mod dashboard;
 pub mod dashboard_api;
 pub mod doc_vocabulary;
 mod error;
+pub mod history;
 mod input;
 mod kv;
 pub mod limits;
@@ -97,6 +99,8 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// When the gateway started (the uptime `GET /v1/status` reports).
     pub started: std::time::Instant,
+    /// The last five minutes of this node, for the dashboard's charts (see [`history`]).
+    pub history: history::SharedHistory,
     /// How long a follower waits for a (new) leader before refusing a write it could not hand
     /// over (never sent): two longest election timeouts, time to notice and replace a leader.
     pub leader_wait: Duration,
@@ -131,6 +135,7 @@ impl AppState {
             forward_timeout: config.proposal_timeout() + Duration::from_secs(1),
             data_dir: config.data_dir.clone(),
             started: std::time::Instant::now(),
+            history: history::SharedHistory::default(),
             leader_wait: 2 * config.election_timeout_max(),
             tokens: auth::Tokens::new(config.tokens.clone(), Some(kv.clone())),
             client_tls: None,
@@ -332,6 +337,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .service(get("/readyz", web::to(cluster::readyz)))
                     .service(get("/metrics", web::to(metrics::metrics)))
                     .service(get("/openapi.json", web::to(openapi::openapi_json)))
+                    .service(get("/api/charts/{name}", web::to(charts::chart)))
                     .configure(dashboard_api::routes)
                     .configure(dashboard::routes)
                     .default_service(web::to(error::not_found)),

@@ -324,6 +324,7 @@ pub struct TokenRevoked {
         super::list::list,
         super::txn::txn,
         super::node_facts::status,
+        super::charts::chart,
         super::cluster::cluster,
         super::transfer::transfer_leader,
         super::members::add_learner,

@@ -2,7 +2,9 @@
 //! endpoints, on an in-process 3-node cluster serving HTTP on loopback; and the region routes
 //! its Regions and Conflicts panels poll, on a cluster without and with `--region`.
 
+use crate::requests;
 use crate::support::cluster;
+use crate::support::wait::wait_until_async;
 
 use std::time::{Duration, Instant};
 
@@ -319,4 +321,45 @@ async fn poll_status(
         assert!(Instant::now() < deadline, "never saw {what}: {status}");
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[actix_rt::test]
+async fn charts_are_svg_of_the_last_minutes_and_unknown_ones_are_404() {
+    let mut c = TestCluster::start(1).await;
+    c.serve_http();
+    let leader = c.wait_leader(&c.ids(), ELECTION).await;
+    let base = c.url(leader);
+    let client = requests::client();
+    for i in 0..20 {
+        c.put(leader, &format!("k{i}"), "v").await.expect("put");
+    }
+    // The sampler takes one reading a second: wait (bounded) for a drawn line.
+    let svg = wait_until_async(Duration::from_secs(10), "a write chart with a line", || {
+        let req = requests::request(&client, "GET", &format!("{base}/api/charts/writes"), None);
+        async move {
+            let (status, headers, body) = requests::send(req, None).await;
+            let svg = String::from_utf8_lossy(&body).into_owned();
+            let svg_type = headers
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes() == b"image/svg+xml");
+            if status == 200 && svg_type && svg.contains("<polyline") {
+                Ok(svg)
+            } else {
+                Err((status, svg.len()))
+            }
+        }
+    })
+    .await;
+    assert!(svg.starts_with("<svg") && svg.contains("entries committed per second"));
+    let req = requests::request(&client, "GET", &format!("{base}/api/charts/nope"), None);
+    let (status, _, body) = requests::send(req, None).await;
+    assert_eq!(status, 404);
+    let error: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("writes, reads, latency")),
+        "{error}"
+    );
+    c.shutdown().await;
 }

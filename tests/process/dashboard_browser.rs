@@ -40,6 +40,9 @@ return {
     disk: c.querySelector('[data-field=disk]')?.textContent ?? null,
     last_seen: c.querySelector('[data-field=last-seen]')?.textContent ?? null })),
   quorum: text('summary-quorum'),
+  charts: [...document.querySelectorAll('#charts .chart')].map((c) => ({
+    name: c.dataset.chart, svg: c.querySelector('svg') !== null,
+    points: [...c.querySelectorAll('polyline')].map((p) => p.getAttribute('points')).join('|') })),
   actions: [...document.querySelectorAll('#actions button[data-action]')].map((b) => ({
     action: b.dataset.action, node: Number(b.dataset.node), armed: b.dataset.armed === 'true',
     text: b.textContent })),
@@ -270,6 +273,29 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
             .then_some(())
         },
     );
+    // History: six SVG charts drawn by the node; the write chart moves as writes go on.
+    let drawn = |page: &Value, name: &str| -> Option<String> {
+        let chart = page["charts"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == name)?;
+        let points = chart["points"].as_str()?;
+        (chart["svg"] == true && !points.is_empty()).then(|| points.to_string())
+    };
+    let earlier = fx.wait_page("six charts, the write chart with a line", |page| {
+        let all = page["charts"].as_array()?.len() == 6
+            && page["charts"].as_array()?.iter().all(|c| c["svg"] == true);
+        if all {
+            drawn(page, "writes")
+        } else {
+            None
+        }
+    });
+    fx.run_command("SET chart-key 1");
+    fx.run_command("SET chart-key 2");
+    fx.wait_page("the write chart redrawn with the new writes", |page| {
+        drawn(page, "writes").filter(|now| *now != earlier)
+    });
     let before = target.join("dashboard-before.png");
     fx.must("screenshot", fx.browser.screenshot(&before));
 

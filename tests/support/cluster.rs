@@ -208,6 +208,7 @@ impl TestCluster {
             };
             let state =
                 raftix::http::AppState::new(&node.config, node.handle.clone(), node.kv.clone());
+            raftix::http::history::start_sampling(state.clone());
             let server = actix_web::HttpServer::new(move || {
                 actix_web::App::new().configure(raftix::http::configure(state.clone()))
             })
