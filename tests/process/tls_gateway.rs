@@ -309,6 +309,23 @@ fn optional_client_auth_serves_clients_without_certificates() {
     bad.extend(args(&["--timeout-ms", "2000"]));
     let out = cli(&bad);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+
+    // Plain HTTP to this HTTPS node: the error suggests https://.
+    let plain = url.replacen("https://", "http://", 1);
+    let out = cli(&args(&[
+        "get",
+        "k",
+        "--endpoints",
+        &plain,
+        "--timeout-ms",
+        "2000",
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("try {url}")),
+        "{}",
+        shown(&out)
+    );
 }
 
 /// A node added later (its certificate made with the CA already in the directory) joins an
