@@ -674,7 +674,8 @@ bench_raftix() {
   RAFTIX_DIR=$dir
   mkdir -p "$dir"
   log "starting a 3-node raftix cluster (HTTP $RAFTIX_HTTP-$((RAFTIX_HTTP + 2)))"
-  "$BIN" up --nodes 3 --base-http-port "$RAFTIX_HTTP" --base-peer-port "$RAFTIX_PEER" \
+  # --no-restart: the failover runs kill nodes and restart them themselves.
+  "$BIN" up --nodes 3 --no-restart --base-http-port "$RAFTIX_HTTP" --base-peer-port "$RAFTIX_PEER" \
     --data-dir "$dir/data" >"$dir/up.log" 2>&1 &
   CLUSTER_PIDS+=($!)
   local up=$! endpoints

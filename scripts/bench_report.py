@@ -465,7 +465,7 @@ for t in TARGETS:
             w(r["restart_command"].replace(os.path.dirname(results) + "/", ""))
 w("```")
 w("")
-w("Clusters: `raftix up --nodes 3 --base-http-port 18101 --base-peer-port 18201 --data-dir DIR`; "
+w("Clusters: `raftix up --nodes 3 --no-restart --base-http-port 18101 --base-peer-port 18201 --data-dir DIR`; "
   "etcd: for i in 1 2 3, `etcd --name e$i --data-dir DIR/e$i --listen-client-urls "
   "http://127.0.0.1:2379$i --advertise-client-urls http://127.0.0.1:2379$i --listen-peer-urls "
   "http://127.0.0.1:2389$i --initial-advertise-peer-urls http://127.0.0.1:2389$i "
