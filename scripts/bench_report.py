@@ -113,7 +113,7 @@ w("## Machine and settings")
 w("")
 w(f"- CPUs: {meta.get('nproc', '?')} (`nproc`), {meta.get('cpu', '?')}")
 w(f"- Memory: {meta.get('memory', '?')}; kernel {meta.get('kernel', '?')}; data directories on {meta.get('fs', '?')} (fsync on for both)")
-w(f"- raftix: `{meta.get('raftix', '?')}` at commit `{meta.get('commit', '?')}`, release build, `raftix up --nodes 3` (default timings)")
+w(f"- raftix: `{meta.get('raftix', '?')}` at commit `{meta.get('commit', '?')}`, release build, `raftix up --nodes 3 --no-restart` (default timings)")
 w(f"- etcd: `{meta.get('etcd', '?')}` (Debian `etcd-server`), 3 members, default flags (fsync on, snapshot count default)")
 w(f"- Each run: {meta.get('warmup', '?')} s warmup (not measured), then {meta.get('secs', '?')} s measured; "
   f"closed loop (each client waits for its answer before the next request), one keep-alive HTTP/1.1 "
