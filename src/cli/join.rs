@@ -206,9 +206,11 @@ fn request_join(
     })?;
     let mut cluster = BTreeMap::new();
     for (key, addr) in done.members {
-        let member: NodeId = key
-            .parse()
-            .map_err(|_| failed(format!("the cluster answered a member id {key:?}")))?;
+        let member: NodeId = key.parse().map_err(|_| {
+            failed(format!(
+                "the cluster answered a member id `{key}`, which is not a number"
+            ))
+        })?;
         cluster.insert(member, addr);
     }
     if cluster.get(&id).map(String::as_str) != Some(peer_addr) {

@@ -245,9 +245,9 @@ pub async fn revoke(
             Err(ApiError::not_found(
                 "token_not_found",
                 if is_static {
-                    format!("{name:?} is a static token: remove it from the configuration of every node")
+                    format!("`{name}` is a static token: remove it from the configuration of every node")
                 } else {
-                    format!("no replicated token is named {name:?}")
+                    format!("no replicated token is named `{name}`")
                 },
             ))
         }

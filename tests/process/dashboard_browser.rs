@@ -181,6 +181,17 @@ fn summary_leader(page: &Value) -> Option<u64> {
     page["leader"].as_str()?.parse().ok()
 }
 
+/// The keys the key-value view lists, in order.
+fn kv_keys(page: &Value) -> Option<Vec<&str>> {
+    Some(
+        page["kv"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["key"].as_str())
+            .collect(),
+    )
+}
+
 fn shows_key(page: &Value, key: &str, value: &str) -> bool {
     page["kv"]
         .as_array()
@@ -361,12 +372,7 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     let prefix = fx.must("find the prefix box", fx.browser.find("#kv-prefix"));
     fx.must("type a prefix", fx.browser.type_into(&prefix, "dash"));
     fx.wait_page("only keys starting with dash", |page| {
-        let keys: Vec<&str> = page["kv"]
-            .as_array()?
-            .iter()
-            .filter_map(|r| r["key"].as_str())
-            .collect();
-        (keys == ["dash-key"]).then_some(())
+        (kv_keys(page)? == ["dash-key"]).then_some(())
     });
     let key = fx.must("find the editor's key", fx.browser.find("#kv-edit-key"));
     fx.must("type the key", fx.browser.type_into(&key, "dash-edited"));
@@ -386,12 +392,7 @@ fn dashboard_follows_the_cluster_through_a_leader_kill() {
     let again = fx.must("find the armed Delete", fx.browser.find(delete));
     fx.must("confirm Delete", fx.browser.click(&again));
     fx.wait_page("the deleted key gone", |page| {
-        let keys: Vec<&str> = page["kv"]
-            .as_array()?
-            .iter()
-            .filter_map(|r| r["key"].as_str())
-            .collect();
-        (keys == ["dash-key"]).then_some(())
+        (kv_keys(page)? == ["dash-key"]).then_some(())
     });
     assert_eq!(
         fx.cluster.get(new_leader, "dash-edited"),
